@@ -1,0 +1,215 @@
+"""Run configs: YAML files in `configs/` plus command-line overrides, validated by pydantic.
+
+Resolution order: the named run config (default `default`), then `--captioner`/`--reasoner`/
+`--benchmark`/`--limit` shortcuts, then `--set key=value` overrides. A component name given on the
+command line is a preset from `configs/captioners/` or `configs/reasoners/` when one exists, else a
+registered component with its default config. Unknown keys anywhere are errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cascade.benchmarks import BenchmarkSpec
+from cascade.components import digest
+from cascade.errors import ConfigError
+from cascade.resources import shipped_dir
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(Strict):
+    """A component by registered name, with its output-affecting config and its runtime options."""
+
+    name: str
+    """A registered captioner or reasoner (`cascade list`)."""
+    label: str | None = None
+    """The stage's name in descriptions and results (defaults to `name`); lets one component run
+    twice with different configs."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """What the component computes (model, prompt, sampling...): part of every cache key."""
+    runtime: dict[str, Any] = Field(default_factory=dict)
+    """How it runs (device, batch size, concurrency...): never part of a cache key."""
+    preset: str | None = None
+    """The preset this spec came from, if any (for reports)."""
+    reproduces: str | None = None
+    """The published result this preset reproduces, e.g. "MMAR Table 3, Caption + DeepSeek-R1"."""
+
+    @property
+    def stage(self) -> str:
+        return self.label or self.name
+
+
+class PromptSpec(Strict):
+    description: str = "description"
+    """Template that composes the stage outputs into one description."""
+    answer: str = "mcq_cot"
+    """Template of the answering prompt (question, choices, description)."""
+
+
+class ScoringSpec(Strict):
+    alpha: float = Field(default=0.001, gt=0, lt=1)
+    """Significance level of the test against random guessing (the MMAR paper: 0.001)."""
+    family_size: int = Field(default=1, ge=1)
+    """Bonferroni family size: the number of models or runs compared (the MMAR paper: 30)."""
+    ci_method: str = "wilson"
+    """95% interval: `wilson` or `bootstrap`."""
+    bootstrap_samples: int = Field(default=2000, ge=100)
+    seed: int = 0
+
+
+class RunSpec(Strict):
+    output_dir: Path = Path("runs")
+    """Where run directories are made (one per resolved config)."""
+    run_dir: Path | None = None
+    """An explicit run directory (default: output_dir/<config name>-<config hash>)."""
+    batch_size: int = Field(default=16, ge=1)
+    """Items per pipeline batch (each stage and the reasoner see this many at a time)."""
+    max_failure_rate: float = Field(default=0.2, ge=0, le=1)
+    """Stop the run when more than this fraction of the processed items failed."""
+    min_items_for_failure_rate: int = Field(default=10, ge=1)
+    """Processed items before the failure-rate limit applies."""
+    samples: int = Field(default=1, ge=1)
+    """Reasoner samples per item (scored on sample 0; all kept)."""
+
+
+class RunConfig(Strict):
+    """Everything a run depends on. Its hash names the run directory."""
+
+    name: str = "default"
+    benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
+    captioners: list[ComponentSpec] = Field(default_factory=list)
+    reasoner: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="scripted"))
+    prompts: PromptSpec = Field(default_factory=PromptSpec)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    run: RunSpec = Field(default_factory=RunSpec)
+    cache_dir: Path | None = None
+    """Content-addressed cache (default: $CASCADE_CACHE or ~/.cache/cascade)."""
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the results (not where they are written)."""
+        data = self.model_dump(mode="json", exclude={"run": {"output_dir", "run_dir"}})
+        data.pop("cache_dir", None)
+        for spec in [*data["captioners"], data["reasoner"]]:
+            spec.pop("runtime", None)
+        return digest(data)[:12]
+
+
+def configs_dir() -> Path:
+    return shipped_dir("configs")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path}: not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping at the top")
+    return data
+
+
+def find_config(name_or_path: str, folder: str = "") -> Path | None:
+    """A config by path, or by name under `configs/<folder>`."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = configs_dir() / folder / f"{name_or_path}.yaml"
+    return candidate if candidate.is_file() else None
+
+
+def presets(folder: str) -> dict[str, Path]:
+    """Every preset under `configs/<folder>` by name."""
+    return {p.stem: p for p in sorted((configs_dir() / folder).glob("*.yaml"))}
+
+
+def component_spec(name: str, folder: str) -> dict[str, Any]:
+    """A `--captioner`/`--reasoner` value: a preset file if one exists, else a registered name."""
+    path = find_config(name, folder)
+    if path is None:
+        return {"name": name}
+    spec = _read_yaml(path)
+    spec.setdefault("preset", path.stem)
+    return spec
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value, read as YAML (numbers, booleans, lists, null) or kept as a string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in nested dicts; list elements by index (`captioners.0.runtime.device`)."""
+    parts = dotted.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {dotted}: {'.'.join(parts[: i + 1])} is not in the list")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+        if not isinstance(node, dict | list):
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[: i + 1])} is not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {dotted}: index {last} is not in the list")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def resolve(
+    config: str = "default",
+    *,
+    captioners: Sequence[str] = (),
+    reasoner: str | None = None,
+    benchmark: str | None = None,
+    limit: int | None = None,
+    overrides: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The run config from a config name or path plus command-line overrides, validated."""
+    path = find_config(config)
+    if path is None:
+        names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
+        raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
+    data = _read_yaml(path)
+    data.setdefault("name", path.stem)
+    if captioners:
+        data["captioners"] = [component_spec(c, "captioners") for c in captioners]
+    if reasoner:
+        data["reasoner"] = component_spec(reasoner, "reasoners")
+    if benchmark:
+        data.setdefault("benchmark", {})["name"] = benchmark
+    if limit is not None:
+        data.setdefault("benchmark", {})["limit"] = limit
+    for key, value in (extra or {}).items():
+        set_key(data, key, value)
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {override!r}")
+        set_key(data, key.strip(), parse_value(value))
+    return validate(data, source=str(path))
+
+
+def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "\n  ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"invalid run config ({source}):\n  {problems}") from None

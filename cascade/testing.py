@@ -1,0 +1,130 @@
+"""Scripted components and synthetic audio for driving the real pipeline without models.
+
+Shipped with the package (like lhotse's test helpers) so that users can test their own configs,
+prompts and scorers end to end. They are registered as `scripted` and are never a default.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from cascade.components import Captioner, ComponentConfig, Reasoner, RuntimeConfig
+from cascade.records import ChatRequest, ReasonerResponse, StageInput, StageKind, StageOutput
+
+
+class ScriptedCaptionerConfig(ComponentConfig):
+    kind: StageKind = "caption"
+    template: str = "a clip of {duration:.1f} seconds"
+    """Text for every clip; `{duration}` and `{item_id}` are filled in."""
+    texts: dict[str, str] = Field(default_factory=dict)
+    """Per-item texts by item id, instead of the template."""
+    fail: list[str] = Field(default_factory=list)
+    """Item ids this stage fails on (recorded as per-item errors)."""
+
+
+class ScriptedCaptioner(Captioner):
+    """A front-end stage that reads each clip (so bad audio fails for real) and returns set text."""
+
+    name: ClassVar[str] = "scripted"
+    kind: ClassVar[StageKind] = "caption"
+    Config = ScriptedCaptionerConfig
+    config: ScriptedCaptionerConfig
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.calls: list[list[str]] = []
+
+    def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
+        self.calls.append([b.item_id for b in batch])
+        outputs = []
+        for item in batch:
+            if item.item_id in self.config.fail:
+                outputs.append(self.failure(item, "scripted failure"))
+                continue
+            try:
+                duration = item.clip.duration_s
+            except Exception as error:
+                outputs.append(self.failure(item, error))
+                continue
+            text = self.config.texts.get(item.item_id) or self.config.template.format(
+                duration=duration, item_id=item.item_id
+            )
+            outputs.append(
+                StageOutput(
+                    item_id=item.item_id,
+                    stage=self.name,
+                    kind=self.config.kind,
+                    text=text,
+                    data={"duration_s": duration},
+                )
+            )
+        return outputs
+
+
+class ScriptedReasonerConfig(ComponentConfig):
+    answers: dict[str, str] = Field(default_factory=dict)
+    """Final answer text per item id."""
+    default: str = "ANSWER: A"
+    """Answer for items not in `answers`."""
+    reasoning: str = ""
+    """Thinking trace returned with every answer."""
+    errors: dict[str, str] = Field(default_factory=dict)
+    """Item id -> error message: these requests fail (as a failing API would)."""
+    truncated: list[str] = Field(default_factory=list)
+    """Item ids whose answer stops at the length limit."""
+
+
+class ScriptedReasonerRuntime(RuntimeConfig):
+    delay_s: float = 0.0
+    """Sleep per request, to make runs slow enough to interrupt in tests."""
+
+
+class ScriptedReasoner(Reasoner):
+    """A reasoner that answers from a script keyed by item id."""
+
+    name: ClassVar[str] = "scripted"
+    Config = ScriptedReasonerConfig
+    Runtime = ScriptedReasonerRuntime
+    config: ScriptedReasonerConfig
+    runtime: ScriptedReasonerRuntime
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.calls: list[list[str]] = []
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:
+        self.calls.append([r.item_id for r in requests])
+        responses = []
+        for request in requests:
+            time.sleep(self.runtime.delay_s)
+            if request.item_id in self.config.errors:
+                responses.append(ReasonerResponse.failed(self.config.errors[request.item_id]))
+                continue
+            responses.append(
+                ReasonerResponse(
+                    text=self.config.answers.get(request.item_id, self.config.default),
+                    reasoning=self.config.reasoning,
+                    finish_reason="length" if request.item_id in self.config.truncated else "stop",
+                    prompt_tokens=sum(len(m.content.split()) for m in request.messages),
+                    completion_tokens=1,
+                    latency_s=self.runtime.delay_s,
+                )
+            )
+        return responses
+
+
+def sine(
+    path: Path, *, frequency: float = 440.0, seconds: float = 1.0, rate: int = 16000
+) -> Path:
+    """Write a sine tone to `path` (WAV or FLAC by suffix) and return the path."""
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(str(path), (0.3 * np.sin(2 * np.pi * frequency * t)).astype(np.float32), rate)
+    return path

@@ -1,0 +1,1 @@
+"""Answering back-ends: each answers a batch of rendered chat prompts."""
