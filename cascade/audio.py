@@ -60,7 +60,7 @@ def _decode_with_av(path: Path) -> tuple[npt.NDArray[np.float32], int]:
     import av
 
     with av.open(str(path)) as container:
-        stream = next(s for s in container.streams if s.type == "audio")
+        stream = container.streams.audio[0]
         rate = int(stream.rate)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         chunks = [
@@ -126,7 +126,7 @@ class Clip:
     def duration_s(self) -> float:
         with self._lock:
             samples, rate = self._load()
-            return samples.shape[0] / rate
+            return float(samples.shape[0] / rate)
 
     def mono(self, rate: int | None = None) -> Waveform:
         """The clip down-mixed to mono, resampled to `rate` (native rate when None)."""

@@ -1,4 +1,4 @@
-"""Benchmark loaders: read metadata, validate every item (naming it), filter, and locate its audio."""
+"""Benchmark loaders: read metadata, validate every item (naming it), filter, locate audio."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class BenchmarkSpec(BaseModel):
     categories: list[str] = Field(default_factory=list)
     sub_categories: list[str] = Field(default_factory=list)
     skip_missing_audio: bool = False
-    """Run without the items whose audio is missing (listed in the run summary) instead of failing."""
+    """Run without the items whose audio is missing (listed in the summary) instead of failing."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def read_records(path: Path) -> list[RawRecord]:
     return records
 
 
-def _mmar_fields(record: RawRecord) -> dict[str, Any]:
+def mmar_fields(record: RawRecord) -> dict[str, Any]:
     return {
         "id": record.get("id"),
         "audio_path": record.get("audio_path"),
@@ -99,7 +99,7 @@ def _mmar_fields(record: RawRecord) -> dict[str, Any]:
     }
 
 
-def _mmau_fields(record: RawRecord) -> dict[str, Any]:
+def mmau_fields(record: RawRecord) -> dict[str, Any]:
     return {
         "id": record.get("id"),
         "audio_path": record.get("audio_id"),
@@ -258,13 +258,12 @@ def _finish(
     skipped: dict[str, str] = {}
     if need_audio:
         items, skipped = check_audio(items, skip_missing=spec.skip_missing_audio)
-    return Benchmark(
-        name=name, items=tuple(items), prediction_key=prediction_key, skipped=skipped
-    )
+    return Benchmark(name=name, items=tuple(items), prediction_key=prediction_key, skipped=skipped)
 
 
 def load_mmar(spec: BenchmarkSpec, *, need_audio: bool = True) -> Benchmark:
     """MMAR from a local meta file (or the shipped one) and an audio root, or from the hub."""
+    root: Path | None
     if spec.source == "hub":
         meta, root = _download_mmar()
     elif spec.source == "local":
@@ -272,7 +271,7 @@ def load_mmar(spec: BenchmarkSpec, *, need_audio: bool = True) -> Benchmark:
         root = spec.audio_root
     else:
         raise BenchmarkError(f"benchmark.source must be 'local' or 'hub', not {spec.source!r}")
-    return _finish("mmar", read_records(meta), _mmar_fields, spec, root, need_audio=need_audio)
+    return _finish("mmar", read_records(meta), mmar_fields, spec, root, need_audio=need_audio)
 
 
 def load_mmau(spec: BenchmarkSpec, *, need_audio: bool = True) -> Benchmark:
@@ -283,7 +282,7 @@ def load_mmau(spec: BenchmarkSpec, *, need_audio: bool = True) -> Benchmark:
     return _finish(
         "mmau-test-mini",
         read_records(meta),
-        _mmau_fields,
+        mmau_fields,
         spec,
         spec.audio_root,
         need_audio=need_audio,
@@ -320,4 +319,4 @@ def load_demo(spec: BenchmarkSpec, *, need_audio: bool = True) -> Benchmark:
         raise BenchmarkError("the demo benchmark ships with the package (benchmark.source=local)")
     meta = spec.meta or shipped_file("demo", "meta.jsonl")
     root = spec.audio_root or meta.parent
-    return _finish("demo", read_records(meta), _mmar_fields, spec, root, need_audio=need_audio)
+    return _finish("demo", read_records(meta), mmar_fields, spec, root, need_audio=need_audio)

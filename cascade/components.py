@@ -62,7 +62,12 @@ class Identity:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"role": self.role, "name": self.name, "version": self.version, "config": self.config}
+        return {
+            "role": self.role,
+            "name": self.name,
+            "version": self.version,
+            "config": self.config,
+        }
 
 
 def require(module: str, *, component: str, extra: str) -> ModuleType:
@@ -108,7 +113,7 @@ class Component(ABC):
             config=self.config.model_dump(mode="json"),
         )
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most components hold nothing)
         """Release the model. Components load lazily on first use and keep the model until then."""
 
 
@@ -134,7 +139,9 @@ class Captioner(Component):
 
     def output(self, item: StageInput, text: str, **data: Any) -> StageOutput:
         """A successful output of this stage for one item."""
-        return StageOutput(item_id=item.item_id, stage=self.name, kind=self.kind, text=text, data=data)
+        return StageOutput(
+            item_id=item.item_id, stage=self.name, kind=self.kind, text=text, data=data
+        )
 
     def failure(self, item: StageInput, error: str | BaseException) -> StageOutput:
         """A per-item failure of this stage, recorded instead of crashing the batch."""

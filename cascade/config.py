@@ -185,7 +185,7 @@ def resolve(
     if path is None:
         names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
         raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
-    data = _read_yaml(path)
+    data = expand_presets(_read_yaml(path))
     data.setdefault("name", path.stem)
     if captioners:
         data["captioners"] = [component_spec(c, "captioners") for c in captioners]
@@ -205,9 +205,22 @@ def resolve(
     return validate(data, source=str(path))
 
 
+def expand_presets(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Component entries written as a bare name become their preset (or registered name)."""
+    expanded = dict(data)
+    if isinstance(expanded.get("captioners"), list):
+        expanded["captioners"] = [
+            component_spec(c, "captioners") if isinstance(c, str) else c
+            for c in expanded["captioners"]
+        ]
+    if isinstance(expanded.get("reasoner"), str):
+        expanded["reasoner"] = component_spec(expanded["reasoner"], "reasoners")
+    return expanded
+
+
 def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
     try:
-        return RunConfig.model_validate(data)
+        return RunConfig.model_validate(expand_presets(data))
     except ValidationError as error:
         problems = "\n  ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,7 +92,7 @@ class StageOutput:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> StageOutput:
-        return cls(**raw)
+        return cls(**{k: raw[k] for k in _fields(cls) if k in raw})
 
 
 @dataclass(frozen=True)
@@ -147,9 +147,12 @@ class ReasonerResponse:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ReasonerResponse:
-        return cls(**raw)
+        return cls(**{k: raw[k] for k in _fields(cls) if k in raw})
 
     @classmethod
     def failed(cls, error: str, latency_s: float = 0.0) -> ReasonerResponse:
         return cls(text="", finish_reason="error", error=error, latency_s=latency_s)
 
+
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]

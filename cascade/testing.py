@@ -119,9 +119,7 @@ class ScriptedReasoner(Reasoner):
         return responses
 
 
-def sine(
-    path: Path, *, frequency: float = 440.0, seconds: float = 1.0, rate: int = 16000
-) -> Path:
+def sine(path: Path, *, frequency: float = 440.0, seconds: float = 1.0, rate: int = 16000) -> Path:
     """Write a sine tone to `path` (WAV or FLAC by suffix) and return the path."""
     import soundfile as sf
 

@@ -1,0 +1,392 @@
+"""The `cascade` command: run, score, compare, describe, list, cache."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cascade import config as configs
+from cascade import registry
+from cascade.errors import CascadeError
+
+app = typer.Typer(
+    help="Evaluate audio reasoning benchmarks by a cascade: audio front-end -> text -> reasoner.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+cache_app = typer.Typer(help="Inspect the content-addressed cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+console = Console()
+errors = Console(stderr=True)
+STATE = {"debug": False}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reported(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a CascadeError into one clear paragraph and exit code 1 (a traceback with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CascadeError as error:
+            if STATE["debug"]:
+                raise
+            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    STATE["debug"] = debug
+
+
+Captioners = Annotated[
+    list[str] | None,
+    typer.Option("--captioner", "-c", help="Front-end stage (preset or registered name); repeat."),
+]
+Sets = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Override any config key: key=value.")
+]
+
+
+@app.command()
+@reported
+def run(
+    config: Annotated[
+        str, typer.Option("--config", help="Run config name or YAML path.")
+    ] = "default",
+    captioner: Captioners = None,
+    reasoner: Annotated[str | None, typer.Option(help="Reasoner preset or backend.")] = None,
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    set_: Sets = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Explicit run directory.")] = None,
+    skip_missing_audio: Annotated[
+        bool, typer.Option(help="Run without items whose audio is missing (listed in the report).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the resolved plan without loading anything.")
+    ] = False,
+) -> None:
+    """Run (or resume) a cascade over a benchmark and score it."""
+    from cascade import pipeline, plan
+
+    extra: dict[str, Any] = {}
+    if run_dir is not None:
+        extra["run.run_dir"] = str(run_dir)
+    if skip_missing_audio:
+        extra["benchmark.skip_missing_audio"] = True
+    resolved = configs.resolve(
+        config,
+        captioners=captioner or (),
+        reasoner=reasoner,
+        benchmark=benchmark,
+        limit=limit,
+        overrides=set_ or (),
+        extra=extra,
+    )
+    if dry_run:
+        described = plan.describe_plan(resolved)
+        described["run_dir"] = str(pipeline.run_directory(resolved))
+        print_plan(described)
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(f"{resolved.name}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        summary = pipeline.execute(resolved, progress=progress)
+    print_summary(summary.metrics, summary.to_json())
+
+
+def print_plan(described: dict[str, Any]) -> None:
+    console.print_json(json.dumps(described))
+
+
+def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
+    from cascade.report import headline_table
+
+    _print_frame(headline_table(metrics), f"{summary['name']} on {metrics['benchmark']}")
+    stages, reasoner = summary["stages"], summary["reasoner"]
+    console.print(
+        f"items {metrics['n_items']} (resumed {summary['resumed']}, processed "
+        f"{summary['processed']}); errors {metrics['errors']}; truncated {metrics['truncated']}; "
+        f"stage outputs computed {stages['computed']}, re-used {stages['reused']}; "
+        f"answers computed {reasoner['computed']}, re-used {reasoner['reused']}",
+        highlight=False,
+    )
+    console.print(f"run directory: {summary['run_dir']}", highlight=False)
+
+
+def _scoring(alpha: float | None, family_size: int | None) -> Any:
+    from cascade.config import ScoringSpec
+
+    values: dict[str, Any] = {}
+    if alpha is not None:
+        values["alpha"] = alpha
+    if family_size is not None:
+        values["family_size"] = family_size
+    return ScoringSpec(**values)
+
+
+Alpha = Annotated[float | None, typer.Option(help="Significance level (default 0.001).")]
+Family = Annotated[int | None, typer.Option(help="Bonferroni family size (default 1).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.command()
+@reported
+def score(
+    path: Annotated[
+        Path, typer.Argument(help="A run directory or an official-format predictions file.")
+    ],
+    alpha: Alpha = None,
+    family_size: Family = None,
+    as_json: AsJson = False,
+    output: Annotated[
+        Path | None, typer.Option(help="Also write metrics.json and report.md here.")
+    ] = None,
+) -> None:
+    """Re-score with every scorer and all statistics; needs no model."""
+    from cascade import rescore
+    from cascade.metrics import compute_metrics
+    from cascade.report import render_markdown
+
+    scorable = rescore.load(path)
+    metrics = compute_metrics(
+        scorable.items, scorable.results, _scoring(alpha, family_size), benchmark=scorable.benchmark
+    )
+    metrics["missing_prediction"] = list(scorable.missing_prediction)
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
+        (output / "report.md").write_text(render_markdown(metrics, {"name": scorable.name}))
+    if as_json:
+        console.print_json(json.dumps(metrics))
+        return
+    from cascade.report import group_table, headline_table
+
+    _print_frame(headline_table(metrics), f"{scorable.name} on {scorable.benchmark}")
+    for key in ("modality", "category"):
+        _print_frame(group_table(metrics, key), f"by {key}")
+    console.print(
+        f"items {metrics['n_items']}; invalid (strict) {metrics['invalid']['strict']}; "
+        f"truncated {metrics['truncated']}; errors {metrics['errors']}; "
+        f"without a prediction (skipped, as the official scorer does): "
+        f"{len(scorable.missing_prediction)}",
+        highlight=False,
+    )
+
+
+@app.command()
+@reported
+def compare(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Run directories or predictions files; the first is the base."),
+    ],
+    alpha: Alpha = None,
+    as_json: AsJson = False,
+) -> None:
+    """Side-by-side accuracy with exact paired tests (McNemar) against the first run."""
+    from cascade import compare as comparing
+    from cascade import rescore
+
+    if len(paths) < 2:
+        raise CascadeError("compare needs at least two runs")
+    runs = [rescore.load(p) for p in paths]
+    compared = comparing.compare(runs, _scoring(alpha, None))
+    if as_json:
+        console.print_json(json.dumps(compared))
+        return
+    _print_frame(comparing.accuracy_table(compared), "accuracy")
+    _print_frame(comparing.paired_table(compared), "paired against the first run")
+    for pair in compared["paired"]:
+        if pair["scorer"] == "strict" and (pair["to_correct"] or pair["to_wrong"]):
+            console.print(
+                f"{pair['run']} vs {pair['base']} (strict): wrong->right "
+                f"{', '.join(pair['to_correct']) or '-'}; right->wrong "
+                f"{', '.join(pair['to_wrong']) or '-'}",
+                highlight=False,
+            )
+
+
+@app.command()
+@reported
+def describe(
+    audio: Annotated[list[Path], typer.Argument(help="Audio files.")],
+    captioner: Captioners = None,
+    config: Annotated[
+        str, typer.Option("--config", help="Run config for the default stages.")
+    ] = "default",
+    set_: Sets = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print what the cascade hears in any audio files: per stage and composed (uses the cache)."""
+    from cascade import plan
+    from cascade.cache import Cache
+    from cascade.description import compose
+    from cascade.frontend import Clipped, Counts, run_stages
+
+    resolved = configs.resolve(config, captioners=captioner or (), overrides=set_ or ())
+    stages = plan.build_stages(resolved)
+    template = plan.load_prompts(resolved).description
+    counts = Counts()
+    items = [Clipped(str(p), p) for p in audio]
+    records = run_stages(items, stages, Cache(resolved.cache_dir), counts)
+    report: list[dict[str, Any]] = []
+    for item in items:
+        outputs = [r.output for r in records[item.item_id]]
+        ok = all(o.ok for o in outputs)
+        report.append(
+            {
+                "audio": item.item_id,
+                "stages": [
+                    o.to_json() | {"cached": r.cached}
+                    for o, r in zip(outputs, records[item.item_id], strict=True)
+                ],
+                "description": compose(outputs, template) if ok else None,
+            }
+        )
+    if as_json:
+        console.print_json(json.dumps(report, default=str))
+    else:
+        for entry in report:
+            console.rule(entry["audio"])
+            for stage in entry["stages"]:
+                state = "cached" if stage["cached"] else "computed"
+                if stage["error"]:
+                    console.print(
+                        f"[red]{stage['stage']}: error: {stage['error']}[/]", highlight=False
+                    )
+                else:
+                    console.print(
+                        f"[bold]{stage['stage']}[/] ({stage['kind']}, {state}): {stage['text']}",
+                        highlight=False,
+                    )
+            if entry["description"] is not None:
+                console.print("[bold]composed description[/]")
+                console.print(entry["description"], highlight=False, markup=False)
+        console.print(
+            f"stage outputs computed {counts.computed}, re-used {counts.reused}, "
+            f"failed {counts.failed}"
+        )
+    if any(entry["description"] is None for entry in report):
+        raise typer.Exit(1)
+
+
+def _print_frame(frame: Any, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+@app.command("list")
+@reported
+def list_() -> None:
+    """Registered captioners, reasoners, benchmarks, presets and prompts."""
+    from cascade import prompts
+
+    table_name: registry.Table
+    for table_name in ("captioner", "reasoner", "benchmark"):
+        table = Table(title=f"{table_name}s")
+        for column in ("name", "extra", "installed", "summary"):
+            table.add_column(column)
+        for name in registry.names(table_name):
+            entry = registry.entry(table_name, name)
+            extra, installed = _extra_status(entry.target)
+            table.add_row(name, extra, installed, entry.summary)
+        console.print(table)
+    for folder in ("captioners", "reasoners"):
+        table = Table(title=f"{folder[:-1]} presets (--{folder[:-1]} NAME)")
+        for column in ("preset", "component", "reproduces"):
+            table.add_column(column)
+        for name, path in configs.presets(folder).items():
+            spec = configs.component_spec(str(path), folder)
+            table.add_row(name, str(spec.get("name")), str(spec.get("reproduces") or ""))
+        console.print(table)
+    table = Table(title="prompts")
+    table.add_column("prompt")
+    table.add_column("version")
+    table.add_column("summary")
+    for name in prompts.available():
+        template = prompts.load(name)
+        table.add_row(name, str(template.version), template.summary)
+    console.print(table)
+
+
+def _extra_status(target: str) -> tuple[str, str]:
+    """The component's extra and whether the modules it needs are importable."""
+    module_name, _, attribute = target.partition(":")
+    try:
+        obj = getattr(__import__(module_name, fromlist=[attribute]), attribute)
+    except ImportError as error:
+        return "?", f"no ({error.name})"
+    extra = getattr(obj, "extra", None) or "-"
+    missing = [m for m in getattr(obj, "requires", ()) if importlib.util.find_spec(m) is None]
+    return extra, ("no: " + ", ".join(missing)) if missing else "yes"
+
+
+@cache_app.command("ls")
+@reported
+def cache_ls(
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache root.")] = None,
+) -> None:
+    """Entries and size per component."""
+    from cascade.cache import Cache
+
+    cache = Cache(cache_dir)
+    table = Table(title=f"cache at {cache.root}")
+    for column in ("namespace", "entries", "size"):
+        table.add_column(column)
+    total = 0
+    for usage in cache.usage():
+        total += usage.bytes
+        table.add_row(usage.namespace, str(usage.entries), _size(usage.bytes))
+    console.print(table)
+    console.print(f"total {_size(total)}")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="cascade")
+
+
+if __name__ == "__main__":
+    main()

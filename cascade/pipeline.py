@@ -1,0 +1,279 @@
+"""Run a cascade over a benchmark in batches: front-end, description, prompt, reasoner, scores.
+
+Each item's result line is written as soon as its batch is done; a failing item is recorded with
+its error and the run goes on, until the failure rate passes the configured limit. Running the same
+config again resumes: finished items are kept, failed ones are retried, nothing is computed twice
+(the cache holds every stage and reasoner output).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cascade import plan
+from cascade.answering import AnswerCounts, answer, render_request
+from cascade.benchmarks import Benchmark
+from cascade.cache import Cache
+from cascade.components import Reasoner
+from cascade.config import RunConfig
+from cascade.description import compose
+from cascade.errors import CascadeError, FailureRateExceeded
+from cascade.frontend import Clipped, Counts, Stage, StageRecord, run_stages
+from cascade.metrics import compute_metrics
+from cascade.plan import Prompts
+from cascade.records import ChatRequest, Item
+from cascade.report import render_markdown
+from cascade.results import ItemResult
+from cascade.rundir import METRICS, PREDICTIONS, REPORT_MD, SUMMARY, RunDir
+
+Progress = Callable[[int, int], None]
+"""Called with (items done, items total) after every batch."""
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    name: str
+    benchmark: str
+    total: int
+    resumed: int = 0
+    """Items already finished in the run directory before this invocation."""
+    processed: int = 0
+    """Items this invocation computed a result for."""
+    errors: int = 0
+    frontend: Counts = field(default_factory=Counts)
+    reasoner: AnswerCounts = field(default_factory=AnswerCounts)
+    wall_seconds: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "name": self.name,
+            "benchmark": self.benchmark,
+            "total": self.total,
+            "resumed": self.resumed,
+            "processed": self.processed,
+            "errors": self.errors,
+            "stages": {
+                "computed": self.frontend.computed,
+                "reused": self.frontend.reused,
+                "failed": self.frontend.failed,
+                "by_stage": self.frontend.by_stage,
+                "model_seconds": round(self.frontend.model_seconds, 3),
+            },
+            "reasoner": {
+                "computed": self.reasoner.computed,
+                "reused": self.reasoner.reused,
+                "failed": self.reasoner.failed,
+                "model_seconds": round(self.reasoner.model_seconds, 3),
+            },
+            "wall_seconds": round(self.wall_seconds, 3),
+            "stopped": self.stopped,
+        }
+
+
+def run_directory(config: RunConfig) -> Path:
+    return config.run.run_dir or config.run.output_dir / f"{config.name}-{config.fingerprint()}"
+
+
+def predictions_line(item: Item, result: dict[str, Any], key: str) -> dict[str, Any]:
+    """The item in its benchmark's own format plus the prediction keys its official scorer reads."""
+    return {
+        **item.meta,
+        key: result["answer_prediction"],
+        "thinking_prediction": result.get("reasoning") or "",
+    }
+
+
+class Runner:
+    """Holds the components of one run, loaded once, for every batch."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        benchmark: Benchmark,
+        stages: Sequence[Stage],
+        reasoner: Reasoner,
+        prompts: Prompts,
+        cache: Cache,
+    ) -> None:
+        self.config = config
+        self.benchmark = benchmark
+        self.stages = stages
+        self.reasoner = reasoner
+        self.prompts = prompts
+        self.cache = cache
+
+    def _batch(self, items: Sequence[Item], summary: RunSummary) -> list[ItemResult]:
+        started = time.perf_counter()
+        frontend_before = summary.frontend.model_seconds
+        stage_records = run_stages(
+            [Clipped(i.id, i.audio, i.question, i.choices) for i in items],
+            self.stages,
+            self.cache,
+            summary.frontend,
+        )
+        frontend_s = (summary.frontend.model_seconds - frontend_before) / max(len(items), 1)
+        failed: dict[str, ItemResult] = {}
+        requests: list[tuple[Item, str, ChatRequest]] = []
+        for item in items:
+            records = stage_records[item.id]
+            stages_json = _stages_json(records)
+            broken = next((r for r in records if not r.output.ok), None)
+            if broken is not None:
+                failed[item.id] = ItemResult(
+                    id=item.id,
+                    raw_answer=None,
+                    error=f"stage {broken.output.stage}: {broken.output.error}",
+                    error_stage=f"stage:{broken.output.stage}",
+                    stages=stages_json,
+                )
+                continue
+            try:
+                description = compose([r.output for r in records], self.prompts.description)
+                request = render_request(item, description, self.prompts.answer)
+            except CascadeError as error:
+                failed[item.id] = ItemResult(
+                    id=item.id,
+                    raw_answer=None,
+                    error=str(error),
+                    error_stage="prompt",
+                    stages=stages_json,
+                )
+                continue
+            requests.append((item, description, request))
+        answers = answer([r for _, _, r in requests], self.reasoner, self.cache, summary.reasoner)
+        done: dict[str, ItemResult] = dict(failed)
+        for (item, description, _), record in zip(requests, answers, strict=True):
+            response = record.response
+            done[item.id] = ItemResult(
+                id=item.id,
+                raw_answer=response.text if response.ok else None,
+                reasoning=response.reasoning,
+                finish_reason=response.finish_reason,
+                error=None if response.ok else f"reasoner: {response.error}",
+                error_stage=None if response.ok else "reasoner",
+                stages=_stages_json(stage_records[item.id]),
+                description=description,
+                prompt_hash=record.prompt_hash,
+                reasoner_key=record.key,
+                reasoner_cached=record.cached,
+                usage={
+                    "prompt_tokens": response.prompt_tokens,
+                    "completion_tokens": response.completion_tokens,
+                },
+                timings={
+                    "frontend_s": round(frontend_s, 4),
+                    "reasoner_s": round(response.latency_s, 4),
+                    "batch_s": round(time.perf_counter() - started, 4),
+                },
+            )
+        return [done[i.id] for i in items]
+
+    def run(self, run_dir: RunDir, progress: Progress | None = None) -> RunSummary:
+        config = self.config
+        items = self.benchmark.items
+        summary = RunSummary(
+            run_dir=run_dir.path, name=config.name, benchmark=self.benchmark.name, total=len(items)
+        )
+        self.summary = summary
+        started = time.perf_counter()
+        previous = run_dir.load_results()
+        # Latest outcome per item (True = failed): finished items are kept, failed ones retried.
+        failed = {i: r.get("error") is not None for i, r in previous.items()}
+        summary.resumed = sum(1 for i in items if failed.get(i.id) is False)
+        todo = [i for i in items if failed.get(i.id) is not False]
+        size = config.run.batch_size
+        if progress:
+            progress(summary.resumed, len(items))
+        try:
+            for start in range(0, len(todo), size):
+                batch = todo[start : start + size]
+                results = self._batch(batch, summary)
+                run_dir.append(r.to_json(item) for r, item in zip(results, batch, strict=True))
+                run_dir.sync()
+                summary.processed += len(batch)
+                summary.errors += sum(r.error is not None for r in results)
+                failed.update((r.id, r.error is not None) for r in results)
+                if progress:
+                    progress(summary.resumed + summary.processed, len(items))
+                self._check_failure_rate(sum(failed.values()), len(failed), summary)
+        finally:
+            summary.wall_seconds = time.perf_counter() - started
+        return summary
+
+    def _check_failure_rate(self, errors: int, seen: int, summary: RunSummary) -> None:
+        limits = self.config.run
+        if seen >= limits.min_items_for_failure_rate and errors / seen > limits.max_failure_rate:
+            summary.stopped = (
+                f"stopped: {errors} of {seen} items failed ({100 * errors / seen:.0f}%), more than "
+                f"run.max_failure_rate={limits.max_failure_rate}. Results so far are in "
+                f"{summary.run_dir}; see the `error` field of results.jsonl, fix the cause and run "
+                "the same command again to resume (failed items are retried)."
+            )
+            raise FailureRateExceeded(summary.stopped)
+
+
+def _stages_json(records: Sequence[StageRecord]) -> dict[str, dict[str, Any]]:
+    return {
+        r.output.stage: {"key": r.key, "cached": r.cached, "error": r.output.error} for r in records
+    }
+
+
+def finalize(
+    run_dir: RunDir, config: RunConfig, benchmark: Benchmark, summary: RunSummary
+) -> dict[str, Any]:
+    """Compact the results and write predictions, metrics.json, summary.json and report.md."""
+    order = [i.id for i in benchmark.items]
+    results = run_dir.compact(order)
+    predictions = [
+        predictions_line(item, results[item.id], benchmark.prediction_key)
+        for item in benchmark.items
+        if item.id in results
+    ]
+    run_dir.write_json(PREDICTIONS, predictions)
+    summary_json = summary.to_json()
+    metrics = compute_metrics(
+        benchmark.items,
+        results,
+        config.scoring,
+        benchmark=benchmark.name,
+        skipped=benchmark.skipped,
+        cache={"stages": summary_json["stages"], "reasoner": summary_json["reasoner"]},
+    )
+    run_dir.write_json(METRICS, metrics)
+    run_dir.write_json(SUMMARY, summary_json)
+    run_dir.write_text(REPORT_MD, render_markdown(metrics, summary_json))
+    summary.metrics = metrics
+    return metrics
+
+
+def execute(
+    config: RunConfig, *, progress: Progress | None = None, cache: Cache | None = None
+) -> RunSummary:
+    """Run (or resume) the cascade described by `config` and write its run directory."""
+    benchmark = plan.load_benchmark(config.benchmark)
+    stages = plan.build_stages(config)
+    reasoner = plan.build_reasoner(config)
+    prompts = plan.load_prompts(config)
+    cache = cache or Cache(config.cache_dir)
+    runner = Runner(config, benchmark, stages, reasoner, prompts, cache)
+    with RunDir(run_directory(config)) as run_dir:
+        run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
+        try:
+            summary = runner.run(run_dir, progress)
+        except FailureRateExceeded:
+            finalize(run_dir, config, benchmark, runner.summary)
+            raise
+        finally:
+            for stage in stages:
+                stage.component.close()
+            reasoner.close()
+        finalize(run_dir, config, benchmark, summary)
+    return summary

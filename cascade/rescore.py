@@ -1,0 +1,98 @@
+"""Re-score without a model: a run directory, or a predictions file in an official format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cascade.benchmarks import RawRecord, build_items, mmar_fields, mmau_fields, read_records
+from cascade.errors import BenchmarkError, CascadeError
+from cascade.records import Item
+from cascade.rundir import PREDICTIONS, RESULTS, SUMMARY, read_results
+
+
+@dataclass(frozen=True)
+class Scorable:
+    """Items and their stored answers, ready for `compute_metrics`."""
+
+    name: str
+    benchmark: str
+    items: tuple[Item, ...]
+    results: Mapping[str, Mapping[str, Any]]
+    missing_prediction: tuple[str, ...] = ()
+    """Items of a predictions file without a prediction (skipped, as the official scorer does)."""
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
+    """(benchmark, prediction key, field adapter) from the records' own fields."""
+    keys = set().union(*(r.keys() for r in records)) if records else set()
+    if "modality" in keys:
+        return "mmar", "answer_prediction", mmar_fields
+    if "task" in keys:
+        key = "model_output" if "model_output" in keys else "model_prediction"
+        return "mmau-test-mini", key, mmau_fields
+    raise BenchmarkError(
+        f"{source}: neither MMAR's format (a `modality` field) nor MMAU's (a `task` field)"
+    )
+
+
+def from_predictions(path: Path) -> Scorable:
+    """A predictions file in MMAR's or MMAU's format; the prediction is scored as the raw answer."""
+    records = read_records(path)
+    benchmark, key, adapter = _format_of(records, path)
+    if benchmark == "mmar" and not any(key in r for r in records):
+        key = "model_output" if any("model_output" in r for r in records) else key
+    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
+    results: dict[str, dict[str, Any]] = {}
+    missing = []
+    for item, record in zip(items, records, strict=True):
+        if key not in record:
+            missing.append(item.id)
+            continue
+        prediction = record[key]
+        if not isinstance(prediction, str):
+            raise BenchmarkError(f"item {item.id}: `{key}` is not a string")
+        results[item.id] = {
+            "id": item.id,
+            "raw_answer": prediction,
+            "reasoning": record.get("thinking_prediction") or "",
+        }
+    kept = tuple(i for i in items if i.id in results)
+    return Scorable(path.stem, benchmark, kept, results, tuple(missing))
+
+
+def from_run(run_dir: Path) -> Scorable:
+    """A run directory: items from its predictions file, answers and errors from its results."""
+    predictions = run_dir / PREDICTIONS
+    if not predictions.is_file() or not (run_dir / RESULTS).is_file():
+        raise CascadeError(
+            f"{run_dir} is not a finished run directory (no {PREDICTIONS} or {RESULTS})"
+        )
+    records = json.loads(predictions.read_text(encoding="utf-8"))
+    benchmark, _, adapter = _format_of(records, predictions)
+    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
+    results = read_results(run_dir / RESULTS)
+    summary_path = run_dir / SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if summary.get("benchmark"):
+        benchmark = summary["benchmark"]
+    return Scorable(
+        summary.get("name", run_dir.name),
+        benchmark,
+        tuple(i for i in items if i.id in results),
+        results,
+        summary=summary,
+    )
+
+
+def load(path: Path) -> Scorable:
+    """A run directory or a predictions file."""
+    if path.is_dir():
+        return from_run(path)
+    if path.is_file():
+        return from_predictions(path)
+    raise CascadeError(f"{path}: no such run directory or predictions file")

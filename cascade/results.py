@@ -1,0 +1,131 @@
+"""Per-item results: one answer scored by every scorer, and the line written for each item."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cascade.extraction import Extraction, extract_lenient, extract_strict
+from cascade.records import Item
+from cascade.scoring import official_match, prediction_text
+
+SCORERS = ("official", "strict", "lenient")
+EXTRACTORS = ("strict", "lenient")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every scorer's verdict on one answer.
+
+    `answer_prediction` is what the official scorer reads: the option the lenient ladder chose,
+    verbatim, or the raw answer when nothing parsed (empty when there is no answer at all).
+    """
+
+    extractions: Mapping[str, Extraction | None]
+    answer_prediction: str
+    correct: Mapping[str, bool]
+
+    @property
+    def invalid(self) -> dict[str, bool]:
+        return {m: e is None or not e.valid for m, e in self.extractions.items()}
+
+
+def score_answer(item: Item, text: str | None) -> Scored:
+    """Score one final answer (None when the item failed: wrong under every scorer)."""
+    if text is None:
+        return Scored(
+            extractions=dict.fromkeys(EXTRACTORS),
+            answer_prediction="",
+            correct=dict.fromkeys(SCORERS, False),
+        )
+    strict = extract_strict(text, item.choices)
+    lenient = extract_lenient(text, item.choices)
+    prediction = prediction_text(text, item.choices, lenient)
+    answer = item.answer_index
+    return Scored(
+        extractions={"strict": strict, "lenient": lenient},
+        answer_prediction=prediction,
+        correct={
+            "official": official_match(item.answer, prediction, item.choices),
+            "strict": strict.index == answer,
+            "lenient": lenient.index == answer,
+        },
+    )
+
+
+def extraction_json(extraction: Extraction | None) -> dict[str, Any] | None:
+    if extraction is None:
+        return None
+    return {"index": extraction.index, "letter": extraction.letter, "rule": extraction.rule}
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The line written for one item as soon as it is done: everything needed to audit and
+    re-score it without a model."""
+
+    id: str
+    raw_answer: str | None
+    """The reasoner's final answer text (thinking removed); None when the item failed."""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    error: str | None = None
+    error_stage: str | None = None
+    """Where the item failed: `audio`, `stage:<label>`, `prompt` or `reasoner`."""
+    stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per stage: its cache key, whether it was re-used, and its error if any."""
+    description: str | None = None
+    prompt_hash: str | None = None
+    reasoner_key: str | None = None
+    reasoner_cached: bool | None = None
+    usage: Mapping[str, int | None] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    sample: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+    def to_json(self, item: Item) -> dict[str, Any]:
+        scored = score_answer(item, self.raw_answer)
+        return {
+            "id": self.id,
+            "sample": self.sample,
+            "error": self.error,
+            "error_stage": self.error_stage,
+            "raw_answer": self.raw_answer,
+            "reasoning": self.reasoning,
+            "finish_reason": self.finish_reason,
+            "truncated": self.truncated,
+            "extractions": {m: extraction_json(e) for m, e in scored.extractions.items()},
+            "answer_prediction": scored.answer_prediction,
+            "correct": dict(scored.correct),
+            "stages": {k: dict(v) for k, v in self.stages.items()},
+            "description": self.description,
+            "prompt_hash": self.prompt_hash,
+            "reasoner_key": self.reasoner_key,
+            "reasoner_cached": self.reasoner_cached,
+            "usage": dict(self.usage),
+            "timings": dict(self.timings),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ItemResult:
+        """The stored facts of a result line (scores are always recomputed, never read back)."""
+        return cls(
+            id=raw["id"],
+            raw_answer=raw.get("raw_answer"),
+            reasoning=raw.get("reasoning") or "",
+            finish_reason=raw.get("finish_reason"),
+            error=raw.get("error"),
+            error_stage=raw.get("error_stage"),
+            stages=raw.get("stages") or {},
+            description=raw.get("description"),
+            prompt_hash=raw.get("prompt_hash"),
+            reasoner_key=raw.get("reasoner_key"),
+            reasoner_cached=raw.get("reasoner_cached"),
+            usage=raw.get("usage") or {},
+            timings=raw.get("timings") or {},
+            sample=int(raw.get("sample", 0)),
+        )

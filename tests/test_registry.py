@@ -1,0 +1,23 @@
+"""Every registered name resolves to an importable object of the right role."""
+
+from __future__ import annotations
+
+import pytest
+
+from cascade import registry
+from cascade.components import Captioner, Reasoner
+
+ROLES = {"captioner": Captioner, "reasoner": Reasoner}
+
+
+@pytest.mark.parametrize(
+    ("table", "name"),
+    [(t, n) for t in ("captioner", "reasoner", "benchmark") for n in registry.names(t)],  # type: ignore[arg-type]
+)
+def test_entry_resolves(table: registry.Table, name: str) -> None:
+    obj = registry.resolve(table, name)
+    if table in ROLES:
+        assert issubclass(obj, ROLES[table])
+        assert obj.name == name
+    else:
+        assert callable(obj)
