@@ -1,0 +1,106 @@
+"""The official scoring rule, item for item against the official scripts' verdicts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from cascade.extraction import INVALID, Extraction
+from cascade.scoring import official_match, prediction_text
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN_PATH = ROOT / "tests" / "data" / "official_golden.jsonl"
+
+
+def _load_maker() -> ModuleType:
+    """scripts/make_official_golden.py, which builds the predictions the verdicts are about."""
+    spec = importlib.util.spec_from_file_location(
+        "make_official_golden", ROOT / "scripts" / "make_official_golden.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKER = _load_maker()
+HEADER, *GOLDEN = [json.loads(line) for line in GOLDEN_PATH.read_text("utf-8").splitlines()]
+
+
+def test_golden_file_is_about_the_shipped_metadata_and_every_style() -> None:
+    assert HEADER["meta_sha256"] == {b: MAKER.sha256(p) for b, p in MAKER.META.items()}
+    assert HEADER["styles"] == list(MAKER.STYLES)
+    for benchmark in ("mmar", "mmau"):
+        assert [g["style"] for g in GOLDEN if g["benchmark"] == benchmark] == list(MAKER.STYLES)
+
+
+@pytest.mark.parametrize("golden", GOLDEN, ids=[f"{g['benchmark']}-{g['style']}" for g in GOLDEN])
+def test_official_match_agrees_with_the_official_script_on_every_item(
+    golden: dict[str, Any],
+) -> None:
+    items = MAKER.load_meta(golden["benchmark"])
+    assert len(items) == golden["n"] == len(golden["matches"]) == 1000
+    ours = "".join(
+        "1"
+        if official_match(it["answer"], MAKER.prediction(golden["style"], it), it["choices"])
+        else "0"
+        for it in items
+    )
+    disagree = [it["id"] for it, a, b in zip(items, ours, golden["matches"], strict=True) if a != b]
+    assert disagree == []
+
+
+def test_styles_exercise_both_verdicts() -> None:
+    # A parity test on styles that are always right (or always wrong) could not catch much.
+    mixed = [g["style"] for g in GOLDEN if 0 < g["correct"] < g["n"]]
+    assert len(mixed) >= 10
+
+
+CHOICES = ("Too much", "Too little", "Just right")
+
+
+@pytest.mark.parametrize(
+    ("prediction", "expected"),
+    [
+        ("Too little", True),
+        ("too LITTLE!", True),
+        ("Too much", False),
+        ("", False),
+        ("...", False),
+        ("Too little, not too much", False),  # "much" is a word of a wrong choice
+        ("Little", False),  # "too" is missing
+        ("The answer is too little", True),  # words no choice uses are free
+        ("ANSWER: B", False),
+    ],
+)
+def test_official_match_by_hand(prediction: str, expected: bool) -> None:
+    assert official_match("Too little", prediction, CHOICES) is expected
+
+
+def test_official_match_quirks_are_kept() -> None:
+    # A wrong choice whose words all belong to the answer never counts against a prediction:
+    assert official_match("Dog barking", "dog barking dog", ("Dog", "Dog barking"))
+    # so predicting that wrong choice plus the answer's other words is right, and a wrong choice
+    # with the same words as the answer is indistinguishable from it:
+    assert official_match("Cat and dog", "dog and cat", ("Cat and dog", "Dog and cat", "Bird"))
+    # An answer without words matches any non-empty prediction free of wrong-choice words.
+    assert official_match("?", "no idea", ("?", "Yes"))
+    assert not official_match("?", "", ("?", "Yes"))
+    # Case is folded with str.lower, not casefold: "ß" stays "ß".
+    assert not official_match("Strasse", "STRAßE", ("Strasse", "Weg"))
+    # Words are \w+ runs: Chinese glued to the answer makes one unknown word.
+    assert not official_match("Rain", "答案是Rain", ("Rain", "Snow"))
+    assert official_match("Rain", "答案是 Rain", ("Rain", "Snow"))
+
+
+def test_prediction_text() -> None:
+    raw = "I think it is B.\nANSWER: B"
+    assert prediction_text(raw, CHOICES, Extraction("strict", 1, "answer-line-letter")) == (
+        "Too little"
+    )
+    assert prediction_text(raw, CHOICES, Extraction("strict", INVALID, "")) == raw
