@@ -100,6 +100,9 @@ def mmar_fields(record: RawRecord) -> dict[str, Any]:
 
 
 def mmau_fields(record: RawRecord) -> dict[str, Any]:
+    category = record.get("category")
+    if isinstance(category, list) and all(isinstance(c, str) for c in category):
+        category = "|".join(category)  # a few MMAU items list their category: ["Reasoning"]
     return {
         "id": record.get("id"),
         "audio_path": record.get("audio_id"),
@@ -107,7 +110,7 @@ def mmau_fields(record: RawRecord) -> dict[str, Any]:
         "choices": record.get("choices"),
         "answer": record.get("answer"),
         "modality": record.get("task"),
-        "category": record.get("category"),
+        "category": category,
         "sub_category": record.get("sub-category"),
         "language": None,
     }
@@ -122,10 +125,10 @@ def _check_record(label: str, fields: Mapping[str, Any]) -> list[str]:
     if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
         problems.append("field 'choices' is missing or not a list of strings")
     else:
-        if not 2 <= len(choices) <= MAX_CHOICES:
-            problems.append(f"has {len(choices)} choices; at least 2 are needed")
-        if len(set(choices)) != len(choices):
-            problems.append(f"has repeated choices {choices}")
+        # Repeated choices occur in MMAU test-mini; scoring compares option texts, so they are
+        # harmless as long as two different options remain.
+        if len(set(choices)) < 2 or len(choices) > MAX_CHOICES:
+            problems.append(f"has {len(choices)} choices; at least 2 different ones are needed")
         if isinstance(fields["answer"], str) and fields["answer"] not in choices:
             problems.append(f"answer {fields['answer']!r} is not one of the choices {choices}")
     if fields["language"] is not None and not isinstance(fields["language"], str):

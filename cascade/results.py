@@ -42,16 +42,20 @@ def score_answer(item: Item, text: str | None) -> Scored:
     strict = extract_strict(text, item.choices)
     lenient = extract_lenient(text, item.choices)
     prediction = prediction_text(text, item.choices, lenient)
-    answer = item.answer_index
     return Scored(
         extractions={"strict": strict, "lenient": lenient},
         answer_prediction=prediction,
         correct={
             "official": official_match(item.answer, prediction, item.choices),
-            "strict": strict.index == answer,
-            "lenient": lenient.index == answer,
+            "strict": _chose_answer(item, strict),
+            "lenient": _chose_answer(item, lenient),
         },
     )
+
+
+def _chose_answer(item: Item, extraction: Extraction) -> bool:
+    """The chosen option's text is the answer (texts, not positions: options can repeat)."""
+    return extraction.index is not None and item.choices[extraction.index] == item.answer
 
 
 def extraction_json(extraction: Extraction | None) -> dict[str, Any] | None:

@@ -72,6 +72,7 @@ def broken_meta(tmp_path: Path, change: dict[str, Any], index: int = 1) -> Path:
         ({"id": "tone-440"}, "item tone-440: duplicate id (2 items)"),
         ({"answer": "999 Hz"}, "item tone-880: answer '999 Hz' is not one of the choices"),
         ({"choices": ["880 Hz"], "answer": "880 Hz"}, "item tone-880: has 1 choices"),
+        ({"choices": ["880 Hz", "880 Hz"], "answer": "880 Hz"}, "at least 2 different ones"),
         ({"audio_path": "../../etc/passwd"}, "item tone-880: audio_path '../../etc/passwd' escapes"),
         ({"audio_path": "/etc/passwd"}, "item tone-880: audio_path '/etc/passwd' escapes"),
         ({"question": None}, "item tone-880: field 'question' is missing"),
