@@ -404,7 +404,7 @@ def _captain(s: Studio) -> Audio:
 def _speech_over_tone(s: Studio) -> Audio:
     speech = s.speak("The red bus leaves at ten every morning.", MALE)
     length = len(speech) / RATE + 1.4
-    return place(length, (0.2, tone(600, length - 0.4, 0.05)), (0.8, speech))
+    return place(length, (0.2, tone(600, length - 0.4, 0.1)), (0.8, speech))
 
 
 def _platform_in_noise(s: Studio) -> Audio:
