@@ -295,8 +295,8 @@ def _tone_frequency(s: Studio) -> Audio:
 
 def _beep_count(s: Studio) -> Audio:
     gaps = s.rng.uniform(0.35, 0.7, size=6)
-    starts = 0.4 + np.concatenate([[0.0], np.cumsum(gaps)])
-    return beeps(starts, 1000, float(starts[-1]) + 0.6)
+    starts = [0.4 + float(t) for t in np.concatenate([[0.0], np.cumsum(gaps)])]
+    return beeps(starts, 1000, starts[-1] + 0.6)
 
 
 def _loudness_trend(s: Studio) -> Audio:

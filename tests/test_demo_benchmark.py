@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -153,7 +154,7 @@ def triad(x: Signal) -> list[int]:
     return sorted(round(12 * np.log2(p / low)) for p in pitches)
 
 
-QUALITY = {(0, 4, 7): "Major", (0, 3, 7): "Minor"}
+QUALITY: dict[tuple[int, ...], str] = {(0, 4, 7): "Major", (0, 3, 7): "Minor"}
 
 
 # --- the benchmark as a whole ---------------------------------------------------------------
@@ -215,9 +216,30 @@ def test_every_clip_is_16k_mono_flac_of_2_to_10_seconds(items: dict[str, Item]) 
         assert item.audio is not None
         info = sf.info(str(item.audio))
         assert (info.format, info.samplerate, info.channels) == ("FLAC", RATE, 1), item.id
-        assert 2.0 <= info.duration <= 10.0, item.id
+        x = audio(item)
+        assert 2.0 <= len(x) / RATE <= 10.0, item.id
+        assert np.all(np.isfinite(x)) and 0.5 < np.abs(x).max() <= 1.0, item.id
         total += item.audio.stat().st_size
     assert total < 5_000_000
+    shipped = {p.name for p in shipped_file("demo", "audio").iterdir()}
+    assert shipped == {f"{i}.flac" for i in items}  # no stray files
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\b\w+\b", text.lower()))
+
+
+def test_questions_do_not_give_the_answer_away(items: dict[str, Item]) -> None:
+    # The words that single out the answer may appear in the question only when every other
+    # choice's own words do too ("Is the chord major or minor?").
+    for item in items.values():
+        asked = words(item.question)
+        own = [
+            words(c) - set().union(*(words(o) for o in item.choices if o != c))
+            for c in item.choices
+        ]
+        named = [bool(w) and w <= asked for w in own]
+        assert not named[item.answer_index] or all(named), item.id
 
 
 def test_answer_positions_are_balanced(items: dict[str, Item]) -> None:
