@@ -17,12 +17,13 @@ STRICT_RULES = ("answer-line-letter", "answer-line-text")
 
 LENIENT_RULES = (
     *STRICT_RULES,
+    "last-line-text",
+    "bare-letter",
     "answer-is",
     "answer-is-text",
     "chinese-answer",
     "chinese-answer-text",
     "boxed-letter",
-    "bare-letter",
     "bold-letter",
     "paren-letter",
     "option-letter",
@@ -86,7 +87,8 @@ _Rung = Callable[[str, "_Options"], "_Read | None"]
 _DECOR = " \t\r\n*_`\"'“”‘’「」『』"
 _TRAILING = _DECOR + ".,;:!?。、"
 _HEDGE = re.compile(
-    r"\s*(?:or|and|/|,|&|或者|或|还是|和|与|、)\s*(?:option\s+|choice\s+|选项)?[(\[]?[A-Za-z](?![A-Za-z0-9])",
+    r"(?:\s+(?:or|and)\s|\s*(?:[/,&、]|或者|或|还是|和|与))"
+    r"\s*(?:option\s+|choice\s+|选项)?[(\[]?[A-Za-z](?![A-Za-z0-9])",
     re.IGNORECASE,
 )
 _AFTER_LETTER = re.compile(
@@ -119,14 +121,17 @@ class _Options:
 
     def __init__(self, choices: Sequence[str]) -> None:
         self.n = len(option_letters(len(choices)))
+        self.choices = tuple(choices)
         self.keys = [_key(c) for c in choices]
 
     def by_key(self, key: str) -> _Read | None:
-        """The option whose text is exactly `key`; refused when two options share that text."""
+        """The option whose text is `key`. Options repeated verbatim (MMAU has some) are one
+        answer, read as the first; options that differ only in case or punctuation are refused."""
         hits = [i for i, k in enumerate(self.keys) if k and k == key]
         if not hits:
             return None
-        return _Read(hits[0] if len(hits) == 1 else None, "")
+        same = len({self.choices[i] for i in hits}) == 1
+        return _Read(hits[0] if same else INVALID, "")
 
     def by_prefix(self, phrase: str) -> _Read | None:
         """The longest option text that `phrase` starts with, ending at a word boundary."""
@@ -172,16 +177,24 @@ def _clean_phrase(phrase: str) -> str:
 
 
 def _read_phrase(
-    phrase: str, options: _Options, letter_rule: str, text_rule: str, *, prefix: bool
+    phrase: str,
+    options: _Options,
+    letter_rule: str,
+    text_rule: str,
+    *,
+    prefix: bool,
+    free_text: bool = True,
 ) -> _Read | None:
     """Read the words after an answer key: an option's exact text, then a letter, then (when
-    `prefix`) an option text followed by an explanation."""
+    `prefix`) an option text followed by an explanation. A phrase that is one option's text and
+    another option's letter ("D" when option C reads "D") is refused."""
     phrase = _clean_phrase(phrase)
-    key = _key(phrase)
-    exact = options.by_key(key)
+    exact = options.by_key(_key(phrase))
+    by_letter = _read_letter(phrase, options, letter_rule, free_text=free_text)
     if exact is not None:
+        if by_letter is not None and by_letter.index not in (INVALID, exact.index):
+            return _Read(INVALID, text_rule)
         return _Read(exact.index, text_rule)
-    by_letter = _read_letter(phrase, options, letter_rule, free_text=True)
     if by_letter is not None:
         return by_letter
     if prefix:
@@ -265,12 +278,15 @@ def _boxed_letter(text: str, options: _Options) -> _Read | None:
     return _last_read(_BOXED_ANYWHERE, text, read)
 
 
-def _bare_letter(text: str, options: _Options) -> _Read | None:
-    """The last non-empty line is an option letter alone, or with its own option text."""
+def _last_line(text: str, options: _Options) -> _Read | None:
+    """The last non-empty line (often the whole answer) is exactly an option's text, or an
+    option letter alone or followed by its own option text."""
     lines = [line for line in text.splitlines() if line.strip(_TRAILING)]
     if not lines:
         return None
-    return _read_letter(_clean_phrase(lines[-1]), options, "bare-letter", free_text=False)
+    return _read_phrase(
+        lines[-1], options, "bare-letter", "last-line-text", prefix=False, free_text=False
+    )
 
 
 _GAP = re.compile(r"[\s,/&、]*(?:or|and|或者|或|还是|和|与)?[\s,/&、]*", re.IGNORECASE)
@@ -330,10 +346,10 @@ def _unique_option_text(text: str, options: _Options) -> _Read | None:
 _STRICT_LADDER: tuple[_Rung, ...] = (_answer_line,)
 _LENIENT_LADDER: tuple[_Rung, ...] = (
     _answer_line,
+    _last_line,
     _answer_is,
     _chinese_answer,
     _boxed_letter,
-    _bare_letter,
     _bold_letter,
     _paren_letter,
     _option_letter,
@@ -374,9 +390,10 @@ def extract_strict(text: str, choices: Sequence[str]) -> Extraction:
 def extract_lenient(text: str, choices: Sequence[str]) -> Extraction:
     """Read the answer by the strict rule, then by a ladder of common answer forms.
 
-    The rungs, in order (LENIENT_RULES): the strict answer line; "the answer is B" / "answer: B"
+    The rungs, in order (LENIENT_RULES): the strict answer line; a last line (often the whole
+    answer) that is exactly an option's text or a letter alone; "the answer is B" / "answer: B"
     / "I choose B" (letter or option text); Chinese answers ("答案是B", "选B", "答案是<option>");
-    `\\boxed{B}`; a last line that is a letter alone; `**B**`; `(B)`; "option B"; and finally an
+    `\\boxed{B}`; `**B**`; `(B)`; "option B"; and finally an
     answer in which exactly one option's text occurs. Each rung takes its last match. An explicit
     answer that names no single option (a letter out of range, a hedge such as "A or B")
     stops the ladder: the result is INVALID, never a guess. Letters out of range in mere

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,36 @@ def test_every_letter_of_every_item_size_reads_back(n: int) -> None:
     for index, letter in enumerate(option_letters(n)):
         assert extract_strict(f"ANSWER: {letter}", choices).index == index
     assert not extract_strict(f"ANSWER: {'ABCDEFGHI'[n]}", choices).valid
+
+
+def _shipped_items() -> list[dict[str, Any]]:
+    data = Path(__file__).resolve().parents[1] / "cascade" / "data"
+    mmar = (data / "mmar" / "MMAR-meta.jsonl").read_text("utf-8").splitlines()
+    mmau: list[dict[str, Any]] = json.loads((data / "mmau" / "mmau-test-mini.json").read_text())
+    return [json.loads(line) for line in mmar] + mmau
+
+
+def _names_another_option(text: str, index: int, n: int) -> bool:
+    letters = option_letters(n)
+    return len(text) == 1 and text.upper() in letters and letters.index(text.upper()) != index
+
+
+def test_every_shipped_option_text_reads_back_as_itself() -> None:
+    # The official-format predictions are option texts, so re-scoring them must find the option.
+    # The only exceptions: empty options, and an option that is a bare letter naming another
+    # option ("D" when the options are G, A#, D, E), which is genuinely ambiguous.
+    unreadable = []
+    for item in _shipped_items():
+        choices = item["choices"]
+        for index, text in enumerate(choices):
+            got = extract_lenient(text, choices)
+            if got.index is None or choices[got.index] != text:
+                unreadable.append((item["id"], index, text))
+    expected = [
+        (item["id"], index, text)
+        for item in _shipped_items()
+        for index, text in enumerate(item["choices"])
+        if not text.strip() or _names_another_option(text, index, len(item["choices"]))
+    ]
+    assert unreadable == expected
+    assert 10 < len(expected) < 30
