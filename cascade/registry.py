@@ -36,6 +36,10 @@ CAPTIONERS: dict[str, Entry] = {
         "captioners.signal:SignalAnalysis",
         "measured facts: loudness, silences, onsets, tempo, pitch, key, chords, speech/music ranges",
     ),
+    "qwen-audio": Entry(
+        "captioners.qwen_audio:QwenAudioCaptioner",
+        "audio-language model captions (Qwen2-Audio-7B-Instruct) via transformers or vLLM",
+    ),
 }
 
 REASONERS: dict[str, Entry] = {

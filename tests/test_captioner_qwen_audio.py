@@ -1,0 +1,349 @@
+"""The qwen-audio captioner, run for real on a tiny random Qwen2-Audio laid out like the hub's.
+
+No audio-language weights exist on the build machines, so the model is built from a small config
+with a locally made processor (Whisper feature extractor, byte-level Qwen2 tokenizer with the
+audio tokens, a chat template) and loaded through the same code as Qwen/Qwen2-Audio-7B-Instruct.
+Its captions are gibberish: the tests check order, shapes, windows, errors, batching and
+determinism, not words.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cascade.audio import Clip
+from cascade.errors import ConfigError
+from cascade.records import StageInput
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from captioners.qwen_audio import QwenAudioCaptioner
+
+RATE = 16000
+SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
+CHAT_TEMPLATE = (
+    "{% set n = namespace(audio=0) %}"
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'audio' %}{% set n.audio = n.audio + 1 %}"
+    "Audio {{ n.audio }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    "{% else %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# transformers 5 writes Qwen2-Audio weights under its new module names; the hub checkpoint (and
+# vLLM's loader) use the original ones, so the tiny model is saved in the original layout.
+HUB_LAYOUT = [
+    ("model.language_model.", "language_model.model."),
+    ("lm_head.", "language_model.lm_head."),
+    ("model.audio_tower.", "audio_tower."),
+    ("model.multi_modal_projector.", "multi_modal_projector."),
+]
+
+
+def build_tiny_qwen2_audio(folder: Path) -> Path:
+    """Save a random Qwen2-Audio: 2-layer audio tower (width 32) and language model (width 64;
+    vLLM's CPU attention needs heads of at least 32)."""
+    import torch
+    from safetensors.torch import save_file
+    from tokenizers import pre_tokenizers
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        Qwen2Tokenizer,
+        WhisperFeatureExtractor,
+    )
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {"<|endoftext|>": 0, **{char: i + 1 for i, char in enumerate(alphabet)}}
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], extra_special_tokens=SPECIAL_TOKENS)
+    processor = Qwen2AudioProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=128),
+        tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE,
+    )
+    processor.save_pretrained(folder)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    config = Qwen2AudioConfig(
+        audio_config={
+            "d_model": 32,
+            "encoder_layers": 2,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 64,
+            "num_mel_bins": 128,
+        },
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "max_position_embeddings": 2048,
+            "eos_token_id": end,
+            "pad_token_id": 0,
+        },
+        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
+    )
+    torch.manual_seed(0)
+    model = Qwen2AudioForConditionalGeneration(config)
+    model.config.architectures = ["Qwen2AudioForConditionalGeneration"]
+    model.config.save_pretrained(folder)
+    model.generation_config.eos_token_id = [end, 0]
+    model.generation_config.save_pretrained(folder)
+
+    def hub_name(key: str) -> str:
+        for new, old in HUB_LAYOUT:
+            if key.startswith(new):
+                return old + key[len(new) :]
+        raise KeyError(key)
+
+    weights = {hub_name(k): v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"))
+
+
+def tone(seconds: float, frequency: float = 440.0) -> Clip:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return Clip.from_array(0.3 * np.sin(2 * np.pi * frequency * t), RATE)
+
+
+def noise(seconds: float, rate: int = 44100, seed: int = 1) -> Clip:
+    samples = 0.1 * np.random.default_rng(seed).standard_normal((int(seconds * rate), 2))
+    return Clip.from_array(samples, rate)
+
+
+def corrupt(folder: Path) -> Clip:
+    path = folder / "corrupt.wav"
+    path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    return Clip(path=path)
+
+
+def captioner(model: Path, **config: object) -> QwenAudioCaptioner:
+    return QwenAudioCaptioner({"model": str(model), "max_new_tokens": 6, **config})
+
+
+def test_captions_every_clip_in_order_and_records_unreadable_clips(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    batch = [
+        StageInput("tone", tone(2.0)),
+        StageInput("corrupt", corrupt(tmp_path)),
+        StageInput("noise", noise(7.0)),
+        StageInput("missing", Clip(path=tmp_path / "missing.flac")),
+        StageInput("blip", tone(0.01)),
+    ]
+    outputs = captioner(tiny_model).describe(batch)
+
+    assert [o.item_id for o in outputs] == ["tone", "corrupt", "noise", "missing", "blip"]
+    assert [o.ok for o in outputs] == [True, False, True, False, False]
+    assert outputs[4].error == "clip lasts 0.010 s, too short to caption"
+    assert {o.stage for o in outputs} == {"qwen-audio"}
+    assert {o.kind for o in outputs} == {"caption"}
+    assert "cannot decode" in (outputs[1].error or "")
+    assert "audio file missing" in (outputs[3].error or "")
+    for output, seconds in ((outputs[0], 2.0), (outputs[2], 7.0)):
+        assert output.text and output.text == output.data["windows"][0]["text"]
+        assert output.data["seconds_heard"] == seconds
+        assert output.data["model"] == str(tiny_model)
+        assert output.data["backend"] == "transformers"
+        assert 1 <= output.data["windows"][0]["tokens"] <= 6
+
+
+@pytest.mark.slow
+def test_batching_and_repeats_do_not_change_greedy_captions(tiny_model: Path) -> None:
+    batch = [StageInput(f"clip{i}", tone(1.0 + i, 220.0 * (i + 1))) for i in range(3)]
+    batched = QwenAudioCaptioner(
+        {"model": str(tiny_model), "max_new_tokens": 6}, {"batch_size": 3}
+    ).describe(batch)
+    single = QwenAudioCaptioner(
+        {"model": str(tiny_model), "max_new_tokens": 6}, {"batch_size": 1}
+    ).describe(batch)
+    again = QwenAudioCaptioner(
+        {"model": str(tiny_model), "max_new_tokens": 6}, {"batch_size": 3}
+    ).describe(batch)
+
+    assert [o.text for o in batched] == [o.text for o in single] == [o.text for o in again]
+
+
+@pytest.mark.slow
+def test_long_clip_is_captioned_window_by_window(tiny_model: Path) -> None:
+    clip = tone(65.0)
+    [windows] = captioner(tiny_model).describe([StageInput("long", clip)])
+    [first] = captioner(tiny_model, long_audio="first-window").describe([StageInput("long", clip)])
+
+    spans = [(w["start_s"], w["end_s"]) for w in windows.data["windows"]]
+    assert spans == [(0.0, 30.0), (30.0, 60.0), (60.0, 65.0)]
+    assert windows.data["seconds_heard"] == 65.0
+    captions = [w["text"] for w in windows.data["windows"]]
+    assert windows.text == (
+        f"[0:00-0:30] {captions[0]}\n[0:30-1:00] {captions[1]}\n[1:00-1:05] {captions[2]}"
+    )
+    assert [(w["start_s"], w["end_s"]) for w in first.data["windows"]] == [(0.0, 30.0)]
+    assert first.data["seconds_heard"] == 30.0 and first.data["duration_s"] == 65.0
+
+
+def test_caption_cut_at_the_token_limit_is_flagged(tiny_model: Path) -> None:
+    [output] = captioner(tiny_model, max_new_tokens=4).describe([StageInput("a", tone(1.0))])
+    [window] = output.data["windows"]
+    assert (window["finish_reason"], window["tokens"]) == ("length", 4)
+    assert output.data["truncated"] is True
+
+
+def test_question_conditioned_prompt_holds_the_question_after_the_audio(
+    tiny_model: Path,
+) -> None:
+    plain = captioner(tiny_model)
+    focused = captioner(tiny_model, prompt="caption_question")
+    item = StageInput("q", tone(1.0), "How many beeps?", ("two", "three"))
+
+    assert not plain.conditions_on_question
+    assert focused.conditions_on_question
+    prompt = focused.render_prompt(item)
+    assert prompt.startswith("<|im_start|>system\n")
+    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    assert prompt.index("<|audio_bos|><|AUDIO|><|audio_eos|>") < prompt.index("How many beeps?")
+    assert "- two\n- three" in prompt
+    assert "How many beeps?" not in plain.render_prompt(item)
+    [output] = focused.describe([item])
+    assert output.ok and output.data["prompt"] == "caption_question"
+
+
+def test_identity_keys_config_and_prompt_text_but_not_runtime(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    base = captioner(tiny_model)
+    other_runtime = QwenAudioCaptioner(base.config, {"batch_size": 1, "backend": "vllm"})
+    prompt_file = tmp_path / "caption.yaml"
+    prompt_file.write_text(
+        "name: caption\nversion: 1\nmessages:\n  - role: user\n    content: Describe it.\n"
+    )
+    other_prompt_text = captioner(tiny_model, prompt=str(prompt_file))
+
+    assert base.identity.digest == other_runtime.identity.digest
+    assert base.identity.digest != other_prompt_text.identity.digest
+    assert base.identity.digest != captioner(tiny_model, max_new_tokens=7).identity.digest
+
+
+def test_model_loads_once_per_process(tiny_model: Path) -> None:
+    first, second = captioner(tiny_model), captioner(tiny_model, prompt="caption_question")
+    loaded = first.load()
+    assert second.load() is loaded
+    first.close()
+    reloaded = second.load()
+    assert reloaded is not loaded and first.load() is reloaded
+
+
+def test_rejects_prompts_it_cannot_fill_and_models_it_does_not_support(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    prompt_file = tmp_path / "odd.yaml"
+    prompt_file.write_text(
+        "name: odd\nversion: 1\nplaceholders: [transcript]\n"
+        "messages:\n  - role: user\n    content: Describe ${transcript}.\n"
+    )
+    with pytest.raises(ConfigError, match="may only use"):
+        captioner(tiny_model, prompt=str(prompt_file))
+
+    text_only = tmp_path / "text-only"
+    text_only.mkdir()
+    (text_only / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    with pytest.raises(ConfigError, match="supported model types: qwen2_audio"):
+        captioner(text_only).describe([StageInput("a", tone(1.0))])
+
+
+VLLM_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from cascade.audio import Clip
+    from cascade.records import StageInput
+    from captioners.qwen_audio import QwenAudioCaptioner
+
+
+    def main() -> None:
+        model, folder = sys.argv[1], Path(sys.argv[2])
+        t = np.arange(16000 * 40) / 16000
+        noise = np.random.default_rng(0).normal(0, 0.1, 48000)
+        bad = folder / "bad.wav"
+        bad.write_bytes(b"not audio")
+        batch = [
+            StageInput("tone", Clip.from_array(0.3 * np.sin(2 * np.pi * 440 * t[:32000]), 16000)),
+            StageInput("bad", Clip(path=bad)),
+            StageInput("long", Clip.from_array(0.3 * np.sin(2 * np.pi * 660 * t), 16000)),
+            StageInput("noise", Clip.from_array(noise, 48000)),
+            StageInput("blip", Clip.from_array(np.zeros(160), 16000)),
+        ]
+        captioner = QwenAudioCaptioner(
+            {"model": model, "max_new_tokens": 6},
+            {"backend": "vllm", "enforce_eager": True, "gpu_memory_utilization": 0.05,
+             "max_model_len": 2048, "batch_size": 4},
+        )
+        first = captioner.describe(batch)
+        second = captioner.describe(batch[::-1])
+        print("RESULT " + json.dumps({
+            "first": [o.to_json() for o in first],
+            "second": [o.to_json() for o in second],
+        }))
+
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_vllm_backend_captions_a_batch_in_order(tiny_model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("vllm")
+    script = tmp_path / "run_vllm.py"
+    script.write_text(VLLM_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tiny_model), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=540,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-4000:]
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    first, second = result["first"], result["second"]
+
+    assert [o["item_id"] for o in first] == ["tone", "bad", "long", "noise", "blip"]
+    assert "cannot decode" in first[1]["error"]
+    assert first[4]["error"] == "clip lasts 0.010 s, too short to caption"
+    heard = [o for o in first if o["error"] is None]
+    # A random model may emit only whitespace, which is recorded as an empty caption (an error).
+    assert all(
+        o["text"] or "returned an empty caption" in o["error"] for o in first[:1] + first[2:4]
+    )
+    assert len(heard) >= 2
+    assert all(o["data"]["backend"] == "vllm" for o in heard)
+    long = first[2]["data"].get("windows") or []
+    assert not long or [(w["start_s"], w["end_s"]) for w in long] == [(0.0, 30.0), (30.0, 40.0)]
+    # Greedy captions do not depend on the batch's order or on being asked twice.
+    assert second[::-1] == first
