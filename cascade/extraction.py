@@ -231,7 +231,8 @@ def _answer_line(text: str, options: _Options) -> _Read | None:
 
 
 _ANSWER_IS = re.compile(
-    r"(?:\b(?:answer|choice)\s*(?:(?:is|would\s+be|should\s+be|will\s+be)\s*:?|[:=])"
+    r"(?:\b(?:answer|choice|(?:correct|right|best|final)\s+option)"
+    r"\s*(?:(?:is|would\s+be|should\s+be|will\s+be)\s*:?|[:=])"
     r"|\bi\s*(?:would\s+|will\s+|'ll\s+|'d\s+)?(?:choose|pick|select|go\s+with))"
     r"[\s*_`]*(?:(?:option|choice)\s+)?(?=(?P<phrase>[^\n]*))",
     re.IGNORECASE,
