@@ -76,8 +76,8 @@ class RunSpec(Strict):
     """Stop the run when more than this fraction of the processed items failed."""
     min_items_for_failure_rate: int = Field(default=10, ge=1)
     """Processed items before the failure-rate limit applies."""
-    samples: int = Field(default=1, ge=1)
-    """Reasoner samples per item (scored on sample 0; all kept)."""
+    overlap: bool = True
+    """Run the front-end of the next batch while the reasoner answers the current one."""
 
 
 class RunConfig(Strict):

@@ -9,6 +9,7 @@ config again resumes: finished items are kept, failed ones are retried, nothing 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,14 @@ from cascade.rundir import METRICS, PREDICTIONS, REPORT_MD, SUMMARY, RunDir
 
 Progress = Callable[[int, int], None]
 """Called with (items done, items total) after every batch."""
+
+
+@dataclass(frozen=True)
+class FrontendBatch:
+    """The stage outputs of one batch, and the front-end model time per item."""
+
+    records: dict[str, list[StageRecord]]
+    seconds_per_item: float
 
 
 @dataclass
@@ -109,17 +118,23 @@ class Runner:
         self.reasoner = reasoner
         self.prompts = prompts
         self.cache = cache
+        self.summary: RunSummary | None = None
 
-    def _batch(self, items: Sequence[Item], summary: RunSummary) -> list[ItemResult]:
-        started = time.perf_counter()
-        frontend_before = summary.frontend.model_seconds
-        stage_records = run_stages(
+    def _frontend(self, items: Sequence[Item], counts: Counts) -> FrontendBatch:
+        before = counts.model_seconds
+        records = run_stages(
             [Clipped(i.id, i.audio, i.question, i.choices) for i in items],
             self.stages,
             self.cache,
-            summary.frontend,
+            counts,
         )
-        frontend_s = (summary.frontend.model_seconds - frontend_before) / max(len(items), 1)
+        return FrontendBatch(records, (counts.model_seconds - before) / max(len(items), 1))
+
+    def _answer(
+        self, items: Sequence[Item], front: FrontendBatch, summary: RunSummary
+    ) -> list[ItemResult]:
+        started = time.perf_counter()
+        stage_records, frontend_s = front.records, front.seconds_per_item
         failed: dict[str, ItemResult] = {}
         requests: list[tuple[Item, str, ChatRequest]] = []
         for item in items:
@@ -171,7 +186,7 @@ class Runner:
                 timings={
                     "frontend_s": round(frontend_s, 4),
                     "reasoner_s": round(response.latency_s, 4),
-                    "batch_s": round(time.perf_counter() - started, 4),
+                    "answer_batch_s": round(time.perf_counter() - started, 4),
                 },
             )
         return [done[i.id] for i in items]
@@ -192,10 +207,20 @@ class Runner:
         size = config.run.batch_size
         if progress:
             progress(summary.resumed, len(items))
+        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
+        # The front-end of batch k+1 runs while the reasoner answers batch k (at most two
+        # batches in flight); model libraries release the GIL, so the stages really overlap.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontend")
         try:
-            for start in range(0, len(todo), size):
-                batch = todo[start : start + size]
-                results = self._batch(batch, summary)
+            ahead: Future[FrontendBatch] | None = None
+            for index, batch in enumerate(batches):
+                front = (
+                    ahead.result() if ahead is not None else self._frontend(batch, summary.frontend)
+                )
+                ahead = None
+                if config.run.overlap and index + 1 < len(batches):
+                    ahead = pool.submit(self._frontend, batches[index + 1], summary.frontend)
+                results = self._answer(batch, front, summary)
                 run_dir.append(r.to_json(item) for r, item in zip(results, batch, strict=True))
                 run_dir.sync()
                 summary.processed += len(batch)
@@ -205,6 +230,7 @@ class Runner:
                     progress(summary.resumed + summary.processed, len(items))
                 self._check_failure_rate(sum(failed.values()), len(failed), summary)
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             summary.wall_seconds = time.perf_counter() - started
         return summary
 
@@ -269,7 +295,8 @@ def execute(
         try:
             summary = runner.run(run_dir, progress)
         except FailureRateExceeded:
-            finalize(run_dir, config, benchmark, runner.summary)
+            if runner.summary is not None:
+                finalize(run_dir, config, benchmark, runner.summary)
             raise
         finally:
             for stage in stages:
