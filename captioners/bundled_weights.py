@@ -72,6 +72,7 @@ def unpacked(name: str, build: Callable[[Path], None]) -> Path:
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp"))
     try:
         build(scratch)
+        scratch.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
         try:
             scratch.rename(target)
         except OSError:

@@ -19,8 +19,10 @@ CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
     "": (0, 4, 7),  # major
     "m": (0, 3, 7),
     "dim": (0, 3, 6),
-    "aug": (0, 4, 8),
+    "7": (0, 4, 7, 10),
 }
+"""Triads and the dominant seventh. (An augmented triad is left out: its three inversions hold the
+same pitch classes, so its root can never be told from chroma.)"""
 
 KEY_MIN_CORRELATION = 0.7
 KEY_MIN_MARGIN = 0.1
@@ -72,12 +74,14 @@ class Chord:
 
 def estimate_key(chroma: Chroma) -> Key:
     """The major or minor key whose profile best fits the average of a [12, frames] chromagram."""
-    profile = chroma.mean(axis=1)
+    profile = chroma.mean(axis=1) - chroma.mean()
+    spread = float(np.linalg.norm(profile))
     scores: list[tuple[float, str]] = []
     for tonic in range(12):
         for mode, template in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-            r = float(np.corrcoef(profile, np.roll(template, tonic))[0, 1])
-            scores.append((0.0 if np.isnan(r) else r, f"{PITCH_CLASSES[tonic]} {mode}"))
+            centred = np.roll(template, tonic) - template.mean()
+            r = float(profile @ centred / (spread * np.linalg.norm(centred))) if spread > 0 else 0.0
+            scores.append((r, f"{PITCH_CLASSES[tonic]} {mode}"))
     scores.sort(reverse=True)
     (best, name), (second, runner_up) = scores[0], scores[1]
     return Key(name, round(best, 3), runner_up, round(best - second, 3))
