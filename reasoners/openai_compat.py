@@ -253,7 +253,7 @@ class OpenAIReasoner(Reasoner):
 
     def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
         rt = self.runtime
-        delay = rt.backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+        delay: float = rt.backoff_s * 2.0 ** (attempt - 1) * (1 + 0.25 * random.random())
         if retry_after_s is not None:
             delay = max(delay, retry_after_s)
         return min(delay, rt.backoff_max_s)

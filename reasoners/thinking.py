@@ -80,7 +80,8 @@ def split_generation(text: str, *, prompt_opens_thinking: bool = False) -> Split
 
 
 def _strip_tags(text: str) -> str:
-    return _CLOSE_RE.sub("", _OPEN_RE.sub("", text)).strip()
+    """The trace without its tags; separate blocks stay on separate lines."""
+    return _CLOSE_RE.sub("\n", _OPEN_RE.sub("\n", text)).strip()
 
 
 def _join(traces: list[str]) -> str:

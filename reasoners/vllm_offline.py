@@ -1,7 +1,8 @@
 """vLLM offline back-end: batched chat generation in this process, one engine per process.
 
 The engine is built on the first batch and kept for the life of the process (building one takes
-20-50 s); a reasoner with other engine options replaces it. Every request of a batch goes to one
+20-50 s), across reasoner instances and runs; a reasoner with other engine options replaces it,
+and `shutdown_engine()` releases it. Every request of a batch goes to one
 `LLM.chat` call, so vLLM schedules them together; per-request sampling parameters let repeated
 samples of an item use different seeds.
 
@@ -222,4 +223,5 @@ class VllmReasoner(Reasoner):
         )
 
     def close(self) -> None:
-        shutdown_engine()
+        """Keep the process's engine: the next run with the same options (an ablation sweep)
+        re-uses it, one with other options replaces it. `shutdown_engine()` releases it."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -340,3 +341,46 @@ def test_cache_identity_has_the_model_not_the_server(serve: Any) -> None:
     b = OpenAIReasoner({"model": "m"}, {"base_url": "http://127.0.0.1:2/v1", "concurrency": 2})
     c = OpenAIReasoner({"model": "other"}, {"base_url": "http://127.0.0.1:1/v1"})
     assert a.identity.digest == b.identity.digest != c.identity.digest
+
+
+DATA = Path(__file__).parent / "data" / "reasoners"
+
+
+def recorded(name: str) -> Reply:
+    return Reply(body=(DATA / name).read_text())
+
+
+def test_deepseek_reasoning_content_is_the_trace(serve: Any) -> None:
+    server = serve(recorded("deepseek_reasoner_response.json"))
+    (response,) = reasoner(server).generate([request()])
+    assert response.ok and response.finish_reason == "stop"
+    assert response.text.endswith("ANSWER: C") and "Could ANSWER: A" not in response.text
+    assert (
+        response.reasoning.startswith("Okay, the question asks") and "So C." in response.reasoning
+    )
+    assert (response.prompt_tokens, response.completion_tokens) == (212, 118)
+
+
+def test_deepseek_length_stop_inside_the_trace_is_flagged_with_no_answer(serve: Any) -> None:
+    server = serve(recorded("deepseek_reasoner_truncated.json"))
+    (response,) = reasoner(server).generate([request()])
+    assert response.ok and response.truncated and response.text == ""
+    assert response.reasoning.startswith("Hmm, the question asks")
+
+
+def test_vllm_reasoning_field_is_the_trace(serve: Any) -> None:
+    server = serve(recorded("vllm_reasoning_parser_response.json"))
+    (response,) = reasoner(server).generate([request()])
+    assert response.text == (
+        "The rising pitch contour in the signal analysis matches an ascending scale.\n\nANSWER: A"
+    )
+    assert response.reasoning.startswith("Okay, the signal analysis lists pitches")
+
+
+def test_r1_distill_on_a_server_without_reasoning_parser(serve: Any) -> None:
+    server = serve(recorded("vllm_no_parser_r1_distill.json"))
+    (response,) = reasoner(server).generate([request()])
+    assert response.text == (
+        "The analysis finds four evenly spaced onsets, so there are four beeps.\n\nANSWER: B"
+    )
+    assert response.reasoning.startswith("Okay, so the question is about how many beeps")
