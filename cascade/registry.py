@@ -40,6 +40,10 @@ CAPTIONERS: dict[str, Entry] = {
         "captioners.qwen_audio:QwenAudioCaptioner",
         "audio-language model captions (Qwen2-Audio-7B-Instruct) via transformers or vLLM",
     ),
+    "clap": Entry(
+        "captioners.clap:ClapTagger",
+        "zero-shot tags from LAION-CLAP (transformers) against label vocabularies shipped as data",
+    ),
 }
 
 REASONERS: dict[str, Entry] = {
