@@ -89,7 +89,10 @@ def make_config(tmp_path: Path, bench: Path) -> MakeConfig:
             parts = key.split("__")
             for part in parts[:-1]:
                 node = node.setdefault(part, {})
-            node[parts[-1]] = value
+            if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+                node[parts[-1]] = {**node[parts[-1]], **value}  # sections merge, keys replace
+            else:
+                node[parts[-1]] = value
         return validate(data)
 
     return make

@@ -73,7 +73,10 @@ def broken_meta(tmp_path: Path, change: dict[str, Any], index: int = 1) -> Path:
         ({"answer": "999 Hz"}, "item tone-880: answer '999 Hz' is not one of the choices"),
         ({"choices": ["880 Hz"], "answer": "880 Hz"}, "item tone-880: has 1 choices"),
         ({"choices": ["880 Hz", "880 Hz"], "answer": "880 Hz"}, "at least 2 different ones"),
-        ({"audio_path": "../../etc/passwd"}, "item tone-880: audio_path '../../etc/passwd' escapes"),
+        (
+            {"audio_path": "../../etc/passwd"},
+            "item tone-880: audio_path '../../etc/passwd' escapes",
+        ),
         ({"audio_path": "/etc/passwd"}, "item tone-880: audio_path '/etc/passwd' escapes"),
         ({"question": None}, "item tone-880: field 'question' is missing"),
         ({"choices": "A or B"}, "item tone-880: field 'choices' is missing or not a list"),
@@ -111,7 +114,13 @@ def test_missing_audio_is_skipped_only_when_asked(tmp_path: Path) -> None:
     meta = write_benchmark(tmp_path)
     (tmp_path / "audio" / "tone-880.wav").unlink()
     benchmark = load_demo(BenchmarkSpec(meta=meta, audio_root=tmp_path, skip_missing_audio=True))
-    assert [i.id for i in benchmark.items] == ["tone-440", "speech-yes", "music-mood", "mix-6", "speech-count"]
+    assert [i.id for i in benchmark.items] == [
+        "tone-440",
+        "speech-yes",
+        "music-mood",
+        "mix-6",
+        "speech-count",
+    ]
     assert list(benchmark.skipped) == ["tone-880"]
     assert "audio missing at" in benchmark.skipped["tone-880"]
 
@@ -123,5 +132,6 @@ def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "bench" / "audio" / "tone-880.wav"
     target.unlink()
     target.symlink_to(outside)
-    with pytest.raises(BenchmarkError, match="tone-880: audio_path './audio/tone-880.wav' escapes"):
+    escapes = r"tone-880: audio_path '\./audio/tone-880\.wav' escapes"
+    with pytest.raises(BenchmarkError, match=escapes):
         load_demo(BenchmarkSpec(meta=meta, audio_root=tmp_path / "bench"))

@@ -100,7 +100,7 @@ def test_score_a_run_directory_matches_its_metrics(make_config: MakeConfig) -> N
 
 def test_compare_two_runs_lists_flips(make_config: MakeConfig) -> None:
     good = pipeline.execute(make_config())
-    bad = pipeline.execute(make_config(reasoner={"name": "scripted"}))  # always "ANSWER: A"
+    bad = pipeline.execute(make_config(reasoner={"config": {}}))  # always "ANSWER: A"
     result = runner.invoke(app, ["compare", str(good.run_dir), str(bad.run_dir), "--json"])
     assert result.exit_code == 0, result.output
     compared = json.loads(result.stdout)

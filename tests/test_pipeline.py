@@ -1,4 +1,4 @@
-"""The whole pipeline driven by scripted components: files written, cache re-use, failures, resume."""
+"""The pipeline driven by scripted components: files written, cache re-use, failures, resume."""
 
 from __future__ import annotations
 
@@ -68,9 +68,10 @@ def test_second_identical_run_computes_nothing(make_config: MakeConfig, tmp_path
     assert (first.frontend.computed, first.reasoner.computed) == (6, 6)
     assert (again.frontend.computed, again.frontend.reused) == (0, 6)
     assert (again.reasoner.computed, again.reasoner.reused) == (0, 6)
-    assert json.loads((again.run_dir / "metrics.json").read_text())["scorers"] == json.loads(
-        (first.run_dir / "metrics.json").read_text()
-    )["scorers"]
+    assert (
+        json.loads((again.run_dir / "metrics.json").read_text())["scorers"]
+        == json.loads((first.run_dir / "metrics.json").read_text())["scorers"]
+    )
 
 
 def test_other_reasoner_reuses_the_front_end(make_config: MakeConfig) -> None:
@@ -111,7 +112,7 @@ def test_failure_rate_limit_stops_the_run_with_results_kept(make_config: MakeCon
         reasoner={"name": "scripted", "config": {"errors": failing}},
         run={"batch_size": 2, "max_failure_rate": 0.5, "min_items_for_failure_rate": 2},
     )
-    with pytest.raises(FailureRateExceeded, match="max_failure_rate=0.5"):
+    with pytest.raises(FailureRateExceeded, match=r"max_failure_rate=0\.5"):
         pipeline.execute(config)
 
     run_dir = pipeline.run_directory(config)
@@ -133,7 +134,9 @@ def test_failed_items_are_retried_when_the_run_is_repeated(make_config: MakeConf
     assert len(lines(again.run_dir / "results.jsonl")) == 6  # compacted: one line per item
 
 
-def test_truncated_answer_is_flagged_and_not_cached(make_config: MakeConfig, tmp_path: Path) -> None:
+def test_truncated_answer_is_flagged_and_not_cached(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
     config = make_config(
         reasoner={
             "name": "scripted",
@@ -144,11 +147,15 @@ def test_truncated_answer_is_flagged_and_not_cached(make_config: MakeConfig, tmp
     assert first.metrics["truncated"] == 1
     assert lines(first.run_dir / "results.jsonl")[0]["truncated"] is True
 
-    again = pipeline.execute(config.model_copy(update={"run": config.run.model_copy(update={"run_dir": tmp_path / "b"})}))
+    again = pipeline.execute(
+        config.model_copy(update={"run": config.run.model_copy(update={"run_dir": tmp_path / "b"})})
+    )
     assert again.reasoner.computed == 1 and again.reasoner.reused == 5
 
 
-def test_corrupt_audio_is_an_item_error_naming_the_file(make_config: MakeConfig, bench: Path) -> None:
+def test_corrupt_audio_is_an_item_error_naming_the_file(
+    make_config: MakeConfig, bench: Path
+) -> None:
     (bench.parent / "audio" / "music-mood.wav").write_bytes(b"RIFF not really a wav file")
     summary = pipeline.execute(make_config())
 
@@ -196,3 +203,21 @@ def test_killed_run_resumes_without_redoing_items(make_config: MakeConfig, tmp_p
     assert summary["reasoner"]["computed"] + summary["reasoner"]["reused"] == 6 - done_before
     final = lines(results)
     assert [r["id"] for r in final] == [i[0] for i in ITEMS]
+
+
+def test_overlapped_and_sequential_runs_agree(make_config: MakeConfig, tmp_path: Path) -> None:
+    overlapped = pipeline.execute(make_config(run={"batch_size": 2, "overlap": True}))
+    sequential = pipeline.execute(
+        make_config(
+            run={"batch_size": 2, "overlap": False, "run_dir": str(tmp_path / "seq")},
+            cache_dir=str(tmp_path / "other-cache"),
+        )
+    )
+
+    def strip(path: Path) -> list[dict[str, object]]:
+        return [{k: v for k, v in r.items() if k != "timings"} for r in lines(path)]
+
+    assert strip(overlapped.run_dir / "results.jsonl") == strip(
+        sequential.run_dir / "results.jsonl"
+    )
+    assert overlapped.frontend.computed == sequential.frontend.computed == 6

@@ -31,9 +31,12 @@ def test_rendering_with_a_missing_or_unknown_placeholder_is_an_error() -> None:
 def test_a_template_must_declare_exactly_what_it_uses(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(
-        "name: bad\nplaceholders: [question]\nmessages:\n  - role: user\n    content: ${question} ${choices}\n"
+        "name: bad\nplaceholders: [question]\nmessages:\n"
+        "  - role: user\n    content: ${question} ${choices}\n"
     )
-    with pytest.raises(PromptError, match=r"declares placeholders \['question'\] but its messages use"):
+    with pytest.raises(
+        PromptError, match=r"declares placeholders \['question'\] but its messages use"
+    ):
         prompts.parse(path)
 
 
