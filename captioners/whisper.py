@@ -53,6 +53,12 @@ class WhisperConfig(ComponentConfig):
     """faster-whisper only: word-level start/end times in the segments."""
     timestamps_in_text: bool = False
     """Write each segment as `[start-end] text` on its own line instead of one paragraph."""
+    no_speech_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    min_probability: float = Field(default=0.5, ge=0.0, le=1.0)
+    """A segment whose no-speech probability is above `no_speech_threshold` and whose mean token
+    probability is below `min_probability` is dropped (kept in `data["dropped_segments"]`), as is
+    one with no letter or digit. Whisper's own rule (probability below 0.37) lets through the
+    "You" and "." it writes over music and clicks."""
     align: bool = False
     """whisperx only: word alignment with a wav2vec2 model for the detected language
     (downloaded from the Hugging Face hub on first use)."""
@@ -167,8 +173,25 @@ class Whisper(Captioner):
             except Exception as error:  # a decoding failure on one clip spares the batch
                 outputs.append(self.failure(item, error))
                 continue
+            result = self._screen(result)
             outputs.append(self.output(item, self._text(result["segments"]), **result))
         return outputs
+
+    def _screen(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Drop segments that are not speech (see the config); no speech left means no language."""
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
+        for segment in result["segments"]:
+            silent = segment.get("no_speech_probability", 0.0) > self.config.no_speech_threshold
+            unsure = segment.get("probability", 1.0) < self.config.min_probability
+            wordless = not any(c.isalnum() for c in segment["text"])
+            (dropped if wordless or (silent and unsure) else kept).append(segment)
+        screened = {**result, "segments": kept}
+        if dropped:
+            screened["dropped_segments"] = dropped
+        if not kept:
+            screened["language"] = None
+        return screened
 
     def close(self) -> None:
         forget(self._key())

@@ -15,6 +15,7 @@ from cascade.registry import resolve
 from tests.frontend_audio import (
     SENTENCE,
     SENTENCE_2,
+    clicks,
     corrupt,
     item,
     mix,
@@ -95,11 +96,12 @@ def test_speech_over_a_tone_a_corrupt_file_and_a_long_clip(tmp_path: Path) -> No
         write(tmp_path / "speech-over-tone.wav", mix(spoken, tone(1000.0, 4.0, 0.03))),
         corrupt(tmp_path / "corrupt.wav"),
         write(tmp_path / "long.wav", long_clip),
+        write(tmp_path / "clicks.wav", clicks(96.0, 6.0)),
     ]
     outputs = Whisper({"model": BUNDLED_TINY_EN}).describe([item(p) for p in clips])
 
     assert [o.item_id for o in outputs] == [p.stem for p in clips]
-    over_tone, broken, long_out = outputs
+    over_tone, broken, long_out, click_track = outputs
 
     assert word_list(over_tone.text) == word_list(SENTENCE)
     assert over_tone.data["language"] == "en"
@@ -113,6 +115,10 @@ def test_speech_over_a_tone_a_corrupt_file_and_a_long_clip(tmp_path: Path) -> No
     assert word_list(long_out.text) == word_list(SENTENCE) + word_list(SENTENCE_2)
     assert long_out.data["duration_s"] == pytest.approx(len(long_clip) / 16000, abs=0.01)
     assert long_out.data["segments"][-1]["start"] >= 29.0
+
+    # What Whisper writes over clicks (".", "You") is not passed off as speech.
+    assert click_track.ok and click_track.text == ""
+    assert click_track.data["segments"] == [] and click_track.data["language"] is None
 
 
 @pytest.mark.slow
