@@ -267,7 +267,10 @@ class ClapTagger(Captioner):
         for index in sorted(set(owners)):
             rows = embeddings[[i for i, owner in enumerate(owners) if owner == index]]
             outputs[index] = self._tag(clap, batch[index], rows)
-        return [o for o in outputs if o is not None]
+        return [
+            o if o is not None else self.failure(batch[i], "no output was produced")
+            for i, o in enumerate(outputs)
+        ]
 
     def load(self) -> LoadedClap:
         """The loaded model (loaded on first use, then shared within the process)."""

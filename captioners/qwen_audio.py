@@ -189,7 +189,7 @@ class QwenAudioCaptioner(Captioner):
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         backend = self.load()
         rate = int(backend.processor.feature_extractor.sampling_rate)
-        family = _family(backend)
+        window_s = _window_s(backend)
         outputs: list[StageOutput | None] = [None] * len(batch)
         requests: list[Request] = []
         for index, item in enumerate(batch):
@@ -204,7 +204,7 @@ class QwenAudioCaptioner(Captioner):
                 )
                 continue
             prompt = self._prompt(backend.processor, item)
-            for start, end in self._windows(len(audio), rate, family.window_s):
+            for start, end in self._windows(len(audio), rate, window_s):
                 requests.append(Request(index, start / rate, end / rate, prompt, audio[start:end]))
         generations = self._generate_isolating(backend, requests)
         by_item: dict[int, list[tuple[Request, Generation]]] = {}
@@ -212,7 +212,10 @@ class QwenAudioCaptioner(Captioner):
             by_item.setdefault(request.item_index, []).append((request, generation))
         for index, pairs in by_item.items():
             outputs[index] = self._join(batch[index], pairs)
-        return [o for o in outputs if o is not None]
+        return [
+            o if o is not None else self.failure(batch[i], "no output was produced")
+            for i, o in enumerate(outputs)
+        ]
 
     def close(self) -> None:
         with _LOAD_LOCK:
@@ -237,6 +240,7 @@ class QwenAudioCaptioner(Captioner):
         audio_placed = False
         for message in messages:
             if message.role == "user" and not audio_placed:
+                # Both keys: chat templates test either the part's type or an "audio" key.
                 content: Any = [
                     {"type": "audio", "audio": "clip"},
                     {"type": "text", "text": message.content},
@@ -317,7 +321,24 @@ class QwenAudioCaptioner(Captioner):
         return results
 
     def _backend_key(self) -> tuple[Any, ...]:
-        return (self.config.model, self.config.revision, *self.runtime.model_dump().values())
+        """What the loaded model depends on: two captioners that agree on it share one model."""
+        runtime = self.runtime
+        key: tuple[Any, ...] = (
+            self.config.model,
+            self.config.revision,
+            runtime.backend,
+            runtime.dtype,
+        )
+        if runtime.backend == "transformers":
+            return (*key, runtime.device)
+        return (
+            *key,
+            runtime.gpu_memory_utilization,
+            runtime.tensor_parallel_size,
+            runtime.max_model_len,
+            runtime.enforce_eager,
+            runtime.batch_size,
+        )
 
     def load(self) -> Backend:
         """The loaded model (loaded on first use, then shared by every captioner in the process
@@ -353,8 +374,11 @@ def _clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def _family(backend: Backend) -> Family:
-    return FAMILIES[backend.model_type]
+def _window_s(backend: Backend) -> float:
+    """The longest audio one prompt holds: the family's limit, or the processor's if shorter."""
+    chunk = getattr(backend.processor.feature_extractor, "chunk_length", None)
+    limit = FAMILIES[backend.model_type].window_s
+    return float(min(limit, chunk)) if chunk else limit
 
 
 def _checked_family(model_type: str, model: str) -> Family:
@@ -463,7 +487,6 @@ class VllmBackend(Backend):
             enforce_eager=runtime.enforce_eager,
             max_num_seqs=runtime.batch_size,
             limit_mm_per_prompt={"audio": 1},
-            seed=config.seed,
         )
 
     def generate(self, requests: Sequence[Request], config: QwenAudioConfig) -> list[Generation]:

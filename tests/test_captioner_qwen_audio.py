@@ -248,6 +248,10 @@ def test_model_loads_once_per_process(tiny_model: Path) -> None:
     first, second = captioner(tiny_model), captioner(tiny_model, prompt="caption_question")
     loaded = first.load()
     assert second.load() is loaded
+    assert QwenAudioCaptioner(first.config, {"batch_size": 2}).load() is loaded
+    other_dtype = QwenAudioCaptioner(first.config, {"dtype": "bfloat16"})
+    assert other_dtype.load() is not loaded
+    other_dtype.close()
     first.close()
     reloaded = second.load()
     assert reloaded is not loaded and first.load() is reloaded
