@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cascade.benchmarks import BenchmarkSpec
 from cascade.components import digest
@@ -80,6 +80,44 @@ class RunSpec(Strict):
     """Run the front-end of the next batch while the reasoner answers the current one."""
 
 
+class AudioSpec(Strict):
+    """What the front-end hears: the item's own audio, or a substitute (an ablation)."""
+
+    replace: Literal["none", "noise", "silence", "shuffle"] = "none"
+    """`none`: the item's clip. `noise` / `silence`: a generated clip of the same length (white
+    noise, or digital silence), written once under `<cache>/synthetic/`. `shuffle`: another item's
+    clip (a seeded derangement of the run's items), so each item is described by another's audio."""
+    seed: int = 0
+    """Seed of the noise and of the shuffle."""
+
+
+class DescriptionSpec(Strict):
+    """Where the description comes from, and how it is degraded (ablations of caption quality).
+
+    Degradations apply to what each part of the description says (stage texts, or the oracle's
+    fields), never to its labels or transcript quoting, in this order: truncation, word dropout,
+    simulated ASR errors. Each is seeded per item and part, so a run is reproducible.
+    """
+
+    source: Literal["frontend", "oracle"] = "frontend"
+    """`frontend`: the captioners' outputs. `oracle`: the benchmark's own annotations (MMAR `cue`
+    and `thinking`) rendered by `oracle_template`, with no front-end at all (an upper bound)."""
+    oracle_template: str = "oracle"
+    """Template of the oracle description (`oracle`: cues and reference reasoning;
+    `oracle_cues`: cues only)."""
+    truncate_words: int | None = Field(default=None, ge=0)
+    """Keep only the first N words of the description's content (parts in stage order)."""
+    word_dropout: float = Field(default=0.0, ge=0, lt=1)
+    """Drop each word independently with this probability."""
+    asr_wer: float = Field(default=0.0, ge=0, le=1)
+    """Simulated recognition errors at this word error rate (substitutions, deletions and
+    insertions at exactly round(rate * words) positions)."""
+    degrade_stages: list[str] = Field(default_factory=list)
+    """Stage labels (or `cue`, `thinking` for the oracle) the degradations apply to; empty: all."""
+    seed: int = 0
+    """Seed of the dropout and of the simulated errors."""
+
+
 class RunConfig(Strict):
     """Everything a run depends on. Its hash names the run directory."""
 
@@ -90,13 +128,33 @@ class RunConfig(Strict):
     prompts: PromptSpec = Field(default_factory=PromptSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     run: RunSpec = Field(default_factory=RunSpec)
+    audio: AudioSpec = Field(default_factory=AudioSpec)
+    """Audio substitution for ablations (default: the items' own clips)."""
+    description: DescriptionSpec = Field(default_factory=DescriptionSpec)
+    """Description source and degradations for ablations (default: the front-end, untouched)."""
     cache_dir: Path | None = None
     """Content-addressed cache (default: $CASCADE_CACHE or ~/.cache/cascade)."""
 
+    @model_validator(mode="after")
+    def _oracle_has_no_frontend(self) -> RunConfig:
+        if self.description.source == "oracle" and self.captioners:
+            raise ValueError(
+                "description.source=oracle uses no front-end: also set captioners to [] "
+                "(--set 'captioners=[]')"
+            )
+        return self
+
     def fingerprint(self) -> str:
-        """Hash of what determines the results (not where they are written)."""
+        """Hash of what determines the results (not where they are written).
+
+        Ablation sections left at their defaults are left out, so adding them did not move the
+        run directories of ordinary runs.
+        """
         data = self.model_dump(mode="json", exclude={"run": {"output_dir", "run_dir"}})
         data.pop("cache_dir", None)
+        for section, default in (("audio", AudioSpec()), ("description", DescriptionSpec())):
+            if data[section] == default.model_dump(mode="json"):
+                data.pop(section)
         for spec in [*data["captioners"], data["reasoner"]]:
             spec.pop("runtime", None)
         return digest(data)[:12]

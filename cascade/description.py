@@ -18,7 +18,11 @@ KIND_LABELS: dict[StageKind, str] = {
     "tags": "Sound and music tags",
     "signal": "Signal measurements",
 }
-NO_DESCRIPTION = "No description of the audio is available."
+NO_DESCRIPTION = (
+    "(none: no audio analysis tool was run on this clip, so answer from the question and the "
+    "choices alone)"
+)
+"""The description of a run without front-end stages (the text-only prior)."""
 
 _TAG_LIKE = re.compile(r"</?\s*transcript\s*>", re.IGNORECASE)
 

@@ -9,8 +9,8 @@ config again resumes: finished items are kept, failed ones are retried, nothing 
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from cascade.benchmarks import Benchmark
 from cascade.cache import Cache
 from cascade.components import Reasoner
 from cascade.config import RunConfig
-from cascade.description import compose
 from cascade.errors import CascadeError, FailureRateExceeded
 from cascade.frontend import Clipped, Counts, Stage, StageRecord, run_stages
 from cascade.metrics import compute_metrics
@@ -30,6 +29,7 @@ from cascade.records import ChatRequest, Item
 from cascade.report import render_markdown
 from cascade.results import ItemResult
 from cascade.rundir import METRICS, PREDICTIONS, REPORT_MD, SUMMARY, RunDir
+from cascade.variations import Variation, needs_audio
 
 Progress = Callable[[int, int], None]
 """Called with (items done, items total) after every batch."""
@@ -111,6 +111,7 @@ class Runner:
         reasoner: Reasoner,
         prompts: Prompts,
         cache: Cache,
+        variation: Variation | None = None,
     ) -> None:
         self.config = config
         self.benchmark = benchmark
@@ -118,12 +119,15 @@ class Runner:
         self.reasoner = reasoner
         self.prompts = prompts
         self.cache = cache
+        self.variation = variation or Variation(config, benchmark.items, cache.root)
         self.summary: RunSummary | None = None
 
     def _frontend(self, items: Sequence[Item], counts: Counts) -> FrontendBatch:
+        if not self.stages:  # text-only or oracle: no clip is read, no model called
+            return FrontendBatch({i.id: [] for i in items}, 0.0)
         before = counts.model_seconds
         records = run_stages(
-            [Clipped(i.id, i.audio, i.question, i.choices) for i in items],
+            [Clipped(i.id, self.variation.audio(i), i.question, i.choices) for i in items],
             self.stages,
             self.cache,
             counts,
@@ -151,7 +155,9 @@ class Runner:
                 )
                 continue
             try:
-                description = compose([r.output for r in records], self.prompts.description)
+                description = self.variation.describe(
+                    item, [r.output for r in records], self.prompts.description
+                )
                 request = render_request(item, description, self.prompts.answer)
             except CascadeError as error:
                 failed[item.id] = ItemResult(
@@ -284,7 +290,7 @@ def execute(
     config: RunConfig, *, progress: Progress | None = None, cache: Cache | None = None
 ) -> RunSummary:
     """Run (or resume) the cascade described by `config` and write its run directory."""
-    benchmark = plan.load_benchmark(config.benchmark)
+    benchmark = plan.load_benchmark(config.benchmark, need_audio=needs_audio(config))
     stages = plan.build_stages(config)
     reasoner = plan.build_reasoner(config)
     prompts = plan.load_prompts(config)
