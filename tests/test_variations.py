@@ -208,12 +208,14 @@ def test_identical_prompts_re_use_answers_across_variations(make_config: MakeCon
     assert cut.reasoner.computed == 6 and cut.frontend.reused == 6
 
 
-def test_dropout_and_asr_errors_are_reproducible_per_item(make_config: MakeConfig) -> None:
+def test_dropout_and_asr_errors_are_reproducible_per_item(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
     degraded = {"word_dropout": 0.3, "asr_wer": 0.2, "seed": 7}
     first = results(pipeline.execute(scripted_text(make_config, description=degraded)).run_dir)
     again = results(
         pipeline.execute(
-            scripted_text(make_config, description=degraded, run__run_dir="again")
+            scripted_text(make_config, description=degraded, run__run_dir=str(tmp_path / "again"))
         ).run_dir
     )
 
