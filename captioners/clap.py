@@ -5,7 +5,8 @@ whose header gives the text prompt each label is put into and its default top-k 
 A label's score is its probability within its vocabulary: the softmax, at the model's own logit
 scale, of the cosine similarities between the clip's embedding and every label's prompt embedding.
 Long clips are embedded window by window at the model's input length (10 s for LAION-CLAP), so
-no random crop makes the tags depend on chance.
+no random crop makes the tags depend on chance; a fused checkpoint therefore never takes its fusion
+branch (which mixes random crops of clips longer than 10 s) and sees every window whole.
 """
 
 from __future__ import annotations

@@ -209,6 +209,20 @@ def test_caption_cut_at_the_token_limit_is_flagged(tiny_model: Path) -> None:
     assert output.data["truncated"] is True
 
 
+def test_sampling_is_reproducible_from_its_seed(tiny_model: Path) -> None:
+    batch = [StageInput("a", tone(1.0)), StageInput("b", tone(2.0, 330.0))]
+
+    def sample(seed: int) -> list[str]:
+        outputs = captioner(tiny_model, temperature=1.5, seed=seed).describe(batch)
+        return [o.text if o.ok else o.error or "" for o in outputs]
+
+    first = sample(0)
+    assert sample(0) == first
+    assert sample(1) != first
+    greedy = [o.text for o in captioner(tiny_model).describe(batch)]
+    assert greedy != first
+
+
 def test_question_conditioned_prompt_holds_the_question_after_the_audio(
     tiny_model: Path,
 ) -> None:
