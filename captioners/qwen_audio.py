@@ -64,7 +64,7 @@ would then caption silence (transformers) or fail (vLLM)."""
 
 class QwenAudioConfig(ComponentConfig):
     model: str = "Qwen/Qwen2-Audio-7B-Instruct"
-    """Hugging Face hub id or local folder of the checkpoint (processor files included)."""
+    """Hugging Face hub id or local folder of a chat (Instruct) checkpoint, processor included."""
     revision: str | None = None
     """Hub revision (branch, tag or commit) of the checkpoint; None for the default branch."""
     prompt: str = "caption"
@@ -93,7 +93,8 @@ class QwenAudioRuntime(RuntimeConfig):
     """Weight precision; "auto" is bfloat16 on a GPU and float32 on CPU (transformers), the
     checkpoint's own choice (vLLM)."""
     batch_size: int = Field(default=8, gt=0)
-    """Prompts (one per 30-second window) per generation call."""
+    """Prompts (one per 30-second window) per generation call; for vLLM also the engine's
+    most concurrent sequences."""
     gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)
     """vLLM: fraction of GPU memory to reserve; on a CPU build, fraction of HOST memory."""
     tensor_parallel_size: int = Field(default=1, gt=0)
@@ -101,7 +102,7 @@ class QwenAudioRuntime(RuntimeConfig):
     max_model_len: int | None = 4096
     """vLLM: longest prompt + caption in tokens (bounds the KV cache); None for the model's."""
     enforce_eager: bool = False
-    """vLLM: skip CUDA graph capture / compilation (faster start-up, needed on CPU)."""
+    """vLLM: skip CUDA graph capture and compilation (faster start-up; advised on CPU)."""
 
 
 @dataclass(frozen=True)
@@ -281,10 +282,16 @@ class QwenAudioCaptioner(Captioner):
             }
             for r, g in pairs
         ]
-        if len(pairs) == 1:
-            text = pairs[0][1].text
-        else:
+        heard, duration = sum(r.end_s - r.start_s for r, _ in pairs), item.clip.duration_s
+        if len(pairs) > 1:
             text = "\n".join(f"[{_clock(r.start_s)}-{_clock(r.end_s)}] {g.text}" for r, g in pairs)
+        elif heard < duration - MIN_WINDOW_S:
+            # Only part of the clip was heard ("first-window"): the reader must know.
+            request, generation = pairs[0]
+            span = f"{_clock(request.start_s)}-{_clock(request.end_s)} of {_clock(duration)}"
+            text = f"[{span}] {generation.text}"
+        else:
+            text = pairs[0][1].text
         return self.output(
             item,
             text,
@@ -292,8 +299,8 @@ class QwenAudioCaptioner(Captioner):
             backend=self.runtime.backend,
             prompt=self.template.name,
             windows=windows,
-            seconds_heard=round(sum(r.end_s - r.start_s for r, _ in pairs), 3),
-            duration_s=round(item.clip.duration_s, 3),
+            seconds_heard=round(heard, 3),
+            duration_s=round(duration, 3),
             truncated=any(g.finish_reason == "length" for _, g in pairs),
         )
 
@@ -416,10 +423,11 @@ class TransformersBackend(Backend):
         if dtype == "auto":
             dtype = "float32" if device == "cpu" else "bfloat16"
         model_class = getattr(transformers, FAMILIES[self.model_type].model_class)
+        # Loaded onto the device tensor by tensor, not staged whole in host memory first.
         self.model = model_class.from_pretrained(
-            config.model, revision=config.revision, dtype=getattr(torch, dtype)
+            config.model, revision=config.revision, dtype=getattr(torch, dtype), device_map=device
         )
-        self.model.to(device).eval()
+        self.model.eval()
         self.device = device
 
     def generate(self, requests: Sequence[Request], config: QwenAudioConfig) -> list[Generation]:

@@ -200,6 +200,7 @@ def test_long_clip_is_captioned_window_by_window(tiny_model: Path) -> None:
     )
     assert [(w["start_s"], w["end_s"]) for w in first.data["windows"]] == [(0.0, 30.0)]
     assert first.data["seconds_heard"] == 30.0 and first.data["duration_s"] == 65.0
+    assert first.text == f"[0:00-0:30 of 1:05] {first.data['windows'][0]['text']}"
 
 
 def test_caption_cut_at_the_token_limit_is_flagged(tiny_model: Path) -> None:
