@@ -1,4 +1,4 @@
-"""The `cascade` command: run, score, compare, describe, list, cache."""
+"""The `cascade` command: run, score, compare, ablate, judge, describe, list, cache."""
 
 from __future__ import annotations
 
@@ -297,6 +297,69 @@ def describe(
             f"failed {counts.failed}"
         )
     if any(entry["description"] is None for entry in report):
+        raise typer.Exit(1)
+
+
+@app.command()
+@reported
+def ablate(
+    sweep: Annotated[str, typer.Argument(help="Sweep file, or a name under configs/ablations/.")],
+    set_: Sets = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N items.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only these variations (and the base); repeat.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Sweep folder (tables, runs).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="List the variations and their run directories; run nothing.")
+    ] = False,
+) -> None:
+    """Run an ablation sweep: the base and every variation as ordinary runs, then one table."""
+    from cascade import ablate as ablating
+    from cascade import pipeline
+
+    overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
+    expanded = ablating.load_sweep(sweep, overrides=overrides, output=output)
+    if only:
+        known = [v.name for v in expanded.variations]
+        if unknown := sorted(set(only) - set(known)):
+            raise CascadeError(f"no variation {unknown} in sweep {expanded.name}; has {known}")
+        kept = tuple(v for v in expanded.variations if v.name == ablating.BASE or v.name in only)
+        expanded = ablating.Sweep(expanded.name, expanded.spec, expanded.folder, kept)
+    if dry_run:
+        for variation in expanded.variations:
+            console.print(
+                f"{variation.name}: {pipeline.run_directory(variation.config)}", highlight=False
+            )
+        return
+
+    def run_one(variation: ablating.Variation) -> dict[str, Any]:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+        ) as bar:
+            task = bar.add_task(variation.name, total=None)
+            summary = pipeline.execute(
+                variation.config,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        return summary.to_json()
+
+    outcomes = ablating.run_sweep(expanded, run_one)
+    results = ablating.finish(expanded, outcomes)
+    from cascade.sweep_table import display_table, work_table
+
+    overall = results.table[results.table["group"] == "all"]
+    _print_frame(display_table(overall), f"sweep {expanded.name}")
+    _print_frame(work_table(results.summaries), "work done by this invocation")
+    console.print(f"sweep folder: {expanded.folder}", highlight=False)
+    failed = [o for o in outcomes if o.error is not None]
+    for outcome in failed:
+        errors.print(f"[bold red]variation {outcome.variation} failed:[/] {outcome.error}")
+    if failed:
         raise typer.Exit(1)
 
 

@@ -164,7 +164,7 @@ def configs_dir() -> Path:
     return shipped_dir("configs")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
@@ -193,7 +193,7 @@ def component_spec(name: str, folder: str) -> dict[str, Any]:
     path = find_config(name, folder)
     if path is None:
         return {"name": name}
-    spec = _read_yaml(path)
+    spec = read_yaml(path)
     spec.setdefault("preset", path.stem)
     return spec
 
@@ -239,12 +239,7 @@ def resolve(
     extra: Mapping[str, Any] | None = None,
 ) -> RunConfig:
     """The run config from a config name or path plus command-line overrides, validated."""
-    path = find_config(config)
-    if path is None:
-        names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
-        raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
-    data = expand_presets(_read_yaml(path))
-    data.setdefault("name", path.stem)
+    data, path = load_data(config)
     if captioners:
         data["captioners"] = [component_spec(c, "captioners") for c in captioners]
     if reasoner:
@@ -255,12 +250,28 @@ def resolve(
         data.setdefault("benchmark", {})["limit"] = limit
     for key, value in (extra or {}).items():
         set_key(data, key, value)
+    apply_overrides(data, overrides)
+    return validate(data, source=str(path))
+
+
+def load_data(config: str) -> tuple[dict[str, Any], Path]:
+    """A run config by name or path as plain data (presets expanded, not yet validated)."""
+    path = find_config(config)
+    if path is None:
+        names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
+        raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
+    data = expand_presets(read_yaml(path))
+    data.setdefault("name", path.stem)
+    return data, path
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> None:
+    """Apply `key=value` overrides (values read as YAML) to config data, in order."""
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {override!r}")
         set_key(data, key.strip(), parse_value(value))
-    return validate(data, source=str(path))
 
 
 def expand_presets(data: Mapping[str, Any]) -> dict[str, Any]:
