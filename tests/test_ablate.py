@@ -113,7 +113,7 @@ def test_unknown_stage_and_bad_shorthand_are_config_errors(
         ablate.load_sweep(str(path))
     data["variations"] = {"x": {"audio": "pink"}}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    with pytest.raises(ConfigError, match="variations.x"):
+    with pytest.raises(ConfigError, match=r"variations\.x"):
         ablate.load_sweep(str(path))
 
 
@@ -121,7 +121,7 @@ def test_sweep_table_flips_and_second_run_computes_nothing(
     tmp_path: Path, make_config: MakeConfig
 ) -> None:
     path = write_sweep(tmp_path, make_config, by=["modality"])
-    sweep, first, results = run(path)
+    _, first, results = run(path)
 
     assert [o.error for o in first] == [None] * 6
     summaries = {o.variation: o.summary for o in first}
