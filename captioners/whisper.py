@@ -62,6 +62,9 @@ class WhisperConfig(ComponentConfig):
     align: bool = False
     """whisperx only: word alignment with a wav2vec2 model for the detected language
     (downloaded from the Hugging Face hub on first use)."""
+    align_model: str | None = None
+    """whisperx only: the wav2vec2 CTC model to align with (a Hugging Face name, a torchaudio
+    pipeline name or a local folder); None takes whisperx's default for the detected language."""
     diarize: bool = False
     """whisperx only: speaker labels from pyannote (needs a Hugging Face token, see Runtime)."""
     min_speakers: int | None = Field(default=None, ge=1)
@@ -69,6 +72,8 @@ class WhisperConfig(ComponentConfig):
 
     @model_validator(mode="after")
     def _options_match_backend(self) -> WhisperConfig:
+        if self.align_model and not self.align:
+            raise ValueError("align_model needs align: true")
         only = {
             "whisperx": ("align", "diarize"),
             "faster-whisper": ("vad_filter", "word_timestamps"),
@@ -157,6 +162,8 @@ class Whisper(Captioner):
         if not batch:
             return []
         model = self._model()
+        if self.config.diarize:
+            self._diarizer()  # a missing token fails the component up front, not every item
         outputs = []
         for item in batch:
             try:
@@ -270,8 +277,12 @@ class Whisper(Captioner):
         segments = result["segments"]
         if self.config.align and segments:
             aligner, metadata = load_once(
-                ("whisperx-align", language, self.runtime.device),
-                lambda: wx.load_align_model(language_code=language, device=self.runtime.device),
+                ("whisperx-align", self.config.align_model, language, self.runtime.device),
+                lambda: wx.load_align_model(
+                    language_code=language,
+                    device=self.runtime.device,
+                    model_name=self.config.align_model,
+                ),
             )
             segments = wx.align(segments, aligner, metadata, audio, self.runtime.device)["segments"]
         if self.config.diarize and segments:
@@ -292,7 +303,7 @@ class Whisper(Captioner):
             "segments": rows,
         }
 
-    def _diarize(self, wx: Any, audio: Any, segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _diarizer(self) -> Any:
         token = os.environ.get(self.runtime.hf_token_env)
         if not token:
             raise ComponentError(
@@ -300,11 +311,13 @@ class Whisper(Captioner):
                 f"models in ${self.runtime.hf_token_env}"
             )
         diarize = require("whisperx.diarize", component="whisper (diarize)", extra="whisperx")
-        pipeline = load_once(
+        return load_once(
             ("whisperx-diarize", self.runtime.device),
             lambda: diarize.DiarizationPipeline(token=token, device=self.runtime.device),
         )
-        turns = pipeline(
+
+    def _diarize(self, wx: Any, audio: Any, segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        turns = self._diarizer()(
             audio, min_speakers=self.config.min_speakers, max_speakers=self.config.max_speakers
         )
         labelled = wx.assign_word_speakers(turns, {"segments": segments})

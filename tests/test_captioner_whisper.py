@@ -39,6 +39,7 @@ def test_registered_as_asr() -> None:
         {"diarize": True},
         {"backend": "whisperx", "vad_filter": True},
         {"backend": "whisperx", "word_timestamps": True},
+        {"backend": "whisperx", "align_model": "WAV2VEC2_ASR_BASE_960H"},  # without align
         {"device": "cuda"},  # runtime, not config
     ],
 )
@@ -164,3 +165,17 @@ def test_whisperx_backend_transcribes_with_its_bundled_vad(tmp_path: Path) -> No
     assert 0.0 <= first.data["segments"][0]["start"] < first.data["segments"][-1]["end"] <= 4.0
     assert not broken.ok and "cannot decode" in (broken.error or "")
     assert word_list(second.text) == word_list(SENTENCE_2)
+
+
+@pytest.mark.slow
+def test_whisperx_diarization_without_a_token_fails_the_whole_component(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("whisperx")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    clip = write(tmp_path / "a.wav", speech(SENTENCE))
+    whisper = Whisper({"backend": "whisperx", "diarize": True}, {"compute_type": "int8"})
+    with pytest.raises(
+        ComponentError, match=r"diarization needs a Hugging Face token .* \$HF_TOKEN"
+    ):
+        whisper.describe([item(clip)])
