@@ -29,7 +29,7 @@ from cascade.components import (
     digest,
     require,
 )
-from cascade.errors import ComponentError, ConfigError
+from cascade.errors import CascadeError, ComponentError, ConfigError
 from cascade.records import StageInput, StageKind, StageOutput
 
 NAME = "qwen-audio"
@@ -355,10 +355,8 @@ class QwenAudioCaptioner(Captioner):
             if key not in _BACKENDS:
                 try:
                     _BACKENDS[key] = self._load()
-                except (ComponentError, ConfigError):
-                    raise
-                except ImportError:
-                    raise
+                except CascadeError:
+                    raise  # already says what to do (unsupported model, missing extra...)
                 except Exception as error:
                     raise ComponentError(
                         f"captioner {NAME!r} could not load {self.config.model!r} with the "

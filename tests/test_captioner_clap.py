@@ -8,13 +8,14 @@ arbitrary: the tests check order, scores, limits, windows, errors, batching and 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cascade.audio import Clip
-from cascade.errors import ConfigError
+from cascade.errors import ConfigError, MissingExtraError
 from cascade.records import StageInput
 
 pytest.importorskip("torch")
@@ -262,3 +263,12 @@ def test_rejects_unknown_vocabularies_and_limits(tiny_clap: Path) -> None:
         ClapTagger({"model": str(tiny_clap), "limits": {"mood": {"top_k": 1}}})
     with pytest.raises(ConfigError, match="placeholder"):
         ClapTagger({"model": str(tiny_clap), "template": "A sound."})
+
+
+def test_a_missing_library_names_the_extra_to_install(
+    tiny_clap: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    tagger = ClapTagger({"model": str(tiny_clap)}, {"device": "cuda:7"})
+    with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[clap\]'"):
+        tagger.describe([StageInput("a", tone(1.0))])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from cascade.audio import Clip
-from cascade.errors import ConfigError
+from cascade.errors import ConfigError, MissingExtraError
 from cascade.records import StageInput
 
 pytest.importorskip("torch")
@@ -288,6 +288,15 @@ def test_rejects_prompts_it_cannot_fill_and_models_it_does_not_support(
     (text_only / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
     with pytest.raises(ConfigError, match="supported model types: qwen2_audio"):
         captioner(text_only).describe([StageInput("a", tone(1.0))])
+
+
+def test_a_missing_backend_library_names_the_extra_to_install(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` fail
+    vllm_captioner = QwenAudioCaptioner({"model": str(tiny_model)}, {"backend": "vllm"})
+    with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[vllm\]'"):
+        vllm_captioner.describe([StageInput("a", tone(1.0))])
 
 
 VLLM_SCRIPT = textwrap.dedent(
