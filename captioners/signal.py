@@ -66,31 +66,23 @@ def span(start: float, end: float) -> str:
     return f"{start:.1f}-{end:.1f} s"
 
 
-def loudness(y: Array, found: Findings) -> npt.NDArray[np.float64]:
+def loudness(y: Array, found: Findings) -> None:
     """Average and peak level, always stated. The trend is stated when the level of the sounding
     0.5 s blocks follows a line (R² >= 0.6) that changes by 6 dB or more over at least 2 s;
     "steady" when those blocks stay within 3 dB (10th to 90th percentile)."""
     rms_db = float(db(np.sqrt(np.mean(np.square(y, dtype=np.float64)))))
     peak_db = float(db(np.max(np.abs(y))))
-    block = RATE // 2
-    blocks = db(
-        np.sqrt(
-            np.array(
-                [
-                    np.mean(np.square(y[i : i + block], dtype=np.float64))
-                    for i in range(0, len(y) - block + 1, block)
-                ]
-            )
-        )
-    )
+    block, count = RATE // 2, len(y) // (RATE // 2)
+    power = np.mean(np.square(y[: count * block].reshape(count, block), dtype=np.float64), axis=1)
+    blocks = db(np.sqrt(power))
     found.measure("rms_dbfs", round(rms_db, 1))
     found.measure(
         "peak_dbfs",
         round(peak_db, 1),
         f"Loudness: {rms_db:.0f} dBFS average, {peak_db:.0f} dBFS peak",
     )
-    if len(blocks) == 0:
-        return np.asarray(blocks)
+    if count == 0:
+        return
     sounding = np.flatnonzero(blocks > max(blocks.max() - 30.0, -60.0))
     if len(sounding) >= 4:
         t = (sounding + 0.5) * 0.5
@@ -116,7 +108,6 @@ def loudness(y: Array, found: Findings) -> npt.NDArray[np.float64]:
             )
         elif spread <= 3.0:
             found.facts.append("Loudness trend: steady level while sounding")
-    return np.asarray(blocks)
 
 
 def silences(y: Array, config: SignalConfig, found: Findings) -> list[tuple[float, float]]:
@@ -147,7 +138,7 @@ def silences(y: Array, config: SignalConfig, found: Findings) -> list[tuple[floa
     found.measure("sounding", [[round(s, 2), round(e, 2)] for s, e in merged])
     found.measure("pauses", [[round(s, 2), round(e, 2)] for s, e in pauses])
     stretches = [(s, e) for s, e in merged]
-    if not merged:
+    if not stretches:
         return stretches
     lead, trail = merged[0][0], duration - merged[-1][1]
     edges_text = []
