@@ -200,7 +200,8 @@ def _as_numpy(features: Any) -> Matrix:
     """Unit-length embeddings as a numpy matrix (transformers 5 normalises them already)."""
     tensor = getattr(features, "pooler_output", features)
     matrix = np.asarray(tensor.float().cpu().numpy(), dtype=np.float32)
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    norms = np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return np.asarray(matrix / norms, dtype=np.float32)
 
 
 _MODELS: dict[tuple[Any, ...], LoadedClap] = {}
