@@ -363,6 +363,46 @@ def ablate(
         raise typer.Exit(1)
 
 
+@app.command()
+@reported
+def judge(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    judge_: Annotated[
+        str, typer.Option("--judge", help="Reasoner preset or backend that plays the judge.")
+    ],
+    samples: Annotated[int, typer.Option(min=3, help="Judge samples per item.")] = 5,
+    prompt: Annotated[str, typer.Option(help="Judge prompt template.")] = "judge_rubric",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
+    ] = None,
+) -> None:
+    """Score a run's reasoning against MMAR's per-item rubrics with an LLM judge."""
+    from cascade import judge as judging
+    from cascade.report import pct
+
+    result = judging.judge_run(
+        run_dir, judge_, samples=samples, prompt=prompt, overrides=tuple(set_ or ())
+    )
+    table = result.table.copy()
+    for column in ("rubric", "rubric_ci_low", "rubric_ci_high", "accuracy"):
+        if column in table:
+            table[column] = [pct(v) for v in table[column]]
+    _print_frame(table, f"rubric scores (%) of {run_dir.name} by {judge_}")
+    statuses: dict[str, int] = {}
+    for item in result.judged:
+        statuses[item.status] = statuses.get(item.status, 0) + 1
+    counts = result.counts
+    console.print(
+        "items: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        + f"; judge calls computed {counts.computed}, re-used {counts.reused}, "
+        f"failed {counts.failed}",
+        highlight=False,
+    )
+    console.print(f"written: {', '.join(str(p) for p in result.files.values())}", highlight=False)
+
+
 def _print_frame(frame: Any, title: str) -> None:
     table = Table(title=title)
     for column in frame.columns:
