@@ -169,7 +169,6 @@ def test_captions_every_clip_in_order_and_records_unreadable_clips(
         assert 1 <= output.data["windows"][0]["tokens"] <= 6
 
 
-@pytest.mark.slow
 def test_batching_and_repeats_do_not_change_greedy_captions(tiny_model: Path) -> None:
     batch = [StageInput(f"clip{i}", tone(1.0 + i, 220.0 * (i + 1))) for i in range(3)]
     batched = QwenAudioCaptioner(
@@ -185,7 +184,6 @@ def test_batching_and_repeats_do_not_change_greedy_captions(tiny_model: Path) ->
     assert [o.text for o in batched] == [o.text for o in single] == [o.text for o in again]
 
 
-@pytest.mark.slow
 def test_long_clip_is_captioned_window_by_window(tiny_model: Path) -> None:
     clip = tone(65.0)
     [windows] = captioner(tiny_model).describe([StageInput("long", clip)])
