@@ -23,6 +23,7 @@ from cascade.components import Reasoner
 from cascade.config import RunConfig
 from cascade.errors import CascadeError, FailureRateExceeded
 from cascade.frontend import Clipped, Counts, Stage, StageRecord, run_stages
+from cascade.html_report import write_run_report
 from cascade.metrics import compute_metrics
 from cascade.plan import Prompts
 from cascade.records import ChatRequest, Item
@@ -261,7 +262,7 @@ def _stages_json(records: Sequence[StageRecord]) -> dict[str, dict[str, Any]]:
 def finalize(
     run_dir: RunDir, config: RunConfig, benchmark: Benchmark, summary: RunSummary
 ) -> dict[str, Any]:
-    """Compact the results and write predictions, metrics.json, summary.json and report.md."""
+    """Compact the results; write predictions, metrics.json, summary.json, report.md and .html."""
     order = [i.id for i in benchmark.items]
     results = run_dir.compact(order)
     predictions = [
@@ -282,6 +283,7 @@ def finalize(
     run_dir.write_json(METRICS, metrics)
     run_dir.write_json(SUMMARY, summary_json)
     run_dir.write_text(REPORT_MD, render_markdown(metrics, summary_json))
+    write_run_report(run_dir.path)
     summary.metrics = metrics
     return metrics
 
