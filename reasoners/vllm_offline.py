@@ -14,6 +14,7 @@ holds already.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import time
 from collections.abc import Sequence
@@ -105,6 +106,17 @@ def shutdown_engine() -> None:
         shutdown()
     del llm
     gc.collect()
+
+
+def _request_errors(vllm: Any) -> tuple[type[BaseException], ...]:
+    """Errors that reject requests (a prompt too long, a bad parameter), not the engine."""
+    try:
+        exceptions: Any = importlib.import_module(f"{vllm.__name__}.exceptions")
+    except ImportError:  # vLLM before 0.11 raised plain ValueErrors
+        exceptions = None
+    client_error = getattr(exceptions, "VLLMClientError", None)
+    rejected: tuple[type[BaseException], ...] = (ValueError, TypeError)
+    return (*rejected, client_error) if isinstance(client_error, type) else rejected
 
 
 class VllmReasoner(Reasoner):
@@ -199,7 +211,7 @@ class VllmReasoner(Reasoner):
         started = time.perf_counter()
         try:
             outputs: list[Any] = self._chat(llm, vllm, requests)
-        except (ValueError, TypeError) as error:
+        except _request_errors(vllm) as error:
             # vLLM rejects the whole batch when one prompt is invalid (e.g. too long): find it.
             log.warning("vLLM rejected the batch (%s); retrying request by request", error)
             return [self._one(llm, vllm, r) for r in requests]
@@ -213,7 +225,7 @@ class VllmReasoner(Reasoner):
         started = time.perf_counter()
         try:
             (output,) = self._chat(llm, vllm, [request])
-        except (ValueError, TypeError) as error:
+        except _request_errors(vllm) as error:
             return ReasonerResponse.failed(
                 f"vLLM rejected the request: {type(error).__name__}: {error}",
                 latency_s=time.perf_counter() - started,

@@ -384,3 +384,32 @@ def test_r1_distill_on_a_server_without_reasoning_parser(serve: Any) -> None:
         "The analysis finds four evenly spaced onsets, so there are four beeps.\n\nANSWER: B"
     )
     assert response.reasoning.startswith("Okay, so the question is about how many beeps")
+
+
+def test_a_pipeline_run_never_writes_the_key(
+    serve: Any, make_config: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cascade import pipeline
+
+    monkeypatch.setenv("CASCADE_TEST_API_KEY", SECRET)
+    echo = json.dumps({"error": {"message": f"bad key {SECRET}"}})
+    replies = [Reply(content="ANSWER: B")] * 5 + [Reply(status=401, body=echo)]
+    server = serve(*replies)
+    caplog.set_level(logging.DEBUG)
+    config = make_config(
+        reasoner={
+            "name": "openai",
+            "config": {"model": "test-model"},
+            "runtime": {"base_url": server.url, "api_key_env": "CASCADE_TEST_API_KEY"},
+        },
+        run__batch_size=6,
+    )
+    summary = pipeline.execute(config)
+    assert summary.errors == 1 and len(server.seen) == 6
+    written = [p for p in summary.run_dir.rglob("*") if p.is_file()]
+    written += [p for p in config.cache_dir.rglob("*") if p.is_file()] if config.cache_dir else []
+    assert any("results" in p.name for p in written)
+    for path in written:
+        assert SECRET.encode() not in path.read_bytes(), path
+    assert "CASCADE_TEST_API_KEY" in (summary.run_dir / "config.yaml").read_text()
+    assert SECRET not in caplog.text

@@ -61,6 +61,7 @@ REQUESTS = [
     ask("colour", "What colour is the sky on a clear day? Answer in one word."),
     ask("count", "Count from 1 to 100, separated by commas."),
     mcq("mcq"),
+    ask("too-long", "Repeat after me: " + "echo " * 3000),  # beyond max_model_len=2048
 ]
 
 
@@ -190,15 +191,18 @@ def offline(
 
 def test_server_answers_through_the_openai_reasoner(served: Outcome) -> None:
     responses, _ = served
-    capital, colour, count, choice = responses
-    assert all(r.ok for r in responses), [r.error for r in responses]
+    capital, colour, count, choice, too_long = responses
+    assert all(r.ok for r in responses[:4]), [r.error for r in responses]
+    # A prompt the server rejects fails that request alone, at once, with the status named.
+    assert too_long.error is not None and too_long.error.startswith("HTTP 400"), too_long.error
+    assert too_long.text == "" and too_long.finish_reason == "error"
     assert "Paris" in capital.text and capital.finish_reason == "stop"
     assert "blue" in colour.text.lower() and colour.finish_reason == "stop"
     assert count.truncated and count.completion_tokens == MAX_TOKENS
     assert count.text.startswith("1, 2, 3")
     # The 135M model does not always keep the ANSWER format, but it names the right option.
     assert extract_lenient(choice.text, MCQ_CHOICES).letter == "B", choice.text
-    assert all(r.prompt_tokens and r.reasoning == "" for r in responses)
+    assert all(r.prompt_tokens and r.reasoning == "" for r in responses[:4])
 
 
 def test_pipeline_through_the_server_ends_every_item_with_a_prediction(served: Outcome) -> None:
@@ -215,5 +219,7 @@ def test_offline_vllm_gives_the_same_answers(served: Outcome, offline: Outcome) 
     (by_server, server_run), (by_engine, engine_run) = served, offline
     for key in ("text", "finish_reason", "prompt_tokens", "completion_tokens"):
         assert [getattr(r, key) for r in by_engine] == [getattr(r, key) for r in by_server], key
+    # vLLM rejects a batch holding a too-long prompt; the reasoner isolates it.
+    assert by_engine[-1].error is not None and "rejected" in by_engine[-1].error
     for key in ("raw_answer", "extractions", "correct", "answer_prediction"):
         assert [r.get(key) for r in engine_run] == [r.get(key) for r in server_run], key
