@@ -180,7 +180,10 @@ def automatic(data: Mapping[str, Any], spec: SweepSpec) -> dict[str, VariationSp
     found: dict[str, VariationSpec] = {}
     if spec.drop_each_stage:
         found |= {f"drop-{label}": VariationSpec(drop_stage=label) for label in labels}
-    if spec.each_stage_alone and len(labels) > 1:  # one stage alone is the base itself
+    # One stage alone is the base itself; of two stages, one alone is the other dropped.
+    if spec.each_stage_alone and (
+        len(labels) > 2 or (len(labels) == 2 and not spec.drop_each_stage)
+    ):
         found |= {f"only-{label}": VariationSpec(only_stage=label) for label in labels}
     return found
 
@@ -273,6 +276,8 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
 
     from cascade import rescore, sweep_table
     from cascade.cache import write_atomic
+    from cascade.html_compare import sweep_page
+    from cascade.html_report import REPORT_HTML
 
     base = outcomes[0]
     if base.error is not None:
@@ -311,4 +316,17 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
         ],
     }
     write_atomic(folder / SWEEP_JSON, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    html = folder / REPORT_HTML
+    write_atomic(
+        html,
+        sweep_page(
+            sweep.name,
+            table,
+            found,
+            summaries,
+            {o.variation: o.run_dir for o in outcomes},
+            html,
+            alpha=sweep.spec.alpha,
+        ),
+    )
     return SweepResults(table, found, summaries, markdown)

@@ -171,6 +171,9 @@ def score(
     output: Annotated[
         Path | None, typer.Option(help="Also write metrics.json and report.md here.")
     ] = None,
+    html: Annotated[
+        bool, typer.Option(help="Rewrite the run directory's report.html (run directories only).")
+    ] = False,
 ) -> None:
     """Re-score with every scorer and all statistics; needs no model."""
     from cascade import rescore
@@ -178,6 +181,12 @@ def score(
     from cascade.report import render_markdown
 
     scorable = rescore.load(path)
+    if html:
+        if not path.is_dir():
+            raise CascadeError(f"--html needs a run directory; {path} is a predictions file")
+        from cascade.html_report import write_run_report
+
+        console.print(f"written: {write_run_report(path)}", highlight=False)
     metrics = compute_metrics(
         scorable.items, scorable.results, _scoring(alpha, family_size), benchmark=scorable.benchmark
     )
@@ -212,6 +221,9 @@ def compare(
     ],
     alpha: Alpha = None,
     as_json: AsJson = False,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report here.")
+    ] = None,
 ) -> None:
     """Side-by-side accuracy with exact paired tests (McNemar) against the first run."""
     from cascade import compare as comparing
@@ -221,6 +233,13 @@ def compare(
         raise CascadeError("compare needs at least two runs")
     runs = [rescore.load(p) for p in paths]
     compared = comparing.compare(runs, _scoring(alpha, None))
+    if html is not None:
+        from cascade.cache import write_atomic
+        from cascade.html_compare import compare_page
+
+        run_dirs = [p if p.is_dir() else None for p in paths]
+        write_atomic(html, compare_page(compared, run_dirs, html))
+        console.print(f"written: {html}", highlight=False)
     if as_json:
         console.print_json(json.dumps(compared))
         return
@@ -350,12 +369,16 @@ def ablate(
 
     outcomes = ablating.run_sweep(expanded, run_one)
     results = ablating.finish(expanded, outcomes)
-    from cascade.sweep_table import display_table, work_table
+    from cascade.sweep_table import compact_table, work_table
 
-    overall = results.table[results.table["group"] == "all"]
-    _print_frame(display_table(overall), f"sweep {expanded.name}")
+    _print_frame(
+        compact_table(results.table), f"sweep {expanded.name} (paired figures: strict scorer)"
+    )
     _print_frame(work_table(results.summaries), "work done by this invocation")
-    console.print(f"sweep folder: {expanded.folder}", highlight=False)
+    console.print(
+        f"sweep folder: {expanded.folder} (table.md, table.csv, flips.json, report.html)",
+        highlight=False,
+    )
     failed = [o for o in outcomes if o.error is not None]
     for outcome in failed:
         errors.print(f"[bold red]variation {outcome.variation} failed:[/] {outcome.error}")

@@ -196,6 +196,29 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def compact_table(table: pd.DataFrame, scorer: str = "strict") -> pd.DataFrame:
+    """One line per variation (overall): every scorer's accuracy, and the paired figures of one
+    scorer; for a terminal."""
+    overall = table[table["group"] == ALL]
+    rows = []
+    for variation in dict.fromkeys(overall["variation"]):
+        mine = overall[overall["variation"] == variation].set_index("scorer")
+        row: dict[str, Any] = {"variation": variation, "n": int(mine.loc[scorer, "n"])}
+        for name in SCORERS:
+            row[f"{name} %"] = pct(mine.loc[name, "accuracy"])
+        chosen = mine.loc[scorer]
+        paired = not _missing(chosen.get("difference"))
+        row |= {
+            f"Δ {scorer} (pts)": f"{100 * chosen['difference']:+.2f}" if paired else "",
+            "p × m": _fmt_p(chosen.get("p_bonferroni")) if paired else "",
+            "w→r": int(chosen["wrong_to_right"]) if paired else "",
+            "r→w": int(chosen["right_to_wrong"]) if paired else "",
+            f"invalid % ({scorer})": pct(chosen["invalid_rate"]),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def work_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """What each variation's run computed versus re-used in this invocation."""
     rows = []
@@ -205,6 +228,7 @@ def work_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
             {
                 "variation": name,
                 "items": summary.get("total", ""),
+                "already done": summary.get("resumed", ""),
                 "stage outputs computed": stages.get("computed", ""),
                 "stage outputs re-used": stages.get("reused", ""),
                 "answers computed": answers.get("computed", ""),
