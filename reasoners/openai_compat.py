@@ -29,6 +29,7 @@ from pydantic import ConfigDict, Field, field_validator
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
 from cascade.errors import ComponentError
 from cascade.records import ChatRequest, ReasonerResponse
+from reasoners.openai_batch import run_batch
 from reasoners.responses import build_response, seed_for
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,13 @@ class OpenAIRuntime(RuntimeConfig):
     backoff_s: float = Field(default=1.0, ge=0)
     """First backoff; doubled after each retry, with jitter, capped by `backoff_max_s`."""
     backoff_max_s: float = Field(default=60.0, ge=0)
+    batch_api: bool = False
+    """Send each batch through the provider's Batch API (`/v1/batches`: cheaper, answers within
+    24 h) instead of online requests; meant for runs with a large `run.batch_size`."""
+    batch_poll_s: float = Field(default=60.0, gt=0)
+    """Seconds between status checks of a submitted batch."""
+    batch_timeout_s: float = Field(default=86400.0, gt=0)
+    """A batch unfinished after this long is cancelled and its missing requests fail."""
 
     @field_validator("api_key_env")
     @classmethod
@@ -216,14 +224,59 @@ class OpenAIReasoner(Reasoner):
         if not requests:
             return []
         model = self.chat_model()
+        if self.runtime.batch_api:
+            return self._generate_batch(model, requests)
         workers = min(self.runtime.concurrency, len(requests))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
             return list(pool.map(lambda r: self._answer(model, r), requests))
 
-    def _answer(self, model: Any, request: ChatRequest) -> ReasonerResponse:
-        messages = [(m.role, m.content) for m in request.messages]
+    def _call(self, request: ChatRequest) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+        """The messages and per-request options of one call."""
         seed = seed_for(self.config.seed, request)
-        options = {} if seed is None else {"seed": seed}
+        return [(m.role, m.content) for m in request.messages], {} if seed is None else {
+            "seed": seed
+        }
+
+    def _generate_batch(
+        self, model: Any, requests: Sequence[ChatRequest]
+    ) -> list[ReasonerResponse]:
+        """Latency is the batch's wall time (upload to download) divided by its size."""
+        rt = self.runtime
+        started = time.perf_counter()
+        bodies = []
+        for request in requests:
+            messages, options = self._call(request)
+            body = dict(model._get_request_payload(messages, **options))
+            body.pop("stream", None)
+            body.update(body.pop("extra_body", None) or {})  # the client merges it when online
+            bodies.append(body)
+        client = model.root_client.with_options(max_retries=rt.max_retries)
+        try:
+            results = run_batch(
+                client, bodies, poll_s=rt.batch_poll_s, timeout_s=rt.batch_timeout_s
+            )
+        except Exception as error:
+            message = self._scrub(f"batch API: {classify(error)}")
+            latency = time.perf_counter() - started
+            return [ReasonerResponse.failed(message, latency_s=latency) for _ in requests]
+        latency = (time.perf_counter() - started) / len(requests)
+        responses = []
+        for result in results:
+            if result.body is None:
+                reason = self._scrub(result.error or "batch line without a result")
+                responses.append(ReasonerResponse.failed(reason, latency_s=latency))
+                continue
+            try:
+                message = model._create_chat_result(result.body).generations[0].message
+            except Exception as error:
+                failure = f"malformed batch line: {type(error).__name__}: {error}"
+                responses.append(ReasonerResponse.failed(self._scrub(failure), latency_s=latency))
+                continue
+            responses.append(self._response(message, latency))
+        return responses
+
+    def _answer(self, model: Any, request: ChatRequest) -> ReasonerResponse:
+        messages, options = self._call(request)
         started = time.perf_counter()
         attempts = self.runtime.max_retries + 1
         for attempt in range(1, attempts + 1):

@@ -64,7 +64,9 @@ class FaultServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                is_json = self.headers.get("content-type", "").startswith("application/json")
+                body = json.loads(raw) if raw and is_json else {}
                 with server._lock:
                     server.seen.append(
                         Seen(

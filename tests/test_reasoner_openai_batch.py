@@ -1,0 +1,240 @@
+"""The `openai` reasoner's Batch API mode against a local server speaking OpenAI's batch protocol.
+
+The server stores the uploaded JSONL, reports the batch `in_progress` on the first poll, then
+`completed` (or a scripted end state) with output and error files made from the requests. Real
+HTTP through the OpenAI client; nothing inside the client is mocked.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from cascade.records import ChatMessage, ChatRequest
+from reasoners.openai_compat import OpenAIReasoner
+
+pytest.importorskip("langchain_openai")
+
+
+class BatchServer:
+    """Files and batches in memory. `fail` maps a request's user text to an HTTP status."""
+
+    def __init__(self, *, end_state: str = "completed", fail: dict[str, int] | None = None) -> None:
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.polls = 0
+        self.end_state = end_state
+        self.fail = fail or {}
+        self.auth: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _reply(self, payload: Any, raw: bytes | None = None) -> None:
+                data = raw if raw is not None else json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                server.auth.append(self.headers.get("authorization", ""))
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path == "/v1/files":
+                    self._reply(server.upload(self.headers["content-type"], body))
+                elif self.path == "/v1/batches":
+                    self._reply(server.create(json.loads(body)))
+                elif self.path.endswith("/cancel"):
+                    batch = server.batches[self.path.split("/")[3]]
+                    batch["status"] = "cancelled"
+                    self._reply(batch)
+
+            def do_GET(self) -> None:
+                parts = self.path.split("/")
+                if self.path.startswith("/v1/batches/"):
+                    self._reply(server.poll(parts[3]))
+                elif self.path.endswith("/content"):
+                    self._reply(None, raw=server.files[parts[3]])
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def upload(self, content_type: str, body: bytes) -> dict[str, Any]:
+        form = email.message_from_bytes(f"content-type: {content_type}\r\n\r\n".encode() + body)
+        content = next(
+            part.get_payload(decode=True)
+            for part in form.walk()
+            if part.get_filename() == "cascade-requests.jsonl"
+        )
+        file_id = f"file-{len(self.files)}"
+        self.files[file_id] = content
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": 0,
+            "filename": "cascade-requests.jsonl",
+            "purpose": "batch",
+            "status": "processed",
+        }
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        batch_id = f"batch_{len(self.batches)}"
+        self.batches[batch_id] = {
+            "id": batch_id, "object": "batch", "endpoint": request["endpoint"],
+            "input_file_id": request["input_file_id"], "completion_window": "24h",
+            "created_at": 0, "status": "validating",
+        }  # fmt: skip
+        return self.batches[batch_id]
+
+    def requests(self, batch_id: str) -> list[dict[str, Any]]:
+        raw = self.files[self.batches[batch_id]["input_file_id"]].decode()
+        return [json.loads(line) for line in raw.splitlines()]
+
+    def poll(self, batch_id: str) -> dict[str, Any]:
+        self.polls += 1
+        batch = self.batches[batch_id]
+        if batch["status"] == "validating":
+            batch["status"] = "in_progress"
+        elif batch["status"] == "in_progress" and self.end_state != "never":
+            self.finish(batch)
+        return batch
+
+    def finish(self, batch: dict[str, Any]) -> None:
+        outputs, errors = [], []
+        lines = self.requests(batch["id"])
+        if self.end_state == "expired":
+            lines = lines[:1]  # only the first request was done before expiry
+        for line in lines:
+            text = line["body"]["messages"][-1]["content"]
+            status = self.fail.get(text, 200)
+            if status == 200:
+                message = {"role": "assistant", "content": f"ANSWER: {text[-1]}"}
+                if "think" in text:
+                    message["reasoning_content"] = "thought about it"
+                body: dict[str, Any] = {
+                    "id": "chatcmpl-b", "object": "chat.completion", "created": 0,
+                    "model": line["body"]["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                }  # fmt: skip
+                response = {"status_code": 200, "body": body}
+                outputs.append({"custom_id": line["custom_id"], "response": response})
+            else:
+                error = {
+                    "error": {"message": f"scripted {status}", "type": "invalid_request_error"}
+                }
+                response = {"status_code": status, "body": error}
+                errors.append({"custom_id": line["custom_id"], "response": response})
+        for key, records in (("output_file_id", outputs), ("error_file_id", errors)):
+            if records:
+                file_id = f"file-{len(self.files)}"
+                self.files[file_id] = "".join(json.dumps(r) + "\n" for r in records).encode()
+                batch[key] = file_id
+        batch["status"] = self.end_state
+
+
+@pytest.fixture
+def batch_server() -> Iterator[Any]:
+    servers: list[BatchServer] = []
+
+    def start(**options: Any) -> BatchServer:
+        servers.append(BatchServer(**options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def ask(text: str, sample_index: int = 0) -> ChatRequest:
+    messages = (ChatMessage("system", "Answer."), ChatMessage("user", text))
+    return ChatRequest(item_id=text, messages=messages, sample_index=sample_index)
+
+
+def batch_reasoner(server: BatchServer, **runtime: Any) -> OpenAIReasoner:
+    options = {"base_url": server.url, "batch_api": True, "batch_poll_s": 0.01, **runtime}
+    return OpenAIReasoner(
+        {"model": "gpt-4o", "max_tokens": 50, "extra_body": {"top_k": 5}}, options
+    )
+
+
+def test_batch_answers_in_order_with_traces_and_usage(batch_server: Any) -> None:
+    server = batch_server()
+    responses = batch_reasoner(server).generate([ask("q A"), ask("think B", 3), ask("q C")])
+    assert [r.text for r in responses] == ["ANSWER: A", "ANSWER: B", "ANSWER: C"]
+    assert [r.reasoning for r in responses] == ["", "thought about it", ""]
+    assert all(r.ok and r.prompt_tokens == 5 and r.completion_tokens == 3 for r in responses)
+    assert server.polls == 2
+
+
+def test_batch_bodies_are_what_the_online_path_sends(batch_server: Any) -> None:
+    server = batch_server()
+    batch_reasoner(server).generate([ask("q A"), ask("q B", sample_index=2)])
+    (batch_id,) = server.batches
+    lines = server.requests(batch_id)
+    assert [line["custom_id"] for line in lines] == ["0", "1"]
+    assert {line["url"] for line in lines} == {"/v1/chat/completions"}
+    first, second = (line["body"] for line in lines)
+    assert first["model"] == "gpt-4o" and first["max_completion_tokens"] == 50
+    assert first["top_k"] == 5 and "extra_body" not in first and "stream" not in first
+    assert first["messages"] == [
+        {"role": "system", "content": "Answer."},
+        {"role": "user", "content": "q A"},
+    ]
+    assert (first["seed"], second["seed"]) == (0, 2)
+
+
+def test_failed_lines_fail_their_requests_only(batch_server: Any) -> None:
+    server = batch_server(fail={"q B": 400})
+    responses = batch_reasoner(server).generate([ask("q A"), ask("q B"), ask("q C")])
+    assert [r.ok for r in responses] == [True, False, True]
+    assert responses[1].text == "" and responses[1].error is not None
+    assert responses[1].error.startswith("HTTP 400 (batch line): scripted 400")
+
+
+def test_expired_batch_fails_the_requests_it_did_not_do(batch_server: Any) -> None:
+    server = batch_server(end_state="expired")
+    responses = batch_reasoner(server).generate([ask("q A"), ask("q B")])
+    assert responses[0].ok and responses[0].text == "ANSWER: A"
+    assert responses[1].error is not None and "ended expired" in responses[1].error
+
+
+def test_unfinished_batch_is_cancelled_after_the_timeout(batch_server: Any) -> None:
+    server = batch_server(end_state="never")
+    responses = batch_reasoner(server, batch_timeout_s=0.05).generate([ask("q A")])
+    assert responses[0].error is not None and "ended cancelled" in responses[0].error
+
+
+def test_a_server_without_the_batch_api_fails_every_request_with_the_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.test_reasoner_openai import FaultServer, Reply
+
+    monkeypatch.setenv("CASCADE_TEST_API_KEY", "sk-batch-secret")
+    with FaultServer([Reply(status=404, body='{"error": {"message": "sk-batch-secret?"}}')]) as s:
+        runtime = {"base_url": s.url, "batch_api": True, "api_key_env": "CASCADE_TEST_API_KEY"}
+        responses = OpenAIReasoner({"model": "m"}, runtime).generate([ask("q A"), ask("q B")])
+    assert [r.ok for r in responses] == [False, False]
+    assert all(r.error and r.error.startswith("batch API: HTTP 404") for r in responses)
+    assert all("sk-batch-secret" not in (r.error or "") for r in responses)
+    assert len(s.seen) == 1 and s.seen[0].path == "/v1/files"
