@@ -217,12 +217,18 @@ def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page
             ),
         )
         charts.append(f"<div class='charts' data-for-scorer='{scorer}'>{''.join(blocks)}</div>")
+    # `paired` holds each later run against the first, scorer by scorer, in run order.
     flips = "".join(
         f"<div data-for-scorer='{p['scorer']}'><h3>{escape(p['run'])} vs "
         f"{escape(p['base'])}</h3>"
-        + _flip_list(p, run_dirs[names.index(p["run"])], run_dirs[0], page_dir)
+        + _flip_list(
+            {"wrong_to_right": p["to_correct"], "right_to_wrong": p["to_wrong"]},
+            run_dirs[1 + index // len(SCORERS)],
+            run_dirs[0],
+            page_dir,
+        )
         + "</div>"
-        for p in compared["paired"]
+        for index, p in enumerate(compared["paired"])
     )
     links = "".join(
         f"<li>{_link(d, page_dir, n)}</li>" for n, d in zip(names, run_dirs, strict=True)

@@ -1,0 +1,201 @@
+"""report.html of a run, a comparison and a sweep: self-contained, complete, and filterable in a
+real browser (Debian's chromium, headless)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cascade import pipeline
+from cascade.cli import app
+from cascade.html_report import Embedder
+from tests.conftest import ITEMS, MakeConfig, correct_letter
+
+# speech-yes: invalid (no answer line), music-mood: wrong, mix-6: error, the rest right.
+SCRIPT = {i[0]: f"Because.\nANSWER: {correct_letter(i[0])}" for i in ITEMS} | {
+    "speech-yes": "I cannot tell.",
+    "music-mood": "ANSWER: A",
+}
+EXPECTED = {
+    "tone-440": "correct",
+    "tone-880": "correct",
+    "speech-yes": "invalid",
+    "music-mood": "wrong",
+    "mix-6": "error",
+    "speech-count": "correct",
+}
+
+
+class Items(HTMLParser):
+    """The item cards, audio sources, SVG charts and external references of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[dict[str, str]] = []
+        self.hidden: list[str] = []
+        self.audio: list[str] = []
+        self.svg = 0
+        self.external: list[str] = []
+        self.links: list[str] = []
+        self.scoped: list[tuple[str, bool]] = []
+        """(scorer, hidden) of every block shown for one scorer only."""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "details" and "item" in found.get("class", "").split():
+            self.items.append(found)
+            if "hidden" in found.get("class", "").split():
+                self.hidden.append(found["id"].removeprefix("item-"))
+        if tag == "audio":
+            self.audio.append(found.get("src", ""))
+        if tag == "svg":
+            self.svg += 1
+        if "data-for-scorer" in found:
+            self.scoped.append((found["data-for-scorer"], "hidden" in found.get("class", "")))
+        if tag == "a":
+            self.links.append(found.get("href", ""))
+        for key in ("src", "href"):
+            if re.match(r"(https?:)?//", found.get(key, "")):
+                self.external.append(found[key])
+        if tag in ("link", "iframe", "img") or (tag == "script" and "src" in found):
+            self.external.append(tag)
+
+
+def parse(html: str) -> Items:
+    parser = Items()
+    parser.feed(html)
+    return parser
+
+
+@pytest.fixture
+def run_dir(make_config: MakeConfig) -> Path:
+    config = make_config(
+        reasoner={
+            "name": "scripted",
+            "config": {
+                "answers": SCRIPT,
+                "errors": {"mix-6": "HTTP 500"},
+                "reasoning": "thinking <b>hard</b>",
+            },
+        }
+    )
+    return pipeline.execute(config).run_dir
+
+
+def test_run_report_is_self_contained_and_shows_every_item(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    page = parse(html)
+
+    assert page.external == []
+    assert page.svg == 9  # per scorer: by modality, by layer, confusion
+    assert {i["id"].removeprefix("item-"): i["data-strict"] for i in page.items} == EXPECTED
+    assert {i["data-official"] for i in page.items if i["id"] == "item-speech-yes"} == {"invalid"}
+    assert all(src.startswith("data:audio/wav;base64,") for src in page.audio)
+    assert len(page.audio) == 6
+    assert "thinking &lt;b&gt;hard&lt;/b&gt;" in html  # model text is escaped, never markup
+    assert "Question about tone-440?" in html and "a clip of 0.5 seconds" in html
+    assert "Think step by step about what the description tells you" in html  # the prompt
+    assert "the prompt template changed" not in html
+    assert "random guess" in html
+
+
+def test_large_clips_are_linked_by_relative_path(tmp_path: Path) -> None:
+    clip = tmp_path / "audio" / "big.flac"
+    clip.parent.mkdir()
+    clip.write_bytes(b"x" * 2000)
+    embed = Embedder(tmp_path / "report", limit=1000)
+    assert embed.source(clip) == "../audio/big.flac"
+    assert str(Embedder(tmp_path, limit=5000).source(clip)).startswith(
+        "data:audio/flac;base64,eHh4"
+    )
+    assert Embedder(tmp_path, limit=5000, budget=1000).source(clip) == "audio/big.flac"
+    assert embed.source(tmp_path / "missing.wav") is None
+
+
+def test_compare_html_links_runs_and_flipped_items(
+    run_dir: Path, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    other = pipeline.execute(make_config()).run_dir  # every item right
+    out = tmp_path / "compare.html"
+    result = CliRunner().invoke(app, ["compare", str(run_dir), str(other), "--html", str(out)])
+
+    assert result.exit_code == 0, result.output
+    page = parse(out.read_text())
+    assert page.external == []
+    assert page.svg == 9  # per scorer: differences, by modality, by layer
+    flipped = [link for link in page.links if link.endswith("#item=music-mood")]
+    assert flipped and all(link.endswith("report.html#item=music-mood") for link in flipped)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("needs Debian's chromium: apt-get install -y chromium")
+    return found
+
+
+def browse(page: Path, fragment: str, tmp_path: Path, *extra: str) -> str:
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        *extra,
+        f"{page.resolve().as_uri()}#{fragment}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_filters_work_in_a_real_browser(run_dir: Path, tmp_path: Path) -> None:
+    page = run_dir / "report.html"
+    cases: list[tuple[str, set[str]]] = [
+        ("", set(EXPECTED)),
+        ("outcome=correct", {i for i, o in EXPECTED.items() if o == "correct"}),
+        ("scorer=strict&outcome=invalid", {"speech-yes"}),
+        ("scorer=official&outcome=wrong", {"music-mood"}),
+        ("outcome=error", {"mix-6"}),
+        ("modality=speech", {"speech-yes", "speech-count"}),
+        ("outcome=correct&category=Signal%20Layer", {"tone-440", "tone-880"}),
+        ("q=music", {"music-mood"}),
+    ]
+    for fragment, visible in cases:
+        dom = parse(browse(page, fragment, tmp_path, "--dump-dom"))
+        shown = {i["id"].removeprefix("item-") for i in dom.items} - set(dom.hidden)
+        assert shown == visible, fragment
+    dom_text = browse(page, "outcome=wrong", tmp_path, "--dump-dom")
+    assert f"{len(['music-mood'])} of 6 items" in dom_text
+    scoped = parse(dom_text).scoped
+    assert scoped and all(hidden == (scorer != "strict") for scorer, hidden in scoped)
+
+    shot = tmp_path / "report.png"
+    browse(page, "", tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+@pytest.mark.slow
+def test_sweep_report_renders_in_a_real_browser(tmp_path: Path, make_config: MakeConfig) -> None:
+    from tests.test_ablate import run, write_sweep
+
+    run(write_sweep(tmp_path, make_config))
+    page = tmp_path / "sweep" / "report.html"
+    dom = browse(page, "scorer=lenient", tmp_path, "--dump-dom")
+
+    parsed = parse(dom)
+    assert parsed.external == []
+    assert parsed.svg == 6  # per scorer: differences and accuracy
+    assert parsed.scoped and all(
+        hidden == (scorer != "lenient") for scorer, hidden in parsed.scoped
+    )
+    assert any(link.endswith("report.html#item=tone-440") for link in parsed.links)
