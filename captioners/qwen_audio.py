@@ -1,10 +1,10 @@
-"""Free-form captions from an audio-language model (Qwen2-Audio) via transformers or vLLM.
+"""Free-form captions of clips from an audio-language model, through transformers or vLLM.
 
 The captioning instruction is a template in `prompts/` (`caption`, or `caption_question` to focus
 the caption on what an item's question needs); the model's own chat template and audio tokens are
-applied here, so the core only ever passes clips and plain text. The model hears at most 30 s at a
-time: a longer clip is captioned window by window and the captions are joined with their time
-ranges, so nothing past 30 s is dropped silently.
+applied here, so the core only ever passes clips and plain text. A model hears a limited span per
+prompt (Qwen2-Audio 30 s, Audio Flamingo 3 ten minutes): a longer clip is captioned window by
+window and the captions are joined with their time ranges, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -47,13 +47,29 @@ class Family:
     model_class: str
     """The transformers class that generates text from text and audio."""
     window_s: float
-    """The longest audio the model hears in one prompt."""
+    """The longest audio the model hears in one prompt..."""
+    window_setting: str
+    """...or the processor setting (dotted attribute, seconds) that says so, if shorter."""
 
 
 FAMILIES: dict[str, Family] = {
-    "qwen2_audio": Family("qwen2_audio", "Qwen2AudioForConditionalGeneration", window_s=30.0),
+    # Qwen2-Audio(-7B-Instruct): a 30-second Whisper window per prompt.
+    "qwen2_audio": Family(
+        "qwen2_audio",
+        "Qwen2AudioForConditionalGeneration",
+        window_s=30.0,
+        window_setting="feature_extractor.chunk_length",
+    ),
+    # Audio Flamingo 3 (nvidia/audio-flamingo-3-hf): the processor splits up to 10 minutes into
+    # 30-second Whisper windows inside one prompt.
+    "audioflamingo3": Family(
+        "audioflamingo3",
+        "AudioFlamingo3ForConditionalGeneration",
+        window_s=600.0,
+        window_setting="max_audio_len",
+    ),
 }
-"""Families whose code path is tested (on a tiny random model built from a config)."""
+"""Families whose code path is tested (on tiny random models built from a config)."""
 
 MIN_WINDOW_S = 1.0
 """A clip's last window shorter than this is dropped when earlier windows cover the clip."""
@@ -64,14 +80,16 @@ would then caption silence (transformers) or fail (vLLM)."""
 
 class QwenAudioConfig(ComponentConfig):
     model: str = "Qwen/Qwen2-Audio-7B-Instruct"
-    """Hugging Face hub id or local folder of a chat (Instruct) checkpoint, processor included."""
+    """Hugging Face hub id or local folder of a chat (Instruct) checkpoint, processor included:
+    Qwen/Qwen2-Audio-7B-Instruct, or nvidia/audio-flamingo-3-hf (licensed for non-commercial use
+    only). Other model types are refused."""
     revision: str | None = None
     """Hub revision (branch, tag or commit) of the checkpoint; None for the default branch."""
     prompt: str = "caption"
     """Captioning template in prompts/ (or a path to a .yaml file). A template with the
     placeholders `question` and `choices` conditions the caption on the item's question."""
     max_new_tokens: int = Field(default=256, gt=0)
-    """Longest caption, in tokens, per 30-second window. A caption cut at this limit is flagged."""
+    """Longest caption, in tokens, per window. A caption cut at this limit is flagged."""
     temperature: float = Field(default=0.0, ge=0.0)
     """0 decodes greedily (the default); above 0 samples."""
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -93,7 +111,7 @@ class QwenAudioRuntime(RuntimeConfig):
     """Weight precision; "auto" is bfloat16 on a GPU and float32 on CPU (transformers), the
     checkpoint's own choice (vLLM)."""
     batch_size: int = Field(default=8, gt=0)
-    """Prompts (one per 30-second window) per generation call; for vLLM also the engine's
+    """Prompts (one per window of a clip) per generation call; for vLLM also the engine's
     most concurrent sequences."""
     gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)
     """vLLM: fraction of GPU memory to reserve; on a CPU build, fraction of HOST memory."""
@@ -381,9 +399,11 @@ def _clock(seconds: float) -> str:
 
 def _window_s(backend: Backend) -> float:
     """The longest audio one prompt holds: the family's limit, or the processor's if shorter."""
-    chunk = getattr(backend.processor.feature_extractor, "chunk_length", None)
-    limit = FAMILIES[backend.model_type].window_s
-    return float(min(limit, chunk)) if chunk else limit
+    family = FAMILIES[backend.model_type]
+    setting: Any = backend.processor
+    for name in family.window_setting.split("."):
+        setting = getattr(setting, name, None)
+    return float(min(family.window_s, setting)) if setting else family.window_s
 
 
 def _checked_family(model_type: str, model: str) -> Family:
@@ -435,7 +455,8 @@ class TransformersBackend(Backend):
             text=[r.prompt for r in requests],
             audio=[r.audio for r in requests],
             sampling_rate=rate,
-            padding=True,
+            # Pad the prompts only: each processor pads audio its own way (to its window).
+            text_kwargs={"padding": True},
             return_tensors="pt",
         ).to(self.device)
         options: dict[str, Any] = {"max_new_tokens": config.max_new_tokens}

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,27 +26,40 @@ from cascade.records import StageInput
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from captioners.qwen_audio import QwenAudioCaptioner
+from captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
 
 RATE = 16000
-SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
-CHAT_TEMPLATE = (
-    "{% set n = namespace(audio=0) %}"
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'audio' %}{% set n.audio = n.audio + 1 %}"
-    "Audio {{ n.audio }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
-    "{% else %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-# transformers 5 writes Qwen2-Audio weights under its new module names; the hub checkpoint (and
-# vLLM's loader) use the original ones, so the tiny model is saved in the original layout.
+AUDIO_PLACEHOLDER = {
+    "qwen2_audio": "Audio {{ n.audio }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n",
+    "audioflamingo3": "<sound>",
+}
+AUDIO_TOKEN = {"qwen2_audio": "<|AUDIO|>", "audioflamingo3": "<sound>"}
+SPECIAL_TOKENS = {
+    "qwen2_audio": ["<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"],
+    "audioflamingo3": ["<|im_start|>", "<|im_end|>", "<sound>"],
+}
+
+
+def chat_template(family: str) -> str:
+    return (
+        "{% set n = namespace(audio=0) %}"
+        "{% for message in messages %}"
+        "{% if loop.first and message['role'] != 'system' %}"
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+        "<|im_start|>{{ message['role'] }}\n"
+        "{% if message['content'] is string %}{{ message['content'] }}"
+        "{% else %}{% for part in message['content'] %}"
+        "{% if part['type'] == 'audio' %}{% set n.audio = n.audio + 1 %}"
+        f"{AUDIO_PLACEHOLDER[family]}"
+        "{% else %}{{ part['text'] }}{% endif %}"
+        "{% endfor %}{% endif %}<|im_end|>\n"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+# transformers 5 writes these models' weights under its new module names; the hub checkpoints
+# (and vLLM's loaders) use the original ones, so the tiny models are saved in the original layout.
 HUB_LAYOUT = [
     ("model.language_model.", "language_model.model."),
     ("lm_head.", "language_model.lm_head."),
@@ -54,54 +68,65 @@ HUB_LAYOUT = [
 ]
 
 
-def build_tiny_qwen2_audio(folder: Path) -> Path:
-    """Save a random Qwen2-Audio: 2-layer audio tower (width 32) and language model (width 64;
-    vLLM's CPU attention needs heads of at least 32)."""
+def build_tiny_model(folder: Path, family: str = "qwen2_audio") -> Path:
+    """Save a random Qwen2-Audio or Audio Flamingo 3: 2-layer audio tower (width 32) and language
+    model (width 64; vLLM's CPU attention needs heads of at least 32)."""
     import torch
+    import transformers
     from safetensors.torch import save_file
     from tokenizers import pre_tokenizers
-    from transformers import (
-        Qwen2AudioConfig,
-        Qwen2AudioForConditionalGeneration,
-        Qwen2AudioProcessor,
-        Qwen2Tokenizer,
-        WhisperFeatureExtractor,
-    )
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     vocab = {"<|endoftext|>": 0, **{char: i + 1 for i, char in enumerate(alphabet)}}
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], extra_special_tokens=SPECIAL_TOKENS)
-    processor = Qwen2AudioProcessor(
-        feature_extractor=WhisperFeatureExtractor(feature_size=128),
-        tokenizer=tokenizer,
-        chat_template=CHAT_TEMPLATE,
+    tokenizer = transformers.Qwen2Tokenizer(
+        vocab=vocab, merges=[], extra_special_tokens=SPECIAL_TOKENS[family]
+    )
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    audio_token = tokenizer.convert_tokens_to_ids(AUDIO_TOKEN[family])
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 4096,
+        "eos_token_id": end,
+        "pad_token_id": 0,
+    }
+    extractor = transformers.WhisperFeatureExtractor(feature_size=128)
+    if family == "qwen2_audio":
+        processor_class, model_class = "Qwen2AudioProcessor", "Qwen2AudioForConditionalGeneration"
+        config = transformers.Qwen2AudioConfig(
+            audio_config={
+                "d_model": 32,
+                "encoder_layers": 2,
+                "encoder_attention_heads": 2,
+                "encoder_ffn_dim": 64,
+            },
+            text_config=text,
+            audio_token_index=audio_token,
+        )
+    else:
+        processor_class = "AudioFlamingo3Processor"
+        model_class = "AudioFlamingo3ForConditionalGeneration"
+        config = transformers.AudioFlamingo3Config(
+            audio_config={
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "intermediate_size": 64,
+            },
+            text_config=text,
+            audio_token_id=audio_token,
+        )
+    processor = getattr(transformers, processor_class)(
+        feature_extractor=extractor, tokenizer=tokenizer, chat_template=chat_template(family)
     )
     processor.save_pretrained(folder)
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config = Qwen2AudioConfig(
-        audio_config={
-            "d_model": 32,
-            "encoder_layers": 2,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 64,
-            "num_mel_bins": 128,
-        },
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "max_position_embeddings": 2048,
-            "eos_token_id": end,
-            "pad_token_id": 0,
-        },
-        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
-    )
     torch.manual_seed(0)
-    model = Qwen2AudioForConditionalGeneration(config)
-    model.config.architectures = ["Qwen2AudioForConditionalGeneration"]
+    model = getattr(transformers, model_class)(config)
+    model.config.architectures = [model_class]
     model.config.save_pretrained(folder)
     model.generation_config.eos_token_id = [end, 0]
     model.generation_config.save_pretrained(folder)
@@ -119,7 +144,18 @@ def build_tiny_qwen2_audio(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"))
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2-audio"))
+
+
+@pytest.fixture(scope="module")
+def tiny_af3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-audioflamingo3"), "audioflamingo3")
+
+
+@pytest.fixture(params=["qwen2_audio", "audioflamingo3"])
+def any_model(request: pytest.FixtureRequest) -> Path:
+    fixture = "tiny_model" if request.param == "qwen2_audio" else "tiny_af3"
+    return Path(request.getfixturevalue(fixture))
 
 
 def tone(seconds: float, frequency: float = 440.0) -> Clip:
@@ -143,7 +179,7 @@ def captioner(model: Path, **config: object) -> QwenAudioCaptioner:
 
 
 def test_captions_every_clip_in_order_and_records_unreadable_clips(
-    tiny_model: Path, tmp_path: Path
+    any_model: Path, tmp_path: Path
 ) -> None:
     batch = [
         StageInput("tone", tone(2.0)),
@@ -152,7 +188,7 @@ def test_captions_every_clip_in_order_and_records_unreadable_clips(
         StageInput("missing", Clip(path=tmp_path / "missing.flac")),
         StageInput("blip", tone(0.01)),
     ]
-    outputs = captioner(tiny_model).describe(batch)
+    outputs = captioner(any_model).describe(batch)
 
     assert [o.item_id for o in outputs] == ["tone", "corrupt", "noise", "missing", "blip"]
     assert [o.ok for o in outputs] == [True, False, True, False, False]
@@ -164,24 +200,39 @@ def test_captions_every_clip_in_order_and_records_unreadable_clips(
     for output, seconds in ((outputs[0], 2.0), (outputs[2], 7.0)):
         assert output.text and output.text == output.data["windows"][0]["text"]
         assert output.data["seconds_heard"] == seconds
-        assert output.data["model"] == str(tiny_model)
+        assert output.data["model"] == str(any_model)
         assert output.data["backend"] == "transformers"
         assert 1 <= output.data["windows"][0]["tokens"] <= 6
 
 
-def test_batching_and_repeats_do_not_change_greedy_captions(tiny_model: Path) -> None:
+def test_batching_and_repeats_do_not_change_greedy_captions(
+    any_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batch = [StageInput(f"clip{i}", tone(1.0 + i, 220.0 * (i + 1))) for i in range(3)]
-    batched = QwenAudioCaptioner(
-        {"model": str(tiny_model), "max_new_tokens": 6}, {"batch_size": 3}
-    ).describe(batch)
-    single = QwenAudioCaptioner(
-        {"model": str(tiny_model), "max_new_tokens": 6}, {"batch_size": 1}
-    ).describe(batch)
-    again = QwenAudioCaptioner(
-        {"model": str(tiny_model), "max_new_tokens": 6}, {"batch_size": 3}
-    ).describe(batch)
+    batched = QwenAudioCaptioner({"model": str(any_model), "max_new_tokens": 6}, {"batch_size": 3})
+    backend = batched.load()
+    generate = backend.generate
+    calls: list[tuple[int, bool]] = []
 
-    assert [o.text for o in batched] == [o.text for o in single] == [o.text for o in again]
+    def recording(requests: Sequence[Request], config: QwenAudioConfig) -> list[Generation]:
+        try:
+            result = generate(requests, config)
+        except Exception:
+            calls.append((len(requests), False))
+            raise
+        calls.append((len(requests), True))
+        return result
+
+    monkeypatch.setattr(backend, "generate", recording)
+    together = batched.describe(batch)
+    single = QwenAudioCaptioner(
+        {"model": str(any_model), "max_new_tokens": 6}, {"batch_size": 1}
+    ).describe(batch)
+    again = batched.describe(batch)
+
+    # One padded batch of three really ran (no fallback to one-by-one), and agreed with singles.
+    assert calls == [(3, True), (1, True), (1, True), (1, True), (3, True)]
+    assert [o.text for o in together] == [o.text for o in single] == [o.text for o in again]
 
 
 def test_long_clip_is_captioned_window_by_window(tiny_model: Path) -> None:
@@ -199,6 +250,14 @@ def test_long_clip_is_captioned_window_by_window(tiny_model: Path) -> None:
     assert [(w["start_s"], w["end_s"]) for w in first.data["windows"]] == [(0.0, 30.0)]
     assert first.data["seconds_heard"] == 30.0 and first.data["duration_s"] == 65.0
     assert first.text == f"[0:00-0:30 of 1:05] {first.data['windows'][0]['text']}"
+
+
+def test_audio_flamingo_hears_a_long_clip_in_one_prompt(tiny_af3: Path) -> None:
+    [output] = captioner(tiny_af3).describe([StageInput("long", tone(65.0))])
+
+    assert [(w["start_s"], w["end_s"]) for w in output.data["windows"]] == [(0.0, 65.0)]
+    assert output.text == output.data["windows"][0]["text"]
+    assert output.data["seconds_heard"] == output.data["duration_s"] == 65.0
 
 
 def test_caption_cut_at_the_token_limit_is_flagged(tiny_model: Path) -> None:
@@ -284,7 +343,7 @@ def test_rejects_prompts_it_cannot_fill_and_models_it_does_not_support(
     text_only = tmp_path / "text-only"
     text_only.mkdir()
     (text_only / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
-    with pytest.raises(ConfigError, match="supported model types: qwen2_audio"):
+    with pytest.raises(ConfigError, match="supported model types: audioflamingo3, qwen2_audio"):
         captioner(text_only).describe([StageInput("a", tone(1.0))])
 
 
@@ -306,7 +365,7 @@ VLLM_SCRIPT = textwrap.dedent(
 
     from cascade.audio import Clip
     from cascade.records import StageInput
-    from captioners.qwen_audio import QwenAudioCaptioner
+    from captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
 
 
     def main() -> None:
@@ -343,12 +402,12 @@ VLLM_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_vllm_backend_captions_a_batch_in_order(tiny_model: Path, tmp_path: Path) -> None:
+def test_vllm_backend_captions_a_batch_in_order(any_model: Path, tmp_path: Path) -> None:
     pytest.importorskip("vllm")
     script = tmp_path / "run_vllm.py"
     script.write_text(VLLM_SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), str(tiny_model), str(tmp_path)],
+        [sys.executable, str(script), str(any_model), str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=540,
@@ -370,6 +429,8 @@ def test_vllm_backend_captions_a_batch_in_order(tiny_model: Path, tmp_path: Path
     assert len(heard) >= 2
     assert all(o["data"]["backend"] == "vllm" for o in heard)
     long = first[2]["data"].get("windows") or []
-    assert not long or [(w["start_s"], w["end_s"]) for w in long] == [(0.0, 30.0), (30.0, 40.0)]
+    family = json.loads((any_model / "config.json").read_text())["model_type"]
+    spans = [(0.0, 30.0), (30.0, 40.0)] if family == "qwen2_audio" else [(0.0, 40.0)]
+    assert not long or [(w["start_s"], w["end_s"]) for w in long] == spans
     # Greedy captions do not depend on the batch's order or on being asked twice.
     assert second[::-1] == first
