@@ -38,7 +38,7 @@ CAPTIONERS: dict[str, Entry] = {
     ),
     "qwen-audio": Entry(
         "captioners.qwen_audio:QwenAudioCaptioner",
-        "audio-language model captions (Qwen2-Audio-7B-Instruct) via transformers or vLLM",
+        "captions from an audio-language model (Qwen2-Audio-7B-Instruct, Audio Flamingo 3)",
     ),
     "clap": Entry(
         "captioners.clap:ClapTagger",
