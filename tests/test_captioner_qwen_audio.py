@@ -1,11 +1,10 @@
-"""The qwen-audio captioner, run for real on a tiny random Qwen2-Audio laid out like the hub's.
+"""The qwen-audio captioner, run for real on tiny random models laid out like the hub's.
 
-No audio-language weights exist on the build machines, so the model is built from a small config
-with a locally made processor (Whisper feature extractor, byte-level Qwen2 tokenizer with the
-audio tokens, a chat template) and loaded through the same code as Qwen/Qwen2-Audio-7B-Instruct.
-Its captions are gibberish: the tests check order, shapes, windows, errors, batching and
-determinism, not words.
-"""
+No audio-language weights exist on the build machines, so a Qwen2-Audio and an Audio Flamingo 3
+are built from small configs with locally made processors (Whisper feature extractor, byte-level
+Qwen2 tokenizer with the audio tokens, a chat template) and loaded through the same code as
+Qwen/Qwen2-Audio-7B-Instruct and nvidia/audio-flamingo-3-hf. Their captions are gibberish: the
+tests check order, shapes, windows, errors, batching and determinism, not words."""
 
 from __future__ import annotations
 
