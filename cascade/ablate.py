@@ -110,12 +110,22 @@ def find_sweep(name_or_path: str) -> Path:
 
 
 def load_sweep(
-    name_or_path: str, *, overrides: tuple[str, ...] = (), output: Path | None = None
+    name_or_path: str,
+    *,
+    overrides: tuple[str, ...] = (),
+    output: Path | None = None,
+    by: list[str] | None = None,
 ) -> Sweep:
-    """Read a sweep file and expand it into run configs (nothing is loaded or run)."""
+    """Read a sweep file and expand it into run configs (nothing is loaded or run).
+
+    `by`, when given, replaces the file's breakdowns of the results table.
+    """
     path = find_sweep(name_or_path)
+    data = configs.read_yaml(path)
+    if by is not None:
+        data["by"] = by
     try:
-        spec = SweepSpec.model_validate(configs.read_yaml(path))
+        spec = SweepSpec.model_validate(data)
     except ValidationError as error:
         problems = "\n  ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()

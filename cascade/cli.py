@@ -329,6 +329,10 @@ def ablate(
         list[str] | None, typer.Option(help="Run only these variations (and the base); repeat.")
     ] = None,
     output: Annotated[Path | None, typer.Option(help="Sweep folder (tables, runs).")] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(help="Break the table down by modality, category, sub-category or language."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="List the variations and their run directories; run nothing.")
     ] = False,
@@ -338,7 +342,7 @@ def ablate(
     from cascade import pipeline
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
-    expanded = ablating.load_sweep(sweep, overrides=overrides, output=output)
+    expanded = ablating.load_sweep(sweep, overrides=overrides, output=output, by=by)
     if only:
         known = [v.name for v in expanded.variations]
         if unknown := sorted(set(only) - set(known)):

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 from scipy.stats import binomtest
+from typer.testing import CliRunner
 
 from cascade import ablate, pipeline
+from cascade.cli import app
 from cascade.config import ScoringSpec
 from cascade.errors import ConfigError
 from cascade.records import Item
@@ -181,6 +183,25 @@ def test_sweep_table_flips_and_second_run_computes_nothing(
         assert outcome.summary["stages"]["computed"] == 0, outcome.variation
         assert outcome.summary["reasoner"]["computed"] == 0, outcome.variation
         assert outcome.summary["resumed"] == 6, outcome.variation
+
+
+def test_ablate_command_runs_a_sweep_and_prints_its_table(
+    tmp_path: Path, make_config: MakeConfig
+) -> None:
+    path = write_sweep(tmp_path, make_config)
+    dry = CliRunner().invoke(app, ["ablate", str(path), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "text-only: " in dry.output and not (tmp_path / "sweep" / "runs").exists()
+
+    done = CliRunner().invoke(app, ["ablate", str(path), "--only", "worse", "--by", "category"])
+    assert done.exit_code == 0, done.output
+    assert "worse" in done.output and "text-only" not in done.output
+    table = pd.read_csv(tmp_path / "sweep" / "table.csv")
+    assert set(table["variation"]) == {"base", "worse"}
+    assert "category=Signal Layer" in set(table["group"])
+
+    bad = CliRunner().invoke(app, ["ablate", str(path), "--only", "nope"])
+    assert bad.exit_code == 1 and "no variation ['nope']" in bad.output
 
 
 def test_shipped_sweeps_expand(tmp_path: Path) -> None:
