@@ -4,6 +4,8 @@ A vocabulary is a text file of labels (shipped in `captioners/vocabularies/`, or
 whose header gives the text prompt each label is put into and its default top-k and threshold.
 A label's score is its probability within its vocabulary: the softmax, at the model's own logit
 scale, of the cosine similarities between the clip's embedding and every label's prompt embedding.
+Music vocabularies are reported only when the coarse `content` vocabulary hears music or singing,
+since a softmax always crowns some genre, even for speech.
 Long clips are embedded window by window at the model's input length (10 s for LAION-CLAP), so
 no random crop makes the tags depend on chance; a fused checkpoint therefore never takes its fusion
 branch (which mixes random crops of clips longer than 10 s) and sees every window whole.
@@ -37,6 +39,8 @@ NAME = "clap"
 EXTRA = "clap"
 VOCABULARY_DIR = Path(__file__).resolve().parent / "vocabularies"
 DEFAULT_TEMPLATE = "This is a sound of {label}."
+GATE_VOCABULARY = "content"
+"""The shipped vocabulary whose labels gate others (`# requires:`)."""
 MIN_WINDOW_S = 1.0
 """A clip's last window shorter than this is dropped when earlier windows cover the clip."""
 
@@ -52,6 +56,9 @@ class Vocabulary:
     template: str = DEFAULT_TEMPLATE
     top_k: int = 3
     threshold: float = 0.1
+    requires: tuple[str, ...] = ()
+    """Labels of the `content` vocabulary that must be heard for this one to apply (a music
+    genre means nothing in a clip without music)."""
 
     @property
     def title(self) -> str:
@@ -71,7 +78,8 @@ def load_vocabulary(name_or_path: str) -> Vocabulary:
     """A shipped vocabulary by name, or a vocabulary file by path.
 
     The file holds one label per line; lines starting with `#` are comments, except
-    `# template: ...` (the prompt, with `{label}`), `# top_k: N` and `# threshold: P`.
+    `# template: ...` (the prompt, with `{label}`), `# top_k: N`, `# threshold: P` and
+    `# requires: label, label` (labels of the `content` vocabulary, see `ClapConfig.gate`).
     """
     path = Path(name_or_path)
     if not (path.suffix == ".txt" and path.is_file()):
@@ -87,7 +95,7 @@ def load_vocabulary(name_or_path: str) -> Vocabulary:
         line = line.strip()
         if line.startswith("#"):
             key, colon, value = line.lstrip("# ").partition(":")
-            if colon and key in ("template", "top_k", "threshold"):
+            if colon and key in ("template", "top_k", "threshold", "requires"):
                 settings[key] = value.strip()
         elif line:
             labels.append(line)
@@ -105,6 +113,9 @@ def load_vocabulary(name_or_path: str) -> Vocabulary:
             template=template,
             top_k=int(settings.get("top_k", 3)),
             threshold=float(settings.get("threshold", 0.1)),
+            requires=tuple(
+                label.strip() for label in settings.get("requires", "").split(",") if label.strip()
+            ),
         )
     except ValueError as error:
         raise ConfigError(f"vocabulary file {path}: {error}") from None
@@ -141,6 +152,11 @@ class ClapConfig(ComponentConfig):
     vocabulary's own."""
     limits: dict[str, TagLimits] = Field(default_factory=dict)
     """Per vocabulary (by name): top-k and threshold overriding the vocabulary file's."""
+    gate: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    """A vocabulary whose file says `# requires: music, singing` is reported only when those
+    labels of the shipped `content` vocabulary together reach this probability somewhere in the
+    clip, so that a speech clip gets no music genre, mood or tempo. None reports every
+    vocabulary."""
     pooling: Literal["mean", "max"] = "mean"
     """How windows of a long clip combine: "mean" scores the average of their embeddings;
     "max" keeps each label's best probability over the windows (an event heard once counts)."""
@@ -237,15 +253,26 @@ class ClapTagger(Captioner):
             raise ConfigError(f"captioner {NAME!r}: two vocabularies named alike in {names}")
         if unknown := sorted(set(self.config.limits) - set(names)):
             raise ConfigError(f"captioner {NAME!r}: limits for unknown vocabularies {unknown}")
+        self.gate: Vocabulary | None = None
+        if self.config.gate is not None and any(v.requires for v in self.vocabularies):
+            self.gate = load_vocabulary(GATE_VOCABULARY)
+            for vocabulary in self.vocabularies:
+                if missing := sorted(set(vocabulary.requires) - set(self.gate.labels)):
+                    raise ConfigError(
+                        f"captioner {NAME!r}: vocabulary {vocabulary.name!r} requires {missing}, "
+                        f"which the {GATE_VOCABULARY!r} vocabulary does not hold"
+                    )
 
     @property
     def identity(self) -> Identity:
         # The labels, prompts and limits decide the tags: key their content, not file names.
         base = super().identity
         resolved = [
-            (v.name, v.prompts(self.config.template), v.top_k, v.threshold)
+            (v.name, v.prompts(self.config.template), v.top_k, v.threshold, v.requires)
             for v in self.vocabularies
         ]
+        if self.gate is not None:
+            resolved.append((GATE_VOCABULARY, self.gate.prompts(), 0, 0.0, ()))
         return Identity(
             role=base.role,
             name=base.name,
@@ -288,18 +315,31 @@ class ClapTagger(Captioner):
         with _LOAD_LOCK:
             _MODELS.pop((self.config.model, self.config.revision, self.runtime.device), None)
 
-    def _scores(self, clap: LoadedClap, audio_embeddings: Matrix) -> dict[str, Matrix]:
-        """Per vocabulary, each window's probability for each label ([windows, labels])."""
-        result = {}
+    def _scores(self, clap: LoadedClap, prompts: tuple[str, ...], audio: Matrix) -> Matrix:
+        """Each window's probability for each label of a vocabulary, given as its prompts
+        ([windows, labels]; one row with mean pooling)."""
+        text = clap.embed_text(prompts)
+        if self.config.pooling == "mean":
+            pooled = audio.mean(axis=0, keepdims=True)
+            audio = np.asarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), np.float32)
+        return _softmax(np.asarray(clap.logit_scale * audio @ text.T, dtype=np.float32))
+
+    def _gates(self, clap: LoadedClap, audio: Matrix) -> dict[str, dict[str, Any]]:
+        """For each gated vocabulary: the probability its required content was heard."""
+        if self.gate is None or self.config.gate is None:
+            return {}
+        content = self._scores(clap, self.gate.prompts(), audio)
+        gates = {}
         for vocabulary in self.vocabularies:
-            text = clap.embed_text(vocabulary.prompts(self.config.template))
-            if self.config.pooling == "mean":
-                pooled = audio_embeddings.mean(axis=0, keepdims=True)
-                audio_embeddings_used = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-            else:
-                audio_embeddings_used = audio_embeddings
-            result[vocabulary.name] = _softmax(clap.logit_scale * audio_embeddings_used @ text.T)
-        return result
+            if vocabulary.requires:
+                columns = [self.gate.labels.index(label) for label in vocabulary.requires]
+                heard = float(content[:, columns].sum(axis=1).max())
+                gates[vocabulary.name] = {
+                    "requires": list(vocabulary.requires),
+                    "probability": round(heard, 4),
+                    "open": heard >= self.config.gate,
+                }
+        return gates
 
     def _embed(self, clap: LoadedClap, windows: Sequence[npt.NDArray[np.float32]]) -> Matrix:
         size = self.runtime.batch_size
@@ -307,11 +347,16 @@ class ClapTagger(Captioner):
         return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
     def _tag(self, clap: LoadedClap, item: StageInput, embeddings: Matrix) -> StageOutput:
-        lines, data = [], {}
-        for vocabulary, (name, probabilities) in zip(
-            self.vocabularies, self._scores(clap, embeddings).items(), strict=True
-        ):
-            best = probabilities.max(axis=0)
+        gates = self._gates(clap, embeddings)
+        lines: list[str] = []
+        data: dict[str, list[dict[str, Any]]] = {}
+        for vocabulary in self.vocabularies:
+            name = vocabulary.name
+            if name in gates and not gates[name]["open"]:
+                data[name] = []
+                continue
+            prompts = vocabulary.prompts(self.config.template)
+            best = self._scores(clap, prompts, embeddings).max(axis=0)
             limits = self.config.limits.get(name, TagLimits())
             top_k = limits.top_k or vocabulary.top_k
             threshold = vocabulary.threshold if limits.threshold is None else limits.threshold
@@ -333,6 +378,7 @@ class ClapTagger(Captioner):
             pooling=self.config.pooling,
             windows=len(embeddings),
             tags=data,
+            gates=gates,
         )
 
     def _load(self) -> LoadedClap:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from cascade.records import StageInput
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from captioners.clap import ClapTagger, load_vocabulary, shipped_vocabularies
+from captioners.clap import ClapConfig, ClapTagger, load_vocabulary, shipped_vocabularies
 
 RATE = 48000
 
@@ -93,13 +94,17 @@ def vocabulary_file(folder: Path, name: str, labels: list[str], header: str = ""
 
 def test_shipped_vocabularies_are_well_formed() -> None:
     names = shipped_vocabularies()
-    assert names == ["instruments", "moods", "music_genres", "sound_events", "tempo"]
+    assert names == ["content", "instruments", "moods", "music_genres", "sound_events", "tempo"]
+    content = load_vocabulary("content")
     for name in names:
         vocabulary = load_vocabulary(name)
         assert len(vocabulary.labels) >= 5
         assert "{label}" in vocabulary.template
         assert vocabulary.top_k >= 1 and 0 < vocabulary.threshold < 1
+        assert set(vocabulary.requires) <= set(content.labels)
     assert load_vocabulary("tempo").prompts()[0] == "This music has a very slow tempo."
+    assert load_vocabulary("tempo").requires == ("music", "singing")
+    assert load_vocabulary("sound_events").requires == ()
 
 
 def test_tags_every_clip_in_order_within_limits_and_records_unreadable_clips(
@@ -113,9 +118,10 @@ def test_tags_every_clip_in_order_within_limits_and_records_unreadable_clips(
         StageInput("noise", noise(3.0)),
         StageInput("missing", Clip(path=tmp_path / "missing.flac")),
     ]
-    # A random model finds every label about equally likely: threshold 0 to see top-k tags.
-    everything = {name: {"threshold": 0.0} for name in shipped_vocabularies()}
-    tagger = ClapTagger({"model": str(tiny_clap), "limits": everything})
+    # A random model finds every label about equally likely: threshold 0 to see top-k tags,
+    # and no gate (it would find no music).
+    everything = {name: {"threshold": 0.0} for name in ClapConfig().vocabularies}
+    tagger = ClapTagger({"model": str(tiny_clap), "limits": everything, "gate": None})
     outputs = tagger.describe(batch)
 
     assert [o.item_id for o in outputs] == ["tone", "corrupt", "noise", "missing"]
@@ -125,7 +131,8 @@ def test_tags_every_clip_in_order_within_limits_and_records_unreadable_clips(
     assert "audio file missing" in (outputs[3].error or "")
     for output in (outputs[0], outputs[2]):
         assert output.data["windows"] == 1
-        assert set(output.data["tags"]) == set(shipped_vocabularies())
+        assert set(output.data["tags"]) == set(ClapConfig().vocabularies)
+        assert output.data["gates"] == {}
         lines = []
         for vocabulary in tagger.vocabularies:
             tags = output.data["tags"][vocabulary.name]
@@ -196,7 +203,7 @@ def test_batching_does_not_change_tags_and_text_is_embedded_once(
     tiny_clap: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = [StageInput(f"clip{i}", tone(1.0 + i, 200.0 * (i + 1))) for i in range(4)]
-    one_by_one = ClapTagger({"model": str(tiny_clap)}, {"batch_size": 1})
+    one_by_one = ClapTagger({"model": str(tiny_clap), "gate": None}, {"batch_size": 1})
     clap = one_by_one.load()
     calls: list[int] = []
     embed = clap.model.get_text_features
@@ -207,14 +214,14 @@ def test_batching_does_not_change_tags_and_text_is_embedded_once(
 
     monkeypatch.setattr(clap.model, "get_text_features", counting)
     clap.text_embeddings.clear()
-    together = ClapTagger({"model": str(tiny_clap)}, {"batch_size": 4})
+    together = ClapTagger({"model": str(tiny_clap), "gate": None}, {"batch_size": 4})
 
     singles = one_by_one.describe(batch)
     batched = together.describe(batch)
     together.describe(batch)
 
     assert together.load() is clap
-    assert len(calls) == len(shipped_vocabularies())
+    assert len(calls) == len(together.vocabularies)
     for single, joint in zip(singles, batched, strict=True):
         for name, tags in single.data["tags"].items():
             other = joint.data["tags"][name]
@@ -256,8 +263,33 @@ def test_nothing_above_the_thresholds_is_said_plainly(tiny_clap: Path) -> None:
     assert all(tags == [] for tags in output.data["tags"].values())
 
 
+def test_music_vocabularies_apply_only_when_music_is_heard(tiny_clap: Path) -> None:
+    everything = {name: {"threshold": 0.0} for name in ClapConfig().vocabularies}
+    clip = [StageInput("a", tone(1.0))]
+
+    def tag(gate: float) -> dict[str, Any]:
+        config = {"model": str(tiny_clap), "limits": everything, "gate": gate}
+        [output] = ClapTagger(config).describe(clip)
+        return dict(output.data)
+
+    open_, closed = tag(0.0), tag(1.0)
+    music = ["music_genres", "instruments", "moods", "tempo"]
+    heard = open_["gates"]["tempo"]["probability"]
+
+    assert set(open_["gates"]) == set(closed["gates"]) == set(music)
+    assert 0.0 < heard < 1.0
+    for name in music:
+        assert open_["gates"][name] == {
+            "requires": ["music", "singing"],
+            "probability": heard,
+            "open": True,
+        }
+        assert open_["tags"][name] and closed["tags"][name] == []
+    assert closed["tags"]["sound_events"] == open_["tags"]["sound_events"]
+
+
 def test_rejects_unknown_vocabularies_and_limits(tiny_clap: Path) -> None:
-    with pytest.raises(ConfigError, match="shipped vocabularies: instruments, moods"):
+    with pytest.raises(ConfigError, match="shipped vocabularies: content, instruments, moods"):
         ClapTagger({"model": str(tiny_clap), "vocabularies": ["bird_calls"]})
     with pytest.raises(ConfigError, match=r"limits for unknown vocabularies \['mood'\]"):
         ClapTagger({"model": str(tiny_clap), "limits": {"mood": {"top_k": 1}}})
