@@ -340,6 +340,7 @@ def ablate(
     """Run an ablation sweep: the base and every variation as ordinary runs, then one table."""
     from cascade import ablate as ablating
     from cascade import pipeline
+    from cascade.pool import ComponentPool
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
     expanded = ablating.load_sweep(sweep, overrides=overrides, output=output, by=by)
@@ -368,10 +369,12 @@ def ablate(
             summary = pipeline.execute(
                 variation.config,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                pool=pool,
             )
         return summary.to_json()
 
-    outcomes = ablating.run_sweep(expanded, run_one)
+    with ComponentPool() as pool:  # each model is loaded once for the whole sweep
+        outcomes = ablating.run_sweep(expanded, run_one)
     results = ablating.finish(expanded, outcomes)
     from cascade.sweep_table import compact_table, work_table
 

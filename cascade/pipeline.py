@@ -26,6 +26,7 @@ from cascade.frontend import Clipped, Counts, Stage, StageRecord, run_stages
 from cascade.html_report import write_run_report
 from cascade.metrics import compute_metrics
 from cascade.plan import Prompts
+from cascade.pool import ComponentPool
 from cascade.records import ChatRequest, Item
 from cascade.report import render_markdown
 from cascade.results import ItemResult
@@ -289,12 +290,19 @@ def finalize(
 
 
 def execute(
-    config: RunConfig, *, progress: Progress | None = None, cache: Cache | None = None
+    config: RunConfig,
+    *,
+    progress: Progress | None = None,
+    cache: Cache | None = None,
+    pool: ComponentPool | None = None,
 ) -> RunSummary:
-    """Run (or resume) the cascade described by `config` and write its run directory."""
+    """Run (or resume) the cascade described by `config` and write its run directory.
+
+    With a `pool`, components come from it (loaded once for many runs) and stay open.
+    """
     benchmark = plan.load_benchmark(config.benchmark, need_audio=needs_audio(config))
-    stages = plan.build_stages(config)
-    reasoner = plan.build_reasoner(config)
+    stages = pool.stages(config) if pool is not None else plan.build_stages(config)
+    reasoner = pool.reasoner(config) if pool is not None else plan.build_reasoner(config)
     prompts = plan.load_prompts(config)
     cache = cache or Cache(config.cache_dir)
     runner = Runner(config, benchmark, stages, reasoner, prompts, cache)
@@ -307,8 +315,9 @@ def execute(
                 finalize(run_dir, config, benchmark, runner.summary)
             raise
         finally:
-            for stage in stages:
-                stage.component.close()
-            reasoner.close()
+            if pool is None:
+                for stage in stages:
+                    stage.component.close()
+                reasoner.close()
         finalize(run_dir, config, benchmark, summary)
     return summary

@@ -17,6 +17,7 @@ from cascade import ablate, pipeline
 from cascade.cli import app
 from cascade.config import ScoringSpec
 from cascade.errors import ConfigError
+from cascade.pool import ComponentPool
 from cascade.records import Item
 from cascade.rescore import Scorable
 from cascade.sweep_table import flips, sweep_table
@@ -202,6 +203,19 @@ def test_ablate_command_runs_a_sweep_and_prints_its_table(
 
     bad = CliRunner().invoke(app, ["ablate", str(path), "--only", "nope"])
     assert bad.exit_code == 1 and "no variation ['nope']" in bad.output
+
+
+def test_a_pool_loads_each_component_once_for_the_whole_sweep(
+    tmp_path: Path, make_config: MakeConfig
+) -> None:
+    sweep = ablate.load_sweep(str(write_sweep(tmp_path, make_config)))
+    with ComponentPool() as pool:
+        outcomes = ablate.run_sweep(
+            sweep, lambda v: pipeline.execute(v.config, pool=pool).to_json()
+        )
+        # two captioners; the base reasoner and the two with other scripted answers
+        assert len(pool) == 5
+        assert [o.error for o in outcomes] == [None] * 6
 
 
 def test_shipped_sweeps_expand(tmp_path: Path) -> None:
