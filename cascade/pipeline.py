@@ -301,6 +301,8 @@ def execute(
     With a `pool`, components come from it (loaded once for many runs) and stay open.
     """
     benchmark = plan.load_benchmark(config.benchmark, need_audio=needs_audio(config))
+    if pool is not None:
+        pool.retain(config)
     stages = pool.stages(config) if pool is not None else plan.build_stages(config)
     reasoner = pool.reasoner(config) if pool is not None else plan.build_reasoner(config)
     prompts = plan.load_prompts(config)

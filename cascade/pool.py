@@ -2,7 +2,9 @@
 
 A component is re-used when its registered name, config and runtime are all the same, so a
 variation that changes only the description, the audio or a prompt does not load its models
-again. The pool owns what it built and closes it at the end.
+again. Components the next run does not use are closed first (`retain`), so two large models
+never sit in memory together because a variation swapped one. The pool owns what it built and
+closes it at the end.
 """
 
 from __future__ import annotations
@@ -25,10 +27,20 @@ class ComponentPool:
     def __len__(self) -> int:
         return len(self._built)
 
+    @staticmethod
+    def _key(table: Table, spec: ComponentSpec) -> str:
+        return digest([table, spec.name, spec.config, spec.runtime])
+
+    def retain(self, config: RunConfig) -> None:
+        """Close and forget every pooled component that `config` does not use."""
+        wanted = {self._key("captioner", spec) for spec in config.captioners}
+        wanted.add(self._key("reasoner", config.reasoner))
+        for key in [k for k in self._built if k not in wanted]:
+            self._built.pop(key).close()
+
     def _keep(self, table: Table, spec: ComponentSpec, fresh: Component) -> Component:
         """The pooled component for `spec`; `fresh` (built but not loaded) becomes it if new."""
-        key = digest([table, spec.name, spec.config, spec.runtime])
-        return self._built.setdefault(key, fresh)
+        return self._built.setdefault(self._key(table, spec), fresh)
 
     def stages(self, config: RunConfig) -> list[Stage]:
         """The run's stages (checked by `plan.build_stages`), with pooled components."""

@@ -209,13 +209,23 @@ def test_a_pool_loads_each_component_once_for_the_whole_sweep(
     tmp_path: Path, make_config: MakeConfig
 ) -> None:
     sweep = ablate.load_sweep(str(write_sweep(tmp_path, make_config)))
+    used: dict[str, list[int]] = {}
     with ComponentPool() as pool:
-        outcomes = ablate.run_sweep(
-            sweep, lambda v: pipeline.execute(v.config, pool=pool).to_json()
-        )
-        # two captioners; the base reasoner and the two with other scripted answers
-        assert len(pool) == 5
+
+        def run_one(variation: ablate.Variation) -> dict[str, Any]:
+            summary = pipeline.execute(variation.config, pool=pool)
+            components = [*pool.stages(variation.config), pool.reasoner(variation.config)]
+            used[variation.name] = [id(getattr(c, "component", c)) for c in components]
+            return summary.to_json()
+
+        outcomes = ablate.run_sweep(sweep, run_one)
         assert [o.error for o in outcomes] == [None] * 6
+        assert len(pool) == 3  # after "cut": what it uses, two captioners and the base reasoner
+
+    assert used["worse"][:2] == used["base"][:2]  # same captioners, another reasoner
+    assert used["worse"][2] != used["base"][2]
+    assert used["cut"] == used["noise"]  # loaded again after "worse", then kept
+    assert len(used["text-only"]) == 1  # no stage: only its reasoner was kept
 
 
 def test_shipped_sweeps_expand(tmp_path: Path) -> None:
