@@ -2,8 +2,9 @@
 
 A component is re-used when its registered name, config and runtime are all the same, so a
 variation that changes only the description, the audio or a prompt does not load its models
-again. Components the next run does not use are closed first (`retain`), so two large models
-never sit in memory together because a variation swapped one. The pool owns what it built and
+again, and a variation that leaves a stage out does not unload it. A component that the next run
+replaces by another of the same name (another checkpoint or prompt) is closed first (`retain`),
+so two copies of a large model never sit in memory together. The pool owns what it built and
 closes it at the end.
 """
 
@@ -23,6 +24,7 @@ class ComponentPool:
 
     def __init__(self) -> None:
         self._built: dict[str, Component] = {}
+        self._names: dict[str, tuple[Table, str]] = {}
 
     def __len__(self) -> int:
         return len(self._built)
@@ -32,15 +34,23 @@ class ComponentPool:
         return digest([table, spec.name, spec.config, spec.runtime])
 
     def retain(self, config: RunConfig) -> None:
-        """Close and forget every pooled component that `config` does not use."""
-        wanted = {self._key("captioner", spec) for spec in config.captioners}
-        wanted.add(self._key("reasoner", config.reasoner))
-        for key in [k for k in self._built if k not in wanted]:
-            self._built.pop(key).close()
+        """Close every pooled component that `config` replaces by another of the same name
+        (another checkpoint, prompt or runtime): the two would otherwise share the memory."""
+        wanted: list[tuple[Table, ComponentSpec]] = [("captioner", s) for s in config.captioners]
+        wanted.append(("reasoner", config.reasoner))
+        keys = {self._key(table, spec) for table, spec in wanted}
+        names = {(table, spec.name) for table, spec in wanted}
+        for key in [k for k in self._built if k not in keys]:
+            table, name = self._names[key]
+            if (table, name) in names:
+                self._built.pop(key).close()
+                del self._names[key]
 
     def _keep(self, table: Table, spec: ComponentSpec, fresh: Component) -> Component:
         """The pooled component for `spec`; `fresh` (built but not loaded) becomes it if new."""
-        return self._built.setdefault(self._key(table, spec), fresh)
+        key = self._key(table, spec)
+        self._names.setdefault(key, (table, spec.name))
+        return self._built.setdefault(key, fresh)
 
     def stages(self, config: RunConfig) -> list[Stage]:
         """The run's stages (checked by `plan.build_stages`), with pooled components."""
@@ -60,6 +70,7 @@ class ComponentPool:
         for component in self._built.values():
             component.close()
         self._built.clear()
+        self._names.clear()
 
     def __enter__(self) -> ComponentPool:
         return self
