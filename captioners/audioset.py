@@ -92,6 +92,10 @@ class AudioSetConfig(ComponentConfig):
     """At most this many tags, best first."""
     threshold: float = Field(default=0.1, ge=0.0, le=1.0)
     """Tags whose clip-average probability is below this are left out."""
+    timeline: bool = True
+    """Also say what is heard when (see `timeline`), where that changes over the clip."""
+    timeline_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """A window counts for the timeline when its best class is at least this probable."""
 
 
 class AudioSetRuntime(RuntimeConfig):
@@ -214,4 +218,39 @@ class AudioSetTagger(Captioner):
             for i in kept
         ]
         text = ", ".join(f"{t['label']} ({t['score']:.2f})" for t in tags)
-        return self.output(item, text, tags=tags, patches=len(per_patch), patch_s=PATCH_SECONDS)
+        data: dict[str, Any] = {"tags": tags, "patches": len(per_patch), "patch_s": PATCH_SECONDS}
+        if self.config.timeline:
+            runs = timeline(per_patch, labels, self.config.timeline_threshold, item.clip.duration_s)
+            data["timeline"] = runs
+            if len({r["label"] for r in runs}) >= 2:
+                text += "\nTimeline: " + ", ".join(
+                    f"{r['label']} {r['start']:.1f}-{r['end']:.1f} s" for r in runs
+                )
+        return self.output(item, text, **data)
+
+
+def timeline(
+    per_patch: Array, labels: list[str], threshold: float, duration: float
+) -> list[dict[str, Any]]:
+    """Runs of consecutive windows sharing their best class, each at `threshold` or more; a run
+    of one window (0.96 s) is too short to trust and is left out. Times are window centres
+    +-0.24 s (the hop), so that neighbouring runs meet instead of overlapping."""
+    best = per_patch.argmax(axis=1)
+    sure = per_patch.max(axis=1) >= threshold
+    runs: list[dict[str, Any]] = []
+    first = 0
+    for i in range(1, len(best) + 1):
+        if i < len(best) and best[i] == best[first] and sure[i] == sure[first]:
+            continue
+        if sure[first] and i - first >= 2:
+            start = 0.0 if first == 0 else first * PATCH_SECONDS + PATCH_SECONDS / 2
+            end = duration if i == len(best) else (i - 1) * PATCH_SECONDS + 1.5 * PATCH_SECONDS
+            runs.append(
+                {
+                    "label": labels[int(best[first])],
+                    "start": round(start, 2),
+                    "end": round(min(end, duration), 2),
+                }
+            )
+        first = i
+    return runs

@@ -16,6 +16,7 @@ from captioners.audioset import (
     log_mel,
     mel_filterbank,
     patches,
+    timeline,
 )
 from cascade.registry import resolve
 from tests.frontend_audio import (
@@ -59,6 +60,24 @@ def test_a_tone_lights_the_band_that_holds_it() -> None:
 
 def test_silence_is_the_log_floor() -> None:
     assert np.allclose(log_mel(silence(1.0)), np.log(1e-6))
+
+
+def test_timeline_keeps_sure_runs_of_two_windows_or_more() -> None:
+    labels = ["Music", "Speech", "Dog"]
+    rows = [
+        [0.9, 0.1, 0.0],  # 0.00 s  Music
+        [0.8, 0.1, 0.0],  # 0.48 s  Music
+        [0.3, 0.2, 0.1],  # 0.96 s  nothing sure
+        [0.1, 0.2, 0.7],  # 1.44 s  Dog, one window only: left out
+        [0.1, 0.9, 0.0],  # 1.92 s  Speech
+        [0.1, 0.9, 0.0],  # 2.40 s  Speech
+        [0.1, 0.6, 0.0],  # 2.88 s  Speech
+    ]
+    runs = timeline(np.array(rows, dtype=np.float32), labels, 0.5, duration=3.9)
+    assert runs == [
+        {"label": "Music", "start": 0.0, "end": 1.2},
+        {"label": "Speech", "start": 2.16, "end": 3.9},
+    ]
 
 
 def test_config_rejects_bad_values() -> None:
