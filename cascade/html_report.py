@@ -367,6 +367,29 @@ def _run_subtitle(view: RunView) -> str:
     return escape(" · ".join(parts))
 
 
+def _rubric_sections(run_dir: Path) -> list[str]:
+    """The rubric scores of every judge that scored this run (judge-*.json), beside accuracy."""
+    from cascade.judge import display_table
+
+    found = []
+    for path in sorted(run_dir.glob("judge-*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        frame = pd.DataFrame(record.get("groups") or [])
+        if frame.empty:
+            continue
+        shown = display_table(frame)
+        found.append(
+            section(
+                f"Rubric scores by {record.get('judge')}",
+                table_html(shown),
+                f"<p class='note'>{record.get('samples')} judge samples per item, middle three "
+                f"averaged; prompt {escape(str(record.get('prompt')))}. Details: "
+                f"{escape(path.name)}.</p>",
+            )
+        )
+    return found
+
+
 def run_page(view: RunView, page_path: Path) -> str:
     """The whole report.html of one run."""
     metrics = view.metrics
@@ -405,6 +428,7 @@ def run_page(view: RunView, page_path: Path) -> str:
             "<h3>By layer</h3>",
             table_html(group_table(metrics, "category")),
         ),
+        *_rubric_sections(view.run_dir),
         section("Items", _controls(view.items), f"<div id='items'>{cards}</div>", anchor="items"),
     ]
     return page(f"{view.name} on {view.benchmark}", _run_subtitle(view), sections, script=True)

@@ -284,12 +284,11 @@ def rubric_table(
     return pd.DataFrame(rows)
 
 
-def render_markdown(
-    name: str, judge: str, table: pd.DataFrame, judged: Sequence[ItemJudgement]
-) -> str:
-    from cascade.report import markdown
-
-    shown = pd.DataFrame(
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The rubric table formatted for reading (percentages with intervals)."""
+    if table.empty:
+        return table
+    return pd.DataFrame(
         {
             "group": table["group"],
             "n": table["n"],
@@ -301,9 +300,15 @@ def render_markdown(
             ],
             "accuracy % (official)": [pct(a) for a in table["accuracy"]],
         }
-        if not table.empty
-        else {}
     )
+
+
+def render_markdown(
+    name: str, judge: str, table: pd.DataFrame, judged: Sequence[ItemJudgement]
+) -> str:
+    from cascade.report import markdown
+
+    shown = display_table(table)
     status: dict[str, list[str]] = {}
     for j in judged:
         status.setdefault(j.status, []).append(j.id)
@@ -411,4 +416,8 @@ def judge_run(
     write_atomic(files["json"], json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     write_atomic(files["md"], render_markdown(config.name, judge, table, judged))
     write_atomic(files["csv"], table.to_csv(index=False))
+    if (run_dir / "metrics.json").is_file():
+        from cascade.html_report import write_run_report
+
+        write_run_report(run_dir)  # the run's page shows the rubric scores beside accuracy
     return JudgeResult(judged, table, files, counts)
