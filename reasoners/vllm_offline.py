@@ -101,9 +101,12 @@ def shutdown_engine() -> None:
     _, llm = _ENGINE
     _ENGINE = None
     engine = getattr(llm, "llm_engine", None)
-    shutdown = getattr(engine, "shutdown", None)
-    if callable(shutdown):
-        shutdown()
+    # vLLM V1 stops its engine-core process through the client (LLMEngine has no shutdown).
+    for holder in (engine, getattr(engine, "engine_core", None)):
+        shutdown = getattr(holder, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+            break
     del llm
     gc.collect()
 
