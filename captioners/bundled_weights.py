@@ -23,6 +23,7 @@ from cascade.errors import ComponentError
 T = TypeVar("T")
 
 _LOADED: dict[Hashable, Any] = {}
+_LOADING: dict[Hashable, threading.Lock] = {}
 _LOCK = threading.Lock()
 
 
@@ -85,11 +86,22 @@ def unpacked(name: str, build: Callable[[Path], None]) -> Path:
 
 
 def load_once(key: Hashable, load: Callable[[], T]) -> T:
-    """The object `load()` returns, created once per process for `key` and shared after that."""
+    """The object `load()` returns, created once per process for `key` and shared after that.
+
+    Loads of different keys run concurrently; a second caller of the same key waits for the first.
+    """
     with _LOCK:
-        if key not in _LOADED:
-            _LOADED[key] = load()
-        return _LOADED[key]  # type: ignore[no-any-return]
+        if key in _LOADED:
+            return _LOADED[key]  # type: ignore[no-any-return]
+        key_lock = _LOADING.setdefault(key, threading.Lock())
+    with key_lock:
+        with _LOCK:
+            if key in _LOADED:
+                return _LOADED[key]  # type: ignore[no-any-return]
+        value = load()
+        with _LOCK:
+            _LOADED[key] = value
+        return value
 
 
 def forget(key: Hashable) -> None:

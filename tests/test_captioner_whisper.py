@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from captioners.bundled_weights import unpacked
+from captioners.bundled_weights import forget, load_once, unpacked
 from captioners.whisper import BUNDLED_TINY_EN, Whisper, resolve_model
 from cascade.errors import ComponentError, MissingExtraError
 from cascade.registry import resolve
@@ -77,6 +78,38 @@ def test_unpacked_builds_once_and_never_leaves_half_a_folder(
     with pytest.raises(OSError, match="disk full"):
         unpacked("model-2.0", broken)
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["model-1.0"]
+
+
+def test_models_load_once_per_key_and_keys_load_side_by_side() -> None:
+    a_started, b_started = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def load_a() -> str:
+        calls.append("a")
+        a_started.set()
+        # Finishes only once b's load has begun: a lock shared by all keys would stall here.
+        assert b_started.wait(timeout=10)
+        return "model a"
+
+    def load_b() -> str:
+        calls.append("b")
+        b_started.set()
+        return "model b"
+
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(load_once(("test", "a"), load_a)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    assert a_started.wait(timeout=10)
+    assert load_once(("test", "b"), load_b) == "model b"
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == ["model a"] * 3 and sorted(calls) == ["a", "b"]
+    forget(("test", "a"))
+    forget(("test", "b"))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("whisperx") is not None, reason="whisperx installed")
