@@ -27,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from cascade.components import (
     Captioner,
     ComponentConfig,
-    Identity,
     RuntimeConfig,
     digest,
     require,
@@ -263,22 +262,15 @@ class ClapTagger(Captioner):
                         f"which the {GATE_VOCABULARY!r} vocabulary does not hold"
                     )
 
-    @property
-    def identity(self) -> Identity:
+    def identity_extras(self) -> dict[str, Any]:
         # The labels, prompts and limits decide the tags: key their content, not file names.
-        base = super().identity
         resolved = [
             (v.name, v.prompts(self.config.template), v.top_k, v.threshold, v.requires)
             for v in self.vocabularies
         ]
         if self.gate is not None:
             resolved.append((GATE_VOCABULARY, self.gate.prompts(), 0, 0.0, ()))
-        return Identity(
-            role=base.role,
-            name=base.name,
-            version=base.version,
-            config={**base.config, "vocabulary_digest": digest(resolved)},
-        )
+        return {"vocabulary_digest": digest(resolved)}
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         clap = self.load()

@@ -24,7 +24,6 @@ from cascade.audio import Waveform
 from cascade.components import (
     Captioner,
     ComponentConfig,
-    Identity,
     RuntimeConfig,
     digest,
     require,
@@ -189,21 +188,14 @@ class QwenAudioCaptioner(Captioner):
     def conditions_on_question(self) -> bool:
         return bool(self.template.placeholders)
 
-    @property
-    def identity(self) -> Identity:
+    def identity_extras(self) -> dict[str, Any]:
         # The prompt's text changes the captions, so its content (not only its name) is keyed.
-        base = super().identity
         prompt = {
             "name": self.template.name,
             "version": self.template.version,
             "messages": [(role, t.template) for role, t in self.template.messages],
         }
-        return Identity(
-            role=base.role,
-            name=base.name,
-            version=base.version,
-            config={**base.config, "prompt_digest": digest(prompt)},
-        )
+        return {"prompt_digest": digest(prompt)}
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         backend = self.load()

@@ -110,8 +110,13 @@ class Component(ABC):
             role=self.role,
             name=self.name,
             version=self.version,
-            config=self.config.model_dump(mode="json"),
+            config={**self.config.model_dump(mode="json"), **self.identity_extras()},
         )
+
+    def identity_extras(self) -> dict[str, Any]:
+        """What else decides the output beyond the config's own values, e.g. the content of a
+        prompt or vocabulary file the config names. Merged into the identity (and cache keys)."""
+        return {}
 
     def close(self) -> None:  # noqa: B027  (optional hook: most components hold nothing)
         """Release the model. Components load lazily on first use and keep the model until then."""
