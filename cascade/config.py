@@ -8,6 +8,7 @@ registered component with its default config. Unknown keys anywhere are errors.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cascade import registry
 from cascade.benchmarks import BenchmarkSpec
 from cascade.components import digest
 from cascade.errors import ConfigError
@@ -189,13 +191,29 @@ def presets(folder: str) -> dict[str, Path]:
 
 
 def component_spec(name: str, folder: str) -> dict[str, Any]:
-    """A `--captioner`/`--reasoner` value: a preset file if one exists, else a registered name."""
+    """A `--captioner`/`--reasoner` value: a preset file if one exists, else a registered name.
+
+    A preset may name a `fallback` preset, used instead when the preset's component cannot be
+    imported here (e.g. vLLM is not installed): the resolved config says which one ran.
+    """
     path = find_config(name, folder)
     if path is None:
         return {"name": name}
     spec = read_yaml(path)
     spec.setdefault("preset", path.stem)
+    fallback = spec.pop("fallback", None)
+    if fallback is not None and not installed(FOLDER_TABLES[folder], str(spec.get("name"))):
+        return component_spec(str(fallback), folder)
     return spec
+
+
+FOLDER_TABLES: dict[str, registry.Table] = {"captioners": "captioner", "reasoners": "reasoner"}
+
+
+def installed(table: registry.Table, name: str) -> bool:
+    """Whether every module the registered component needs can be imported."""
+    component = registry.resolve(table, name)
+    return all(importlib.util.find_spec(m) is not None for m in getattr(component, "requires", ()))
 
 
 def parse_value(text: str) -> Any:

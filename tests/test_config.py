@@ -83,3 +83,13 @@ def test_every_shipped_config_and_preset_validates() -> None:
         for name in configs.presets(folder):
             spec = configs.component_spec(name, folder)
             plan.build(table, configs.ComponentSpec.model_validate(spec))  # type: ignore[arg-type]
+
+
+def test_preset_falls_back_when_its_backend_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert configs.component_spec("smollm2", "reasoners")["preset"] == "smollm2"
+    monkeypatch.setattr(configs, "installed", lambda table, name: name != "vllm")
+    spec = configs.component_spec("smollm2", "reasoners")
+    assert (spec["name"], spec["preset"]) == ("transformers", "smollm2-transformers")
+    assert "fallback" not in spec
