@@ -81,7 +81,7 @@ class BatchServer:
     def upload(self, content_type: str, body: bytes) -> dict[str, Any]:
         form = email.message_from_bytes(f"content-type: {content_type}\r\n\r\n".encode() + body)
         content = next(
-            part.get_payload(decode=True)
+            bytes(part.get_payload(decode=True))
             for part in form.walk()
             if part.get_filename() == "cascade-requests.jsonl"
         )

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_benchmark(tmp_path_factory.mktemp("bench"))
 
 
-def run_pipeline(bench: Path, out: Path, reasoner: dict[str, object]) -> list[dict[str, object]]:
+def run_pipeline(bench: Path, out: Path, reasoner: Mapping[str, object]) -> list[dict[str, object]]:
     """A whole run (scripted front-end stating each answer, mcq_direct prompt); its results."""
     descriptions = {item_id: f"A voice says: {answer}." for item_id, *_, answer in ITEMS}
     config = validate(
