@@ -9,7 +9,6 @@ half-written model. Any other model value (a hub id or a local path) is returned
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -109,9 +108,16 @@ def converted_folder(
     return _convert_atomically(model, source, target, convert or _convert_gguf)
 
 
-def default_preset() -> str:
-    """The reasoner preset of the embedded default: vLLM when installed, else transformers."""
-    return "smollm2" if importlib.util.find_spec("vllm") is not None else "smollm2-transformers"
+def identity_extras(model: str) -> dict[str, str]:
+    """What a bundled alias stands for, for cache keys: the package release its weights come from
+    (a new release may ship other weights under the same alias). Empty for other model values."""
+    bundled = BUNDLED.get(model)
+    if bundled is None:
+        return {}
+    try:
+        return {"bundled_from": f"{bundled.distribution}=={bundled.version()}"}
+    except metadata.PackageNotFoundError:
+        return {}  # loading will fail with the install command
 
 
 def _convert_atomically(

