@@ -34,7 +34,7 @@ CAPTIONERS: dict[str, Entry] = {
     ),
     "signal": Entry(
         "captioners.signal:SignalAnalysis",
-        "measured facts: loudness, silences, onsets, tempo, pitch, key, chords, speech/music ranges",
+        "measured facts: loudness, pauses, onsets, tempo, pitch, key, chords, speech/music ranges",
     ),
     "qwen-audio": Entry(
         "captioners.qwen_audio:QwenAudioCaptioner",

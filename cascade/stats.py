@@ -26,7 +26,7 @@ def _binomial_half_cdf(k: int, n: int) -> float:
     for i in range(k):
         term = term * (n - i) // (i + 1)
         total += term
-    return total / 2**n
+    return total / (1 << n)
 
 
 def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
