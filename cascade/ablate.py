@@ -9,6 +9,7 @@ A sweep file (YAML, `configs/ablations/`):
     each_stage_alone: true           # add `only-<stage>` for every front-end stage
     by: [modality, category]         # breakdowns in the results table
     alpha: 0.05                      # level of the paired tests, Bonferroni-corrected
+    scorer: strict                   # the scorer of the overview
     variations:
       text-only: {description: none}
       oracle: {description: oracle}
@@ -80,6 +81,9 @@ class SweepSpec(Strict):
     )
     alpha: float = Field(default=0.05, gt=0, lt=1)
     """Level of the paired tests against the base, before the Bonferroni correction."""
+    scorer: Literal["official", "strict", "lenient"] = "strict"
+    """The scorer of the overview (terminal, top of table.md, the HTML report's first view);
+    the full table always has all three."""
     output_dir: Path | None = None
     """Sweep folder (default: <base run.output_dir>/ablations/<name>)."""
 
@@ -303,7 +307,13 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
         if not v.config.captioners and v.config.description.source == "frontend"
     ]
     markdown = sweep_table.render_markdown(
-        sweep.name, table, found, summaries, alpha=sweep.spec.alpha, text_only=text_only
+        sweep.name,
+        table,
+        found,
+        summaries,
+        alpha=sweep.spec.alpha,
+        text_only=text_only,
+        scorer=sweep.spec.scorer,
     )
     folder = sweep.folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -337,6 +347,7 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
             {o.variation: o.run_dir for o in outcomes},
             html,
             alpha=sweep.spec.alpha,
+            scorer=sweep.spec.scorer,
         ),
     )
     return SweepResults(table, found, summaries, markdown)

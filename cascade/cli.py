@@ -378,8 +378,10 @@ def ablate(
     results = ablating.finish(expanded, outcomes)
     from cascade.sweep_table import compact_table, work_table
 
+    scorer = expanded.spec.scorer
     _print_frame(
-        compact_table(results.table), f"sweep {expanded.name} (paired figures: strict scorer)"
+        compact_table(results.table, scorer),
+        f"sweep {expanded.name} (paired figures: {scorer} scorer)",
     )
     _print_frame(work_table(results.summaries), "work done by this invocation")
     console.print(

@@ -69,7 +69,7 @@ a { color:var(--accent); }
 
 SCRIPT = """
 (function () {
-  const state = { scorer: 'strict', outcome: 'all', q: '' };
+  const state = { scorer: '__SCORER__', outcome: 'all', q: '' };
   const selects = Array.from(document.querySelectorAll('select[data-group]'));
   const items = Array.from(document.querySelectorAll('details.item'));
   function readHash() {

@@ -28,10 +28,8 @@ def _link(run_dir: Path | None, page_dir: Path, text: str, item: str | None = No
     return f"<a href='{escape(href, quote=True)}'>{escape(text)}</a>"
 
 
-def _scorer_picker() -> str:
-    options = "".join(
-        f"<option{' selected' if s == 'strict' else ''}>{s}</option>" for s in SCORERS
-    )
+def _scorer_picker(chosen: str = "strict") -> str:
+    options = "".join(f"<option{' selected' if s == chosen else ''}>{s}</option>" for s in SCORERS)
     return (
         f"<div class='controls'><label>scorer <select id='scorer'>{options}</select></label></div>"
     )
@@ -63,8 +61,9 @@ def sweep_page(
     page_path: Path,
     *,
     alpha: float,
+    scorer: str = "strict",
 ) -> str:
-    """The report.html of a sweep."""
+    """The report.html of a sweep, opening on `scorer`."""
     from cascade.sweep_table import display_table, work_table
 
     page_dir = page_path.parent
@@ -139,7 +138,7 @@ def sweep_page(
     )
     m = max(1, len(variations) - 1)
     sections = [
-        _scorer_picker(),
+        _scorer_picker(scorer),
         section("Differences from the base", *charts),
         section(
             "Results",
@@ -160,7 +159,7 @@ def sweep_page(
         f"{len(variations)} runs: the base ({base}) and {len(variations) - 1} variation(s); "
         f"alpha {alpha}, Bonferroni over {m}"
     )
-    return page(f"Sweep {name}", subtitle, sections, script=True)
+    return page(f"Sweep {name}", subtitle, sections, script=True, scorer=scorer)
 
 
 # --- comparison --------------------------------------------------------------------------------

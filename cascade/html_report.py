@@ -45,10 +45,17 @@ MIME = {
 GROUP_TITLES = {"modality": "modality", "category": "layer"}
 
 
-def page(title: str, subtitle: str, sections: Sequence[str], *, script: bool = False) -> str:
-    """A whole HTML document around the given sections."""
+def page(
+    title: str,
+    subtitle: str,
+    sections: Sequence[str],
+    *,
+    script: bool = False,
+    scorer: str = "strict",
+) -> str:
+    """A whole HTML document around the given sections (`scorer`: the first one shown)."""
     body = "\n".join(sections)
-    code = f"<script>{SCRIPT}</script>" if script else ""
+    code = f"<script>{SCRIPT.replace('__SCORER__', scorer)}</script>" if script else ""
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"

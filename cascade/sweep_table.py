@@ -247,8 +247,9 @@ def render_markdown(
     *,
     alpha: float,
     text_only: Sequence[str] = (),
+    scorer: str = "strict",
 ) -> str:
-    """table.md of a sweep: the results table, the work done, and the flipped items."""
+    """table.md of a sweep: an overview, the results table, the work done, the flipped items."""
     from cascade.report import markdown
 
     variations = list(dict.fromkeys(table["variation"])) if not table.empty else []
@@ -262,22 +263,27 @@ def render_markdown(
         "unparseable answers count as wrong; invalid % is the strict extraction's rate for "
         "`strict`, the lenient one's for `official` and `lenient`.",
         "",
+        f"## Overview (paired figures for the {scorer} scorer)",
+        "",
+        markdown(compact_table(table, scorer)),
+        "## Every scorer and group",
+        "",
         markdown(display_table(table)),
         "## Work done by this invocation",
         "",
         markdown(work_table(summaries)),
     ]
     for variation in text_only:
-        right = found_flips.get(variation, {}).get("strict", {}).get("correct", [])
+        right = found_flips.get(variation, {}).get(scorer, {}).get("correct", [])
         lines += [
-            f"## Answered right without hearing anything ({variation}, strict)",
+            f"## Answered right without hearing anything ({variation}, {scorer})",
             "",
             ", ".join(right) if right else "(none)",
             "",
         ]
-    lines += ["## Flipped items (strict)", ""]
+    lines += [f"## Flipped items ({scorer})", ""]
     for variation, by_scorer in found_flips.items():
-        strict = by_scorer.get("strict", {})
+        strict = by_scorer.get(scorer, {})
         if "wrong_to_right" not in strict:
             continue
         lines.append(
