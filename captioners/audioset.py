@@ -20,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from captioners.bundled_weights import forget, load_once, package_file, package_version, unpacked
 from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
 from cascade.errors import AudioError, ComponentError
+from cascade.models import forget, load_once, package_file, package_version, unpacked
 from cascade.records import StageInput, StageKind, StageOutput
 
 SAMPLE_RATE = 16000

