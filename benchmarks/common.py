@@ -135,18 +135,31 @@ def demo_items() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def repeated_demo(folder: Path, count: int) -> Path:
-    """A meta file of `count` demo items, the demo's audio repeated under new ids."""
+def repeated_demo(folder: Path, count: int, *, unique_audio: bool = False) -> tuple[Path, Path]:
+    """A meta file of `count` demo items under new ids, and its audio root.
+
+    The demo's clips are repeated; the cache describes a repeated clip once, whatever its id.
+    With `unique_audio` every item gets a clip of its own under `folder` (the demo clip scaled by
+    a gain that differs per item, so that its content hash differs) and is computed for real.
+    """
+    import soundfile as sf
+
     items = demo_items()
     rows = []
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
     for index in range(count):
         row = dict(items[index % len(items)])
-        row["id"] = f"{row['id']}-r{index // len(items)}"
-        row["audio_path"] = str((DEMO / row["audio_path"]).resolve())
+        row["id"] = f"{row['id']}-r{index}"
+        if unique_audio:
+            relative = f"audio/{row['id']}.flac"
+            if not (folder / relative).exists():
+                data, rate = sf.read(str(DEMO / row["audio_path"]), dtype="float32", always_2d=True)
+                sf.write(str(folder / relative), data * (1.0 - 0.001 * (1 + index % 500)), rate)
+            row["audio_path"] = relative
         rows.append(row)
     path = folder / f"demo-x{count}.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+    return path, folder if unique_audio else DEMO
 
 
 def run_config(
