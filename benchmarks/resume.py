@@ -101,8 +101,9 @@ def main() -> None:
     header(
         "resume",
         f"{items} items (demo audio repeated, a gain per item makes each clip distinct), "
-        f"scripted captioner, scripted reasoner sleeping {delay_s} s per request, batch size {batch_size} ({batch_s:.1f} s of reasoning per "
-        "batch), each run a `cascade run` process on a fresh cache; SIGKILL at half way",
+        f"scripted captioner, scripted reasoner sleeping {delay_s} s per request, batch size "
+        f"{batch_size} ({batch_s:.1f} s of reasoning per batch), each run a `cascade run` "
+        "process on a fresh cache; SIGKILL at half way",
         info,
     )
     limit_s = 600.0
