@@ -348,6 +348,7 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
             html,
             alpha=sweep.spec.alpha,
             scorer=sweep.spec.scorer,
+            text_only=text_only,
         ),
     )
     return SweepResults(table, found, summaries, markdown)

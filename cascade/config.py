@@ -88,7 +88,9 @@ class AudioSpec(Strict):
     replace: Literal["none", "noise", "silence", "shuffle"] = "none"
     """`none`: the item's clip. `noise` / `silence`: a generated clip of the same length (white
     noise, or digital silence), written once under `<cache>/synthetic/`. `shuffle`: another item's
-    clip (a seeded derangement of the run's items), so each item is described by another's audio."""
+    clip (a seeded derangement of the run's items), so each item is described by another's audio
+    (a captioner conditioned on the question hears the other clip with this item's question; an
+    oracle description takes the other item's annotations)."""
     seed: int = 0
     """Seed of the noise and of the shuffle."""
 

@@ -62,8 +62,10 @@ def sweep_page(
     *,
     alpha: float,
     scorer: str = "strict",
+    text_only: Sequence[str] = (),
 ) -> str:
-    """The report.html of a sweep, opening on `scorer`."""
+    """The report.html of a sweep, opening on `scorer`; `text_only` names the variations whose
+    right answers came without hearing anything."""
     from cascade.sweep_table import display_table, work_table
 
     page_dir = page_path.parent
@@ -146,6 +148,24 @@ def sweep_page(
             f"exact two-sided McNemar; p × m: Bonferroni for m = {m}; sig.: p × m &lt; {alpha}. "
             "Errors and unparseable answers count as wrong.</p>",
             *by_scorer,
+        ),
+        *(
+            section(
+                f"Answered right without hearing anything ({variation})",
+                *(
+                    f"<div data-for-scorer='{name}'><p>"
+                    + (
+                        ", ".join(
+                            _link(run_dirs.get(variation), page_dir, i, i)
+                            for i in flips.get(variation, {}).get(name, {}).get("correct", [])
+                        )
+                        or "(none)"
+                    )
+                    + "</p></div>"
+                    for name in SCORERS
+                ),
+            )
+            for variation in text_only
         ),
         section("Flipped items", *flip_sections),
         section(

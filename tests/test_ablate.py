@@ -176,6 +176,8 @@ def test_sweep_table_flips_and_second_run_computes_nothing(
     assert (
         "| worse" in markdown and "Answered right without hearing anything (text-only" in markdown
     )
+    page = (folder / "report.html").read_text()
+    assert "Answered right without hearing anything (text-only)" in page
     recorded = json.loads((folder / "sweep.json").read_text())
     assert [v["name"] for v in recorded["variations"]] == list(overall.index)
 

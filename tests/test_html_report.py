@@ -105,6 +105,25 @@ def test_run_report_is_self_contained_and_shows_every_item(run_dir: Path) -> Non
     assert "random guess" in html
 
 
+def test_noise_run_plays_the_clip_and_what_the_front_end_heard(make_config: MakeConfig) -> None:
+    run_dir = pipeline.execute(make_config(audio={"replace": "noise"})).run_dir
+    html = (run_dir / "report.html").read_text()
+    page = parse(html)
+
+    assert len(page.audio) == 12 and len(set(page.audio)) == 12
+    assert html.count("what the front-end heard (ablation)") == 6
+    assert "audio replaced by noise" in html
+
+
+def test_score_html_rewrites_the_run_report(run_dir: Path) -> None:
+    (run_dir / "report.html").unlink()
+    result = CliRunner().invoke(app, ["score", str(run_dir), "--html"])
+    assert result.exit_code == 0, result.output
+    assert parse((run_dir / "report.html").read_text()).svg == 9
+    predictions = CliRunner().invoke(app, ["score", str(run_dir / "predictions.json"), "--html"])
+    assert predictions.exit_code == 1 and "--html needs a run directory" in predictions.output
+
+
 def test_large_clips_are_linked_by_relative_path(tmp_path: Path) -> None:
     clip = tmp_path / "audio" / "big.flac"
     clip.parent.mkdir()
