@@ -26,7 +26,7 @@ from cascade import degrade, prompts
 from cascade.components import digest
 from cascade.config import AudioSpec, DescriptionSpec, RunConfig
 from cascade.description import compose
-from cascade.errors import CascadeError, PromptError
+from cascade.errors import CascadeError, ConfigError, PromptError
 from cascade.prompts import PromptTemplate
 from cascade.records import Item, StageOutput
 
@@ -169,6 +169,12 @@ class Variation:
             if config.description.source == "oracle"
             else None
         )
+        parts = list(ORACLE_FIELDS) if self.oracle else [c.stage for c in config.captioners]
+        if unknown := sorted(set(config.description.degrade_stages) - set(parts)):
+            raise ConfigError(
+                f"description.degrade_stages names {unknown}, which this run's description does "
+                f"not have; its parts: {parts}"
+            )
 
     def _source(self, item: Item) -> Item:
         """The item whose audio (or annotations) stand in for this one's."""

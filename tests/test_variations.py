@@ -239,6 +239,12 @@ def test_degradation_can_target_one_stage(make_config: MakeConfig) -> None:
     )
 
 
+def test_degrading_an_unknown_stage_is_a_config_error(make_config: MakeConfig) -> None:
+    config = make_config(description={"asr_wer": 0.2, "degrade_stages": ["whisper"]})
+    with pytest.raises(ConfigError, match=r"names \['whisper'\].*its parts: \['scripted'\]"):
+        pipeline.execute(config)
+
+
 def test_truncate_counts_words_and_keeps_line_breaks() -> None:
     text = "loudness: -20 dB\ntempo: 120 BPM\nkey: A minor"
     assert degrade.truncate(text, 5) == "loudness: -20 dB\ntempo: 120"
