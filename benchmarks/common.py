@@ -195,11 +195,17 @@ def run_config(
     )
 
 
-def preset(name: str, folder: str = "reasoners", **runtime: Any) -> dict[str, Any]:
-    """A shipped preset (configs/<folder>/<name>.yaml) with runtime options changed."""
+def preset(
+    name: str,
+    folder: str = "reasoners",
+    config: Mapping[str, Any] | None = None,
+    **runtime: Any,
+) -> dict[str, Any]:
+    """A shipped preset (configs/<folder>/<name>.yaml) with config and runtime options changed."""
     from cascade.config import component_spec
 
     spec = component_spec(name, folder)
+    spec["config"] = {**spec.get("config", {}), **(config or {})}
     spec["runtime"] = {**spec.get("runtime", {}), **runtime}
     return spec
 

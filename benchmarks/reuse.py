@@ -3,7 +3,8 @@
 1. Demo benchmark, one process, fresh cache, models loaded beforehand by a warm-up run on another
    cache (loading is reported, left out of the ratios):
    - run 1: front-end (whisper + audioset + signal) and reasoner A (SmolLM2-135M on vLLM CPU);
-   - run 2: same front-end, reasoner B (the same SmolLM2 through transformers): every front-end
+   - run 2: same front-end, reasoner B (SmolLM2 with another token budget, 256: another
+     reasoner identity, so every answer is generated again, on the same engine): every front-end
      output must come from the cache, so it spends ~0 s in the front-end;
    - re-score of run 1 (everything cached, no model): in-process (`rescore.load` +
      `compute_metrics`) and `cascade score RUN` end to end (a new process, imports included).
@@ -143,13 +144,14 @@ def demo_part(folder: Path, limit: int | None) -> dict[str, Any]:
     from reasoners.vllm_offline import shutdown_engine
 
     reasoner_a = preset("smollm2")
-    reasoner_b = preset("smollm2-transformers", device="cpu")
+    # Another reasoner identity (its own cache namespace entries: every answer is generated
+    # again) on the same engine, so that nothing is loaded between the runs.
+    reasoner_b = preset("smollm2", config={"max_tokens": 256})
     with ComponentPool() as pool:
         try:
             with timed() as loading:
-                run(folder / "warm-a", pool, "warm-a", reasoner_a, 2)
-                run(folder / "warm-b", pool, "warm-b", reasoner_b, 2)
-            print(f"loading (warm-up runs of 2 items, excluded): {loading.seconds:.1f} s")
+                run(folder / "warm", pool, "warm", reasoner_a, 2)
+            print(f"loading (warm-up run of 2 items, excluded): {loading.seconds:.1f} s")
             first = run(folder / "main", pool, "first", reasoner_a, limit)
             second = run(folder / "main", pool, "second", reasoner_b, limit)
         finally:
@@ -194,8 +196,9 @@ def main() -> None:
     info = machine()
     header(
         "re-use",
-        "demo: run 1 front-end whisper + audioset + signal, reasoner smollm2 (vLLM CPU); run 2 "
-        "the same front-end, reasoner smollm2-transformers; batch size 8; re-score of run 1. "
+        "demo: run 1 front-end whisper + audioset + signal, reasoner smollm2 (vLLM CPU, "
+        "max_tokens 512); run 2 the same front-end, reasoner smollm2 with max_tokens 256 (another "
+        "identity, same engine); batch size 8; re-score of run 1. "
         f"MMAR: 1000 synthetic predictions re-scored (median of {REPEATS}).",
         info,
     )
