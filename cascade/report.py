@@ -64,7 +64,8 @@ def group_table(metrics: Mapping[str, Any], key: str) -> pd.DataFrame:
 def markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no items)\n"
-    return str(table.to_markdown(index=False)) + "\n"
+    # Cells are formatted already ("+3.12", "0.00"): tabulate must not re-read them as numbers.
+    return str(table.to_markdown(index=False, disable_numparse=True)) + "\n"
 
 
 def render_markdown(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
