@@ -10,10 +10,12 @@ pip() { "$PY" -m pip "$@"; }
 with_tests=0
 [[ "${1:-}" == "--test" ]] && with_tests=1
 
-# System packages: espeak-ng speaks the test sentences (and regenerates the demo benchmark).
+# System packages for the tests: espeak-ng speaks test sentences (and regenerates the demo
+# benchmark); chromium renders report.html headless.
 missing=()
 if (( with_tests )); then
   command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+  command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
 fi
 if (( ${#missing[@]} )); then
   if [[ $(id -u) == 0 ]]; then

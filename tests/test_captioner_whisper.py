@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cascade.models import forget, load_once, unpacked
 from captioners.whisper import BUNDLED_TINY_EN, Whisper, resolve_model
 from cascade.errors import ComponentError, MissingExtraError
+from cascade.models import forget, load_once, unpacked
 from cascade.registry import resolve
 from tests.frontend_audio import (
     SENTENCE,
