@@ -3,8 +3,8 @@ real browser (Debian's chromium, headless)."""
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
