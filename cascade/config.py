@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cascade import registry
+from cascade import prompts, registry
 from cascade.benchmarks import BenchmarkSpec
 from cascade.components import digest
 from cascade.errors import ConfigError
@@ -149,18 +149,27 @@ class RunConfig(Strict):
         return self
 
     def fingerprint(self) -> str:
-        """Hash of what determines the results (not where they are written).
+        """Hash of what determines the result lines: not where they are written, how they are
+        computed (batching, runtime options) or scored (metrics are recomputed at every finish).
 
-        Ablation sections left at their defaults are left out, so adding them did not move the
-        run directories of ordinary runs.
+        It covers the components' versions and the prompts' text, so that resuming after either
+        changed starts a new run directory instead of mixing old and new results. Ablation
+        sections left at their defaults are left out, so ordinary runs keep their directories.
         """
-        data = self.model_dump(mode="json", exclude={"run": {"output_dir", "run_dir"}})
-        data.pop("cache_dir", None)
+        data = self.model_dump(mode="json", exclude={"run", "scoring", "cache_dir"})
         for section, default in (("audio", AudioSpec()), ("description", DescriptionSpec())):
             if data[section] == default.model_dump(mode="json"):
                 data.pop(section)
         for spec in [*data["captioners"], data["reasoner"]]:
             spec.pop("runtime", None)
+        components: list[tuple[registry.Table, ComponentSpec]] = [
+            *(("captioner", c) for c in self.captioners),
+            ("reasoner", self.reasoner),
+        ]
+        data["versions"] = [registry.resolve(t, spec.name).version for t, spec in components]
+        data["prompt_texts"] = [
+            prompts.load(name).digest for name in (self.prompts.description, self.prompts.answer)
+        ]
         return digest(data)[:12]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from cascade.components import digest
 from cascade.errors import PromptError
 from cascade.records import ChatMessage
 from cascade.resources import shipped_dir
@@ -53,6 +54,13 @@ class PromptTemplate:
         if len(messages) != 1:
             raise PromptError(f"prompt {self.name!r} has {len(messages)} messages, not one")
         return messages[0].content
+
+    @property
+    def digest(self) -> str:
+        """Hash of the template's content (what a cache or run directory must follow)."""
+        return digest(
+            [self.name, self.version, [(role, t.template) for role, t in self.messages]]
+        )
 
     def option(self, key: str, default: Any = None) -> Any:
         return (self.options or {}).get(key, default)

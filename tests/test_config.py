@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from cascade import config as configs
-from cascade import plan, registry
+from cascade import plan, prompts, registry
 from cascade.errors import ConfigError, RegistryError
 
 
@@ -93,3 +93,16 @@ def test_preset_falls_back_when_its_backend_is_not_installed(
     spec = configs.component_spec("smollm2", "reasoners")
     assert (spec["name"], spec["preset"]) == ("transformers", "smollm2-transformers")
     assert "fallback" not in spec
+
+
+def test_fingerprint_follows_prompt_text_and_ignores_scoring(tmp_path: Path) -> None:
+    prompt = tmp_path / "mcq_cot.yaml"
+    shipped = configs.configs_dir().parent / "prompts" / "mcq_cot.yaml"
+    prompt.write_text(shipped.read_text())
+    path = write(tmp_path / "c.yaml", {"prompts": {"answer": str(prompt)}})
+    base = configs.resolve(str(path)).fingerprint()
+    assert configs.resolve(str(path), overrides=["scoring.family_size=30"]).fingerprint() == base
+
+    prompt.write_text(shipped.read_text().replace("Think step by step", "Reason carefully"))
+    prompts.load.cache_clear()
+    assert configs.resolve(str(path)).fingerprint() != base
