@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # The build backend comes from the test extra (no build isolation: no index needed).
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-        + ["-w", str(out), str(ROOT)],
+        [*command, "-w", str(out), str(ROOT)],
         capture_output=True,
         text=True,
     )
