@@ -4,7 +4,7 @@ One process, one component pool. A short warm-up run loads every model (Whisper 
 the signal detectors, SmolLM2 on vLLM); its time is reported as loading and left out of every
 ratio. Then the demo is run twice on fresh caches, so every model is really called:
 
-- stages in sequence (`run.overlap=false`): wall time = harness + front-end + reasoner, so
+- stages in sequence (`run.schedule=sequential`): wall time = harness + front-end + reasoner, so
   `overhead = 1 - (front-end model s + reasoner model s) / wall` is what the harness adds
   (cache look-ups and writes, audio hashing and decoding, prompts, result lines, scoring,
   reports). Target: under 5%.
@@ -41,7 +41,13 @@ def measured_run(
 
     reasoner = preset("smollm2", **NO_PREFIX_CACHE)
     config = run_config(folder, name=name, limit=limit, batch_size=batch_size, reasoner=reasoner)
-    config = config.model_copy(update={"run": config.run.model_copy(update={"overlap": overlap})})
+    config = config.model_copy(
+        update={
+            "run": config.run.model_copy(
+                update={"schedule": "overlap" if overlap else "sequential"}
+            )
+        }
+    )
     with timed() as whole:
         summary = pipeline.execute(config, pool=pool)
     stats = summary.to_json()

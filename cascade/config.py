@@ -78,8 +78,11 @@ class RunSpec(Strict):
     """Stop the run when more than this fraction of the processed items failed."""
     min_items_for_failure_rate: int = Field(default=10, ge=1)
     """Processed items before the failure-rate limit applies."""
-    overlap: bool = True
-    """Run the front-end of the next batch while the reasoner answers the current one."""
+    schedule: Literal["overlap", "sequential", "frontend-first"] = "overlap"
+    """`overlap`: the front-end of the next batch runs while the reasoner answers the current
+    one. `sequential`: one after the other, batch by batch. `frontend-first`: the front-end over
+    every item, its models released, then the reasoner (when both would not fit in memory
+    together, e.g. two vLLM engines on one GPU)."""
 
 
 class AudioSpec(Strict):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,18 @@ class FrontendBatch:
 
     records: dict[str, list[StageRecord]]
     seconds_per_item: float
+
+    def computed(self) -> set[tuple[str, str]]:
+        """(item id, stage) of the outputs computed (not read from the cache) for this batch."""
+        return {(i, r.output.stage) for i, rs in self.records.items() for r in rs if not r.cached}
+
+    def mark_computed(self, fresh: set[tuple[str, str]]) -> FrontendBatch:
+        """The same outputs, with those computed earlier in this run marked as not re-used."""
+        records = {
+            i: [replace(r, cached=False) if (i, r.output.stage) in fresh else r for r in rs]
+            for i, rs in self.records.items()
+        }
+        return FrontendBatch(records, self.seconds_per_item)
 
 
 @dataclass
@@ -216,18 +228,26 @@ class Runner:
         if progress:
             progress(summary.resumed, len(items))
         batches = [todo[start : start + size] for start in range(0, len(todo), size)]
-        # The front-end of batch k+1 runs while the reasoner answers batch k (at most two
-        # batches in flight); model libraries release the GIL, so the stages really overlap.
+        schedule = config.run.schedule
+        counts = summary.frontend
+        fresh: set[tuple[str, str]] = set()
+        if schedule == "frontend-first" and self.stages:
+            for batch in batches:
+                fresh |= self._frontend(batch, summary.frontend).computed()  # into the cache
+            for stage in self.stages:
+                stage.component.close()
+            counts = Counts()  # the answering pass reads the front-end from the cache
+        # With `overlap`, the front-end of batch k+1 runs while the reasoner answers batch k (at
+        # most two batches in flight); model libraries release the GIL, so the stages overlap.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontend")
         try:
             ahead: Future[FrontendBatch] | None = None
             for index, batch in enumerate(batches):
-                front = (
-                    ahead.result() if ahead is not None else self._frontend(batch, summary.frontend)
-                )
+                front = ahead.result() if ahead is not None else self._frontend(batch, counts)
+                front = front.mark_computed(fresh) if fresh else front
                 ahead = None
-                if config.run.overlap and index + 1 < len(batches):
-                    ahead = pool.submit(self._frontend, batches[index + 1], summary.frontend)
+                if schedule == "overlap" and index + 1 < len(batches):
+                    ahead = pool.submit(self._frontend, batches[index + 1], counts)
                 results = self._answer(batch, front, summary)
                 run_dir.append(r.to_json(item) for r, item in zip(results, batch, strict=True))
                 run_dir.sync()

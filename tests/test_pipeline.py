@@ -16,6 +16,7 @@ import yaml
 from cascade import pipeline
 from cascade.errors import FailureRateExceeded
 from cascade.rundir import read_results
+from cascade.testing import ScriptedCaptioner, ScriptedReasoner
 from tests.conftest import ITEMS, MakeConfig
 
 
@@ -205,11 +206,23 @@ def test_killed_run_resumes_without_redoing_items(make_config: MakeConfig, tmp_p
     assert [r["id"] for r in final] == [i[0] for i in ITEMS]
 
 
-def test_overlapped_and_sequential_runs_agree(make_config: MakeConfig, tmp_path: Path) -> None:
-    overlapped = pipeline.execute(make_config(run={"batch_size": 2, "overlap": True}))
-    sequential = pipeline.execute(
+@pytest.mark.parametrize("schedule", ["sequential", "frontend-first"])
+def test_schedules_agree_and_order_the_stages(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schedule: str
+) -> None:
+    calls: list[str] = []
+    describe, generate = ScriptedCaptioner.describe, ScriptedReasoner.generate
+    monkeypatch.setattr(
+        ScriptedCaptioner, "describe", lambda s, b: calls.append("describe") or describe(s, b)
+    )
+    monkeypatch.setattr(
+        ScriptedReasoner, "generate", lambda s, r: calls.append("generate") or generate(s, r)
+    )
+    overlapped = pipeline.execute(make_config(run={"batch_size": 2}))
+    calls.clear()
+    other = pipeline.execute(
         make_config(
-            run={"batch_size": 2, "overlap": False, "run_dir": str(tmp_path / "seq")},
+            run={"batch_size": 2, "schedule": schedule, "run_dir": str(tmp_path / "other")},
             cache_dir=str(tmp_path / "other-cache"),
         )
     )
@@ -217,7 +230,11 @@ def test_overlapped_and_sequential_runs_agree(make_config: MakeConfig, tmp_path:
     def strip(path: Path) -> list[dict[str, object]]:
         return [{k: v for k, v in r.items() if k != "timings"} for r in lines(path)]
 
-    assert strip(overlapped.run_dir / "results.jsonl") == strip(
-        sequential.run_dir / "results.jsonl"
-    )
-    assert overlapped.frontend.computed == sequential.frontend.computed == 6
+    assert strip(overlapped.run_dir / "results.jsonl") == strip(other.run_dir / "results.jsonl")
+    assert overlapped.frontend.computed == other.frontend.computed == 6
+    assert other.frontend.reused == 0
+    expected = {
+        "sequential": ["describe", "generate"] * 3,
+        "frontend-first": ["describe"] * 3 + ["generate"] * 3,
+    }
+    assert calls == expected[schedule]
