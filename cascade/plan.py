@@ -105,5 +105,8 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
             "description": f"{loaded.description.name} v{loaded.description.version}",
             "answer": f"{loaded.answer.name} v{loaded.answer.version}",
         },
+        "audio": config.audio.model_dump(mode="json"),
+        "description": config.description.model_dump(mode="json"),
+        "schedule": config.run.schedule,
         "reproduces": config.reasoner.reproduces,
     }

@@ -119,3 +119,27 @@ def test_list_and_cache_ls(make_config: MakeConfig, tmp_path: Path) -> None:
     shown = runner.invoke(app, ["cache", "ls", "--cache-dir", str(tmp_path / "cache")])
     assert shown.exit_code == 0, shown.output
     assert "stages/scripted" in shown.stdout and "reasoners/scripted" in shown.stdout
+
+
+def test_dry_run_of_the_paper_row_loads_no_model_library() -> None:
+    code = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from cascade.cli import app\n"
+        "args = ['run', '--captioner', 'qwen-audio', '--reasoner', 'deepseek-r1', '--dry-run']\n"
+        "result = CliRunner().invoke(app, args)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "plan = json.loads(result.stdout)\n"
+        "heavy = {'torch', 'transformers', 'vllm', 'langchain_openai', 'openai'}\n"
+        "print(json.dumps({'plan': plan, 'loaded': sorted(heavy & set(sys.modules))}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shown = json.loads(out.stdout)
+    assert shown["loaded"] == []
+    plan = shown["plan"]
+    assert plan["captioners"][0]["component"] == "qwen-audio"
+    assert plan["captioners"][0]["config"]["model"] == "Qwen/Qwen2-Audio-7B-Instruct"
+    assert plan["reasoner"]["component"] == "openai"
+    assert plan["reasoner"]["config"]["model"] == "deepseek-reasoner"
+    assert "Caption + DeepSeek-R1, 55.50" in plan["reproduces"]
+    assert plan["prompts"] == {"description": "description v1", "answer": "mcq_cot v1"}
