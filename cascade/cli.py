@@ -107,14 +107,7 @@ def run(
         described["run_dir"] = str(pipeline.run_directory(resolved))
         print_plan(described)
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=errors,
-        transient=False,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"{resolved.name}", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -122,6 +115,17 @@ def run(
 
         summary = pipeline.execute(resolved, progress=progress)
     print_summary(summary.metrics, summary.to_json())
+
+
+def progress_bar() -> Progress:
+    """The bar long work shows on stderr: items done of the total, and the time taken."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+    )
 
 
 def print_plan(described: dict[str, Any]) -> None:
@@ -358,13 +362,7 @@ def ablate(
         return
 
     def run_one(variation: ablating.Variation) -> dict[str, Any]:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=errors,
-        ) as bar:
+        with progress_bar() as bar:
             task = bar.add_task(variation.name, total=None)
             summary = pipeline.execute(
                 variation.config,
