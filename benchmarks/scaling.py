@@ -121,7 +121,7 @@ def main() -> None:
     if args.compute:
         sizes = (4, 8, 16) if args.quick else (10, 30, 100)
     else:
-        sizes = (10, 30, 100) if args.quick else (10, 30, 100, 300)
+        sizes = (10, 30, 100) if args.quick else (10, 30, 100, 300, 1000)
     mode = "compute" if args.compute else "harness"
     info = machine()
     header(
