@@ -197,6 +197,7 @@ def run_config(
 
 def preset(
     name: str,
+    *,
     folder: str = "reasoners",
     config: Mapping[str, Any] | None = None,
     **runtime: Any,
@@ -204,13 +205,13 @@ def preset(
     """A shipped preset (configs/<folder>/<name>.yaml) with config and runtime options changed."""
     from cascade.config import component_spec
 
-    spec = component_spec(name, folder)
+    spec: dict[str, Any] = component_spec(name, folder)
     spec["config"] = {**spec.get("config", {}), **(config or {})}
     spec["runtime"] = {**spec.get("runtime", {}), **runtime}
     return spec
 
 
-NO_PREFIX_CACHE = {"engine_kwargs": {"enable_prefix_caching": False}}
+NO_PREFIX_CACHE: dict[str, Any] = {"engine_kwargs": {"enable_prefix_caching": False}}
 """vLLM options for measurements that send the same prompts twice: a prefix cached by the first
 pass would make the second one cheaper."""
 

@@ -118,6 +118,7 @@ def main() -> None:
     if args.child is not None:
         child(args.child)
         return
+    sizes: tuple[int, ...]
     if args.compute:
         sizes = (4, 8, 16) if args.quick else (10, 30, 100)
     else:
