@@ -11,6 +11,8 @@ scripted reasoner (no model: what is left is the harness).
   harness costs per item: cache look-ups, hashing, prompts, result lines.
 - `--compute`: every item gets audio of its own (the demo clip scaled by a gain that differs per
   item, so its content hash differs) and a fresh cache: the real front-end computes every item.
+  Models load inside the first batch of each size (counted), and the first items of the demo
+  are not the average clip length, so compare sizes that share most of their items.
 
 Flat time per item and a peak RSS that does not grow with the item count are the targets.
 
