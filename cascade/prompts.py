@@ -58,9 +58,7 @@ class PromptTemplate:
     @property
     def digest(self) -> str:
         """Hash of the template's content (what a cache or run directory must follow)."""
-        return digest(
-            [self.name, self.version, [(role, t.template) for role, t in self.messages]]
-        )
+        return digest([self.name, self.version, [(role, t.template) for role, t in self.messages]])
 
     def option(self, key: str, default: Any = None) -> Any:
         return (self.options or {}).get(key, default)
