@@ -26,16 +26,9 @@ Run: python benchmarks/batching.py [--quick] [--parts vllm,server,transformers,f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,60 +144,22 @@ def vllm_part(batch: Sequence[Any], max_tokens: int) -> dict[str, Any]:
     return {"startup_s_excluded": round(loading.seconds, 1), **row}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def vllm_server(model_dir: str, log: Path, limit_s: float = 900) -> Iterator[str]:
-    """A vLLM OpenAI-compatible server on 127.0.0.1, its process group stopped on exit."""
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", model_dir, "--served-model-name", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--enforce-eager", "--dtype", "float32", "--max-model-len", "4096",
-        "--gpu-memory-utilization", str(MEMORY), "--no-enable-prefix-caching",
-        "--max-num-seqs", str(CONCURRENCY),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + limit_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"vLLM server exited: {log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vLLM server not ready after {limit_s} s")
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                time.sleep(1)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 def server_part(batch: Sequence[Any], max_tokens: int, folder: Path) -> dict[str, Any]:
     from reasoners.bundled import resolve_model
     from reasoners.openai_compat import OpenAIReasoner
+    from reasoners.vllm_server import local_server
 
     model_dir = resolve_model("smollm2-135m-instruct")
     started = time.perf_counter()
-    with vllm_server(model_dir, folder / "server.log") as url:
+    server = local_server(
+        model_dir,
+        folder / "server.log",
+        served_name="smollm2",
+        memory=MEMORY,
+        extra_args=["--no-enable-prefix-caching", "--max-num-seqs", str(CONCURRENCY)],
+        startup_limit_s=900,
+    )
+    with server as url:
         startup_s = time.perf_counter() - started
         print(f"vLLM server start-up (excluded): {startup_s:.1f} s")
         config = {"model": "smollm2", "temperature": 0.0, "max_tokens": max_tokens}

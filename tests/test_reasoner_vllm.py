@@ -10,15 +10,7 @@ the mercy of bfloat16 rounding under different batch compositions.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -29,6 +21,7 @@ from cascade.answering import format_choices, letters_phrase
 from cascade.config import validate
 from cascade.extraction import extract_lenient
 from cascade.records import ChatMessage, ChatRequest, ReasonerResponse
+from reasoners.vllm_server import local_server
 from tests.conftest import ITEMS, write_benchmark
 
 # Start-up is 30-50 s on an idle 2-core machine, minutes when other models share the cores.
@@ -100,59 +93,6 @@ def model_dir() -> str:
     return resolve_model("smollm2-135m-instruct")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, limit_s: float) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"vLLM server exited ({process.returncode}):\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise RuntimeError(f"vLLM server not ready after {limit_s} s:\n{log.read_text()[-3000:]}")
-
-
-@contextlib.contextmanager
-def vllm_server(model_dir: str, log: Path) -> Iterator[str]:
-    """A vLLM OpenAI-compatible server on 127.0.0.1, stopped (its process group) on exit."""
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", model_dir, "--served-model-name", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--enforce-eager", "--dtype", "float32", "--max-model-len", "2048",
-        "--gpu-memory-utilization", str(MEMORY),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        url = f"http://127.0.0.1:{port}/v1"
-        started = time.monotonic()
-        _wait_ready(url, process, log, limit_s=STARTUP_LIMIT_S)
-        print(f"vLLM server ready in {time.monotonic() - started:.0f} s")
-        yield url
-    finally:
-        # The server was started in its own session: stop exactly its process group.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 SHOWN = ("id", "raw_answer", "finish_reason", "answer_prediction", "correct")
 
 Outcome = tuple[list[ReasonerResponse], list[dict[str, object]]]
@@ -165,7 +105,14 @@ def served(model_dir: str, bench: Path, tmp_path_factory: pytest.TempPathFactory
     from reasoners.openai_compat import OpenAIReasoner
 
     folder = tmp_path_factory.mktemp("served")
-    with vllm_server(model_dir, folder / "server.log") as url:
+    with local_server(
+        model_dir,
+        folder / "server.log",
+        served_name="smollm2",
+        memory=MEMORY,
+        max_model_len=2048,
+        startup_limit_s=STARTUP_LIMIT_S,
+    ) as url:
         # Template options travel to the server's chat template (SmolLM2's ignores this one).
         config = {
             "model": "smollm2",
