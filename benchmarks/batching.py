@@ -64,6 +64,17 @@ def requests(count: int) -> list[Any]:
     return [render_request(i, str(i.meta.get("thinking") or ""), template) for i in chosen]
 
 
+def short_requests(count: int) -> list[Any]:
+    """Short open-ended prompts (about 40 tokens): decode-bound, where batching pays most. Shown
+    beside the demo prompts (several hundred tokens: prefill-bound on a CPU) to separate the two."""
+    from cascade.records import ChatMessage, ChatRequest
+
+    return [
+        ChatRequest(f"short-{i}", (ChatMessage("user", f"Write a long story about cat {i}."),))
+        for i in range(count)
+    ]
+
+
 def throughput(
     generate: Callable[[Sequence[Any]], list[Any]], batch: Sequence[Any]
 ) -> dict[str, Any]:
@@ -139,9 +150,15 @@ def vllm_part(batch: Sequence[Any], max_tokens: int) -> dict[str, Any]:
             reasoner.generate(batch[:1])
         print(f"vLLM engine start-up (excluded): {loading.seconds:.1f} s")
         row = compare("vLLM offline", reasoner.generate, one_by_one(reasoner.generate), batch)
+        short = compare(
+            "vLLM offline, short prompts",
+            reasoner.generate,
+            one_by_one(reasoner.generate),
+            short_requests(len(batch)),
+        )
     finally:
         shutdown_engine()
-    return {"startup_s_excluded": round(loading.seconds, 1), **row}
+    return {"startup_s_excluded": round(loading.seconds, 1), **row, "short_prompts": short}
 
 
 def server_part(batch: Sequence[Any], max_tokens: int, folder: Path) -> dict[str, Any]:
