@@ -54,15 +54,27 @@ def page(
     scorer: str = "strict",
 ) -> str:
     """A whole HTML document around the given sections (`scorer`: the first one shown)."""
-    body = "\n".join(sections)
+    return "".join(page_parts(title, subtitle, sections, script=script, scorer=scorer))
+
+
+def page_parts(
+    title: str,
+    subtitle: str,
+    sections: Sequence[str],
+    *,
+    script: bool = False,
+    scorer: str = "strict",
+) -> list[str]:
+    """The document of `page` as parts in order, for writing a large page without joining it."""
     code = f"<script>{SCRIPT.replace('__SCORER__', scorer)}</script>" if script else ""
-    return (
+    head = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{escape(title)}</h1><div class='meta'>{subtitle}</div></header>"
-        f"<main>{body}</main>{code}</body></html>\n"
+        f"<header><h1>{escape(title)}</h1><div class='meta'>{subtitle}</div></header><main>"
     )
+    body = [part for index, s in enumerate(sections) for part in (("\n", s) if index else (s,))]
+    return [head, *body, f"</main>{code}</body></html>\n"]
 
 
 def table_html(frame: pd.DataFrame, *, scroll: bool = False) -> str:
@@ -397,8 +409,8 @@ def _rubric_sections(run_dir: Path) -> list[str]:
     return found
 
 
-def run_page(view: RunView, page_path: Path) -> str:
-    """The whole report.html of one run."""
+def run_page_parts(view: RunView, page_path: Path) -> list[str]:
+    """report.html in parts: each item card stays its own part (embedded audio is large)."""
     metrics = view.metrics
     charts = []
     for scorer in SCORERS:
@@ -411,7 +423,7 @@ def run_page(view: RunView, page_path: Path) -> str:
         )
     embed = Embedder(page_path.parent)
     heard = _heard_paths(view)
-    cards = "".join(item_card(view, i, embed, heard.get(i.id)) for i in view.items)
+    cards = [item_card(view, i, embed, heard.get(i.id)) for i in view.items]
     scoring = metrics["scoring"]
     sections = [
         section(
@@ -436,9 +448,13 @@ def run_page(view: RunView, page_path: Path) -> str:
             table_html(group_table(metrics, "category")),
         ),
         *_rubric_sections(view.run_dir),
-        section("Items", _controls(view.items), f"<div id='items'>{cards}</div>", anchor="items"),
     ]
-    return page(f"{view.name} on {view.benchmark}", _run_subtitle(view), sections, script=True)
+    # The Items section is opened and closed around the cards, which stay separate parts.
+    items = section("Items", _controls(view.items), "<div id='items'>\0</div>", anchor="items")
+    items_open, items_close = items.split("\0")
+    title = f"{view.name} on {view.benchmark}"
+    parts = page_parts(title, _run_subtitle(view), [*sections, items_open], script=True)
+    return [*parts[:-1], *cards, items_close, parts[-1]]
 
 
 def write_run_report(run_dir: Path) -> Path:
@@ -446,5 +462,5 @@ def write_run_report(run_dir: Path) -> Path:
     from cascade.cache import write_atomic
 
     path = run_dir / REPORT_HTML
-    write_atomic(path, run_page(load_run_view(run_dir), path))
+    write_atomic(path, run_page_parts(load_run_view(run_dir), path))
     return path
