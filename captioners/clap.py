@@ -13,7 +13,6 @@ branch (which mixes random crops of clips longer than 10 s) and sees every windo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +31,7 @@ from cascade.components import (
     require,
 )
 from cascade.errors import ComponentError, ConfigError
+from cascade.models import forget, load_once
 from cascade.records import StageInput, StageKind, StageOutput
 
 NAME = "clap"
@@ -219,10 +219,6 @@ def _as_numpy(features: Any) -> Matrix:
     return np.asarray(matrix / norms, dtype=np.float32)
 
 
-_MODELS: dict[tuple[Any, ...], LoadedClap] = {}
-_LOAD_LOCK = threading.Lock()
-
-
 class ClapTagger(Captioner):
     """Tags each clip with the labels of each vocabulary that CLAP finds most probable."""
 
@@ -297,15 +293,13 @@ class ClapTagger(Captioner):
 
     def load(self) -> LoadedClap:
         """The loaded model (loaded on first use, then shared within the process)."""
-        key = (self.config.model, self.config.revision, self.runtime.device)
-        with _LOAD_LOCK:
-            if key not in _MODELS:
-                _MODELS[key] = self._load()
-            return _MODELS[key]
+        return load_once(self._key(), self._load)
 
     def close(self) -> None:
-        with _LOAD_LOCK:
-            _MODELS.pop((self.config.model, self.config.revision, self.runtime.device), None)
+        forget(self._key())
+
+    def _key(self) -> tuple[Any, ...]:
+        return (NAME, self.config.model, self.config.revision, self.runtime.device)
 
     def _scores(self, clap: LoadedClap, prompts: tuple[str, ...], audio: Matrix) -> Matrix:
         """Each window's probability for each label of a vocabulary, given as its prompts

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -29,6 +28,7 @@ from cascade.components import (
     require,
 )
 from cascade.errors import CascadeError, ComponentError, ConfigError
+from cascade.models import forget, load_once
 from cascade.records import StageInput, StageKind, StageOutput
 
 NAME = "qwen-audio"
@@ -154,10 +154,6 @@ class Backend:
         """Release the model's memory."""
 
 
-_BACKENDS: dict[tuple[Any, ...], Backend] = {}
-_LOAD_LOCK = threading.Lock()
-
-
 class QwenAudioCaptioner(Captioner):
     """Captions each clip with an audio-language model and a captioning prompt from prompts/."""
 
@@ -229,8 +225,7 @@ class QwenAudioCaptioner(Captioner):
         ]
 
     def close(self) -> None:
-        with _LOAD_LOCK:
-            backend = _BACKENDS.pop(self._backend_key(), None)
+        backend = forget(self._backend_key())
         if backend is not None:
             backend.close()
 
@@ -341,6 +336,7 @@ class QwenAudioCaptioner(Captioner):
         """What the loaded model depends on: two captioners that agree on it share one model."""
         runtime = self.runtime
         key: tuple[Any, ...] = (
+            NAME,
             self.config.model,
             self.config.revision,
             runtime.backend,
@@ -360,19 +356,18 @@ class QwenAudioCaptioner(Captioner):
     def load(self) -> Backend:
         """The loaded model (loaded on first use, then shared by every captioner in the process
         with the same checkpoint and runtime)."""
-        key = self._backend_key()
-        with _LOAD_LOCK:
-            if key not in _BACKENDS:
-                try:
-                    _BACKENDS[key] = self._load()
-                except CascadeError:
-                    raise  # already says what to do (unsupported model, missing extra...)
-                except Exception as error:
-                    raise ComponentError(
-                        f"captioner {NAME!r} could not load {self.config.model!r} with the "
-                        f"{self.runtime.backend} backend: {type(error).__name__}: {error}"
-                    ) from error
-            return _BACKENDS[key]
+        return load_once(self._backend_key(), self._load_reported)
+
+    def _load_reported(self) -> Backend:
+        try:
+            return self._load()
+        except CascadeError:
+            raise  # already says what to do (unsupported model, missing extra...)
+        except Exception as error:
+            raise ComponentError(
+                f"captioner {NAME!r} could not load {self.config.model!r} with the "
+                f"{self.runtime.backend} backend: {type(error).__name__}: {error}"
+            ) from error
 
     def _load(self) -> Backend:
         if self.runtime.backend == "vllm":

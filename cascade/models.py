@@ -105,7 +105,8 @@ def load_once(key: Hashable, load: Callable[[], T]) -> T:
         return value
 
 
-def forget(key: Hashable) -> None:
-    """Drop a loaded object so that it can be freed (a component's `close`)."""
+def forget(key: Hashable) -> Any:
+    """Drop a loaded object so that it can be freed (a component's `close`); returns it, or None
+    when nothing was loaded for `key`."""
     with _LOCK:
-        _LOADED.pop(key, None)
+        return _LOADED.pop(key, None)
