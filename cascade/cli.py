@@ -35,7 +35,7 @@ R = TypeVar("R")
 
 
 def reported(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a CascadeError into one clear paragraph and exit code 1 (a traceback with --debug)."""
+    """Turn a CascadeError into one clear paragraph and its exit code (a traceback with --debug)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -45,7 +45,7 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
             if STATE["debug"]:
                 raise
             errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(error.exit_code) from None
 
     return wrapper
 

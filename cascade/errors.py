@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class CascadeError(Exception):
-    """Base of every error the CLI reports as one clear paragraph (no traceback unless --debug)."""
+    """Base of every error the CLI reports as one clear paragraph (no traceback unless --debug).
+
+    `exit_code` is the process exit code the CLI uses for it (see `ExitCode`)."""
+
+    exit_code: int = 1
 
 
 class AudioError(CascadeError):
@@ -42,6 +46,39 @@ class PromptError(CascadeError):
 class FailureRateExceeded(CascadeError):
     """Too many items failed; the run stopped with everything computed so far on disk."""
 
+    exit_code = 4  # ExitCode.STOPPED
+
 
 class ComponentError(CascadeError):
     """A component failed as a whole (e.g. its model could not load), not on one item."""
+
+
+class ExitCode:
+    """The exit codes of every cascade command (`run`, `ablate`, `score`, `judge`, ...).
+
+    - 0 OK: the work is done and every item has an answer (or a judgement).
+    - 1 ERROR: nothing trustworthy was produced: a user or input error (bad config, malformed
+      metadata or predictions file, zero items to score), or a component that could not start.
+    - 2 USAGE: the command line itself is wrong (an unknown option; reported by the CLI parser).
+    - 3 FAILED_ITEMS: the work finished, but some items have no answer; the command lists how
+      many. Their results record the error; running the same command again retries them.
+    - 4 STOPPED: the work stopped early (the failure-rate limit, or an interrupt); everything
+      computed so far is on disk and the same command resumes it.
+    """
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    FAILED_ITEMS = 3
+    STOPPED = 4
+
+
+class ItemsFailed(CascadeError):
+    """The work finished, but some items failed (exit code 3). Raised after every output is
+    written, so that nothing computed is lost."""
+
+    exit_code = ExitCode.FAILED_ITEMS
+
+    def __init__(self, message: str, failed: int) -> None:
+        super().__init__(message)
+        self.failed = failed
