@@ -137,6 +137,11 @@ def _check_record(label: str, fields: Mapping[str, Any]) -> list[str]:
 
 
 def _safe_audio_path(item_id: str, audio_path: str, root: Path | None) -> Path | None:
+    if "\x00" in audio_path:
+        raise BenchmarkError(
+            f"item {item_id}: audio_path {audio_path!r} contains a NUL byte, which no file name "
+            "can hold: correct the metadata"
+        )
     relative = PurePosixPath(audio_path.replace("\\", "/"))
     if relative.is_absolute() or Path(audio_path).is_absolute() or ".." in relative.parts:
         raise BenchmarkError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib.util
 import json
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from cascade import config as configs
 from cascade import registry
-from cascade.errors import CascadeError
+from cascade.errors import CascadeError, ExitCode
 
 app = typer.Typer(
     help="Evaluate audio reasoning benchmarks by a cascade: audio front-end -> text -> reasoner.",
@@ -46,8 +47,38 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
                 raise
             errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:
+            paragraph = storage_error(error)
+            if paragraph is None or STATE["debug"]:
+                raise
+            errors.print(f"[bold red]error:[/] {paragraph}", highlight=False, soft_wrap=True)
+            raise typer.Exit(ExitCode.ERROR) from None
 
     return wrapper
+
+
+_STORAGE_FIXES = {
+    errno.ENOSPC: "free some space, or put the run (--run-dir) or the cache ($CASCADE_CACHE) on "
+    "another disk",
+    errno.EDQUOT: "free some of your quota, or put the run (--run-dir) or the cache "
+    "($CASCADE_CACHE) elsewhere",
+    errno.EROFS: "put the run (--run-dir) or the cache ($CASCADE_CACHE) on a writable disk",
+    errno.EACCES: "give yourself write access, or put the run (--run-dir) or the cache "
+    "($CASCADE_CACHE) elsewhere",
+}
+
+
+def storage_error(error: OSError) -> str | None:
+    """The paragraph for a write that the disk refused (full, quota, read-only, permission), or
+    None for any other OSError (a bug, shown with its traceback)."""
+    fix = _STORAGE_FIXES.get(error.errno or 0)
+    if fix is None:
+        return None
+    where = f" writing {error.filename}" if error.filename else ""
+    return (
+        f"{error.strerror or error}{where}: {fix}. Everything written before this point is kept; "
+        "run the same command again to resume."
+    )
 
 
 @app.callback()
