@@ -114,7 +114,9 @@ def run(
             bar.update(task, completed=done, total=total)
 
         summary = pipeline.execute(resolved, progress=progress)
-    print_summary(summary.metrics, summary.to_json())
+    from cascade.claims import claim_json
+
+    print_summary(summary.metrics, summary.to_json() | {"claim": claim_json(resolved)})
 
 
 def progress_bar() -> Progress:
@@ -144,6 +146,10 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         f"answers computed {reasoner['computed']}, re-used {reasoner['reused']}",
         highlight=False,
     )
+    from cascade.claims import stored_sentence
+
+    if (claim := stored_sentence(summary)) is not None:
+        console.print(claim, highlight=False)
     console.print(f"run directory: {summary['run_dir']}", highlight=False)
 
 
@@ -460,11 +466,13 @@ def list_() -> None:
         console.print(table)
     for folder in ("captioners", "reasoners"):
         table = Table(title=f"{folder[:-1]} presets (--{folder[:-1]} NAME)")
-        for column in ("preset", "component", "reproduces"):
+        for column in ("preset", "component", "published row claimed, or what it is for"):
             table.add_column(column)
         for name, path in configs.presets(folder).items():
             spec = configs.component_spec(str(path), folder)
-            table.add_row(name, str(spec.get("name")), str(spec.get("reproduces") or ""))
+            claim = spec.get("claim") or {}
+            shown = f"claims {claim['row']}" if claim else spec.get("note") or ""
+            table.add_row(name, str(spec.get("name")), str(shown))
         console.print(table)
     table = Table(title="prompts")
     table.add_column("prompt")
