@@ -239,7 +239,9 @@ def score(
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
-        (output / "report.md").write_text(render_markdown(metrics, {"name": scorable.name}))
+        (output / "report.md").write_text(
+            render_markdown(metrics, {**scorable.summary, "name": scorable.name})
+        )
     if as_json:
         console.print_json(json.dumps(metrics))
         return

@@ -125,6 +125,9 @@ def test_the_summary_and_the_reports_state_the_claim_only_while_it_holds(
     assert held in (run_dir / "report.md").read_text()
     assert held in (run_dir / "report.html").read_text()
     assert json.loads((run_dir / "summary.json").read_text())["claim"]["holds"] is True
+    rescored = runner.invoke(app, ["score", str(run_dir), "--output", str(tmp_path / "rescored")])
+    assert rescored.exit_code == 0, rescored.output
+    assert held in (tmp_path / "rescored" / "report.md").read_text()
 
     console, run_dir = _run(path, tmp_path / "dropped", "prompts.answer=mcq_direct")
     dropped = (
