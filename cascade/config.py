@@ -1,7 +1,8 @@
 """Run configs: YAML files in `configs/` plus command-line overrides, validated by pydantic.
 
 Resolution order: the named run config (default `default`), then `--captioner`/`--reasoner`/
-`--benchmark`/`--limit` shortcuts, then `--set key=value` overrides. A component name given on the
+`--benchmark`/`--limit` shortcuts (a `--reasoner` preset that claims a published row also sets
+the prompts that row needs), then `--set key=value` overrides. A component name given on the
 command line is a preset from `configs/captioners/` or `configs/reasoners/` when one exists, else a
 registered component with its default config. Unknown keys anywhere are errors.
 """
