@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cascade import config as configs
 from cascade.config import RunConfig
 from cascade.errors import CascadeError, ConfigError
+from cascade.stats import PAIRED_ALPHA
 
 BASE = "base"
 GROUPS = ("modality", "category", "sub-category", "language")
@@ -79,8 +80,9 @@ class SweepSpec(Strict):
     by: list[Literal["modality", "category", "sub-category", "language"]] = Field(
         default_factory=list
     )
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    """Level of the paired tests against the base, before the Bonferroni correction."""
+    alpha: float = Field(default=PAIRED_ALPHA, gt=0, lt=1)
+    """Level of the paired tests against the base, before the Bonferroni correction (the same
+    test and default as `cascade compare`: `stats.paired_test`, `stats.PAIRED_ALPHA`)."""
     scorer: Literal["official", "strict", "lenient"] = "strict"
     """The scorer of the overview (terminal, top of table.md, the HTML report's first view);
     the full table always has all three."""

@@ -145,7 +145,9 @@ def run(
             bar.update(task, completed=done, total=total)
 
         summary = pipeline.execute(resolved, progress=progress)
-    print_summary(summary.metrics, summary.to_json())
+    from cascade.claims import claim_json
+
+    print_summary(summary.metrics, summary.to_json() | {"claim": claim_json(resolved)})
 
 
 def progress_bar() -> Progress:
@@ -175,22 +177,62 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         f"answers computed {reasoner['computed']}, re-used {reasoner['reused']}",
         highlight=False,
     )
+    from cascade.claims import stored_sentence
+
+    if (claim := stored_sentence(summary)) is not None:
+        console.print(claim, highlight=False)
     console.print(f"run directory: {summary['run_dir']}", highlight=False)
 
 
-def _scoring(alpha: float | None, family_size: int | None) -> Any:
-    from cascade.config import ScoringSpec
+def _scoring(stored: Any, alpha: float | None, family_size: int | None) -> Any:
+    """The scoring settings a run was made with (`stored`; defaults for a predictions file),
+    with the command line's `--alpha` / `--family-size` over them, validated."""
+    from pydantic import ValidationError
 
-    values: dict[str, Any] = {}
+    from cascade.config import ScoringSpec
+    from cascade.errors import ConfigError
+
+    values: dict[str, Any] = stored.model_dump() if stored is not None else {}
     if alpha is not None:
         values["alpha"] = alpha
     if family_size is not None:
         values["family_size"] = family_size
-    return ScoringSpec(**values)
+    try:
+        return ScoringSpec.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ConfigError(f"invalid scoring option: {problems}") from None
 
 
-Alpha = Annotated[float | None, typer.Option(help="Significance level (default 0.001).")]
-Family = Annotated[int | None, typer.Option(help="Bonferroni family size (default 1).")]
+def _paired_level(alpha: float | None) -> float:
+    """The level of compare's paired tests: `--alpha`, or the one default of every paired test."""
+    from cascade.errors import ConfigError
+    from cascade.stats import PAIRED_ALPHA
+
+    if alpha is None:
+        return PAIRED_ALPHA
+    if not 0 < alpha < 1:
+        raise ConfigError(f"invalid --alpha {alpha}: the level must be between 0 and 1, e.g. 0.05")
+    return alpha
+
+
+Alpha = Annotated[
+    float | None,
+    typer.Option(
+        help="Level of the test against random guessing (default: the run's scoring.alpha; "
+        "0.001 for a predictions file)."
+    ),
+]
+Family = Annotated[
+    int | None,
+    typer.Option(
+        help="Bonferroni family size (default: the run's scoring.family_size; 1 for a "
+        "predictions file)."
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -216,20 +258,21 @@ def score(
     from cascade.report import render_markdown
 
     scorable = rescore.load(path)
+    spec = _scoring(scorable.scoring, alpha, family_size)
     if html:
         if not path.is_dir():
             raise CascadeError(f"--html needs a run directory; {path} is a predictions file")
         from cascade.html_report import write_run_report
 
         console.print(f"written: {write_run_report(path)}", highlight=False)
-    metrics = compute_metrics(
-        scorable.items, scorable.results, _scoring(alpha, family_size), benchmark=scorable.benchmark
-    )
+    metrics = compute_metrics(scorable.items, scorable.results, spec, benchmark=scorable.benchmark)
     metrics["missing_prediction"] = list(scorable.missing_prediction)
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
-        (output / "report.md").write_text(render_markdown(metrics, {"name": scorable.name}))
+        (output / "report.md").write_text(
+            render_markdown(metrics, {**scorable.summary, "name": scorable.name})
+        )
     if as_json:
         console.print_json(json.dumps(metrics))
         return
@@ -254,20 +297,31 @@ def compare(
         list[Path],
         typer.Argument(help="Run directories or predictions files; the first is the base."),
     ],
-    alpha: Alpha = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            help="Level of the paired tests, Bonferroni-corrected for the runs compared with "
+            "the first (default 0.05, as in ablation sweeps)."
+        ),
+    ] = None,
     as_json: AsJson = False,
     html: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report here.")
     ] = None,
 ) -> None:
-    """Side-by-side accuracy with exact paired tests (McNemar) against the first run."""
+    """Side-by-side accuracy with exact paired tests (McNemar) against the first run.
+
+    Runs are labelled by their directory or file. Only the items every run scored are compared;
+    each run's accuracy is scored with its own stored scoring settings.
+    """
     from cascade import compare as comparing
     from cascade import rescore
 
+    level = _paired_level(alpha)
     if len(paths) < 2:
         raise CascadeError("compare needs at least two runs")
-    runs = [rescore.load(p) for p in paths]
-    compared = comparing.compare(runs, _scoring(alpha, None))
+    runs = [(str(p), rescore.load(p)) for p in paths]
+    compared = comparing.compare(runs, alpha=level)
     if html is not None:
         from cascade.cache import write_atomic
         from cascade.html_compare import compare_page
@@ -278,6 +332,8 @@ def compare(
     if as_json:
         console.print_json(json.dumps(compared))
         return
+    if (note := comparing.shared_note(compared)) is not None:
+        console.print(f"[bold]note:[/] {note}", highlight=False)
     _print_frame(comparing.accuracy_table(compared), "accuracy")
     _print_frame(comparing.paired_table(compared), "paired against the first run")
     for pair in compared["paired"]:
@@ -491,11 +547,13 @@ def list_() -> None:
         console.print(table)
     for folder in ("captioners", "reasoners"):
         table = Table(title=f"{folder[:-1]} presets (--{folder[:-1]} NAME)")
-        for column in ("preset", "component", "reproduces"):
+        for column in ("preset", "component", "published row claimed, or what it is for"):
             table.add_column(column)
         for name, path in configs.presets(folder).items():
             spec = configs.component_spec(str(path), folder)
-            table.add_row(name, str(spec.get("name")), str(spec.get("reproduces") or ""))
+            claim = spec.get("claim") or {}
+            shown = f"claims {claim['row']}" if claim else spec.get("note") or ""
+            table.add_row(name, str(spec.get("name")), str(shown))
         console.print(table)
     table = Table(title="prompts")
     table.add_column("prompt")

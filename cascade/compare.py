@@ -3,55 +3,116 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from cascade.config import ScoringSpec
+from cascade.errors import CascadeError
 from cascade.metrics import compute_metrics, outcomes
 from cascade.report import pct
 from cascade.rescore import Scorable
 from cascade.results import SCORERS
-from cascade.stats import paired_comparison
+from cascade.stats import PAIRED_ALPHA, paired_test
 
 
-def compare(runs: Sequence[Scorable], spec: ScoringSpec) -> dict[str, Any]:
-    """Every run's metrics, and each later run against the first, per scorer.
+def shared_items(runs: Sequence[tuple[str, Scorable]]) -> list[str]:
+    """The ids every run scored, in the base run's order.
 
-    Paired tests (exact McNemar) are on the items both runs answered; significance is judged at
-    alpha / (number of comparisons), Bonferroni.
+    Raises:
+        CascadeError: when some run shares no item with the base.
+    """
+    (base_label, base), *others = runs
+    shared = [i.id for i in base.items]
+    for label, run in others:
+        theirs = {i.id for i in run.items}
+        if not any(i in theirs for i in shared):
+            raise CascadeError(
+                f"{label} shares no item with {base_label} ({len(run.items)} and "
+                f"{len(base.items)} items): compare runs of the same benchmark"
+            )
+        shared = [i for i in shared if i in theirs]
+    if not shared:
+        raise CascadeError(f"the runs {[label for label, _ in runs]} have no item in common")
+    return shared
+
+
+def _restricted(run: Scorable, ids: set[str]) -> Scorable:
+    return replace(run, items=tuple(i for i in run.items if i.id in ids))
+
+
+def compare(
+    runs: Sequence[tuple[str, Scorable]],
+    *,
+    alpha: float = PAIRED_ALPHA,
+    scoring: ScoringSpec | None = None,
+) -> dict[str, Any]:
+    """Every run's metrics and each later run against the first, per scorer, on shared items.
+
+    Runs are labelled by the caller (their directory or file, never their config name, which
+    two runs can share). Only the items every run scored are compared, accuracies included;
+    `shared` says how many each run had. Each run is scored with its own stored settings
+    (`Scorable.scoring`), or `scoring` when given. Paired tests are `stats.paired_test`, the
+    one shared with ablation sweeps: exact McNemar, Bonferroni over the runs compared with the
+    base, at `alpha`.
+
+    Raises:
+        CascadeError: with fewer than two runs, or runs that share no item.
     """
     if len(runs) < 2:
-        raise ValueError("compare needs at least two runs")
-    table = [outcomes(r.items, r.results) for r in runs]
+        raise CascadeError("compare needs at least two runs")
+    ids = shared_items(runs)
+    kept = set(ids)
+    restricted = [(label, _restricted(run, kept)) for label, run in runs]
+    table = [outcomes(r.items, r.results) for _, r in restricted]
     comparisons = len(runs) - 1
-    threshold = spec.alpha / comparisons
+    base_label = runs[0][0]
     pairs = []
     for index in range(1, len(runs)):
         for scorer in SCORERS:
-            paired = paired_comparison(table[0][scorer], table[index][scorer])
+            tested = paired_test(
+                table[0][scorer], table[index][scorer], comparisons=comparisons, alpha=alpha
+            )
             pairs.append(
-                {
-                    "base": runs[0].name,
-                    "run": runs[index].name,
-                    "scorer": scorer,
-                    **paired.to_json(),
-                    "significant": paired.p_value < threshold,
-                }
+                {"base": base_label, "run": restricted[index][0], "scorer": scorer}
+                | tested.to_json()
             )
     return {
         "runs": [
             {
-                "name": r.name,
+                "name": label,
                 "benchmark": r.benchmark,
-                "metrics": compute_metrics(r.items, r.results, spec, benchmark=r.benchmark),
+                "metrics": compute_metrics(
+                    r.items,
+                    r.results,
+                    scoring or r.scoring or ScoringSpec(),
+                    benchmark=r.benchmark,
+                ),
             }
-            for r in runs
+            for label, r in restricted
         ],
-        "alpha": spec.alpha,
+        "shared": {
+            "n": len(ids),
+            "items_per_run": {label: len(run.items) for label, run in runs},
+            "partial": any(len(run.items) != len(ids) for _, run in runs),
+        },
+        "alpha": alpha,
         "comparisons": comparisons,
         "paired": pairs,
     }
+
+
+def shared_note(compared: dict[str, Any]) -> str | None:
+    """A sentence for partly overlapping runs (None when every run scored the same items)."""
+    shared = compared["shared"]
+    if not shared["partial"]:
+        return None
+    counts = ", ".join(f"{label} {n}" for label, n in shared["items_per_run"].items())
+    return (
+        f"The runs scored different items ({counts}): every accuracy and test here is on the "
+        f"{shared['n']} items they share only."
+    )
 
 
 def accuracy_table(compared: dict[str, Any]) -> pd.DataFrame:
@@ -78,6 +139,7 @@ def paired_table(compared: dict[str, Any]) -> pd.DataFrame:
             "wrong->right": len(p["to_correct"]),
             "right->wrong": len(p["to_wrong"]),
             "p (McNemar)": f"{p['p_value']:.3g}",
+            "p × m": f"{p['p_bonferroni']:.3g}",
             "significant": "yes" if p["significant"] else "no",
         }
         for p in compared["paired"]

@@ -1,7 +1,8 @@
 """Run configs: YAML files in `configs/` plus command-line overrides, validated by pydantic.
 
 Resolution order: the named run config (default `default`), then `--captioner`/`--reasoner`/
-`--benchmark`/`--limit` shortcuts, then `--set key=value` overrides. A component name given on the
+`--benchmark`/`--limit` shortcuts (a `--reasoner` preset that claims a published row also sets
+the prompts that row needs), then `--set key=value` overrides. A component name given on the
 command line is a preset from `configs/captioners/` or `configs/reasoners/` when one exists, else a
 registered component with its default config. Unknown keys anywhere are errors.
 """
@@ -27,6 +28,40 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Claim(Strict):
+    """A published result, and every setting of a run that the result depends on.
+
+    A preset or run config that reproduces a paper's row carries one. The claim holds for a
+    resolved run only while every required setting has its required value (`cascade.claims`);
+    otherwise the plan and the reports say which settings differ instead of naming the row.
+    """
+
+    row: str
+    """The published result, e.g. "MMAR (arXiv 2505.13032), cascade table: Caption + DeepSeek-R1,
+    55.50% avg"."""
+    requires: dict[str, Any] = Field(default_factory=dict)
+    """Setting (a dotted `--set` key) -> its required value. `captioners` takes a list of
+    captioner preset names: the run's front-end must be exactly those presets' components and
+    configs. Settings under `prompts.` are applied by `--reasoner NAME` when the preset claims a
+    row (a later `--set` still wins, and then drops the claim). Besides these, a claim always
+    requires the whole benchmark and no ablation (`cascade.claims.IMPLIED`)."""
+    assumes: str = ""
+    """What the publication leaves unstated and the claim assumes (said wherever it is shown)."""
+
+    @model_validator(mode="after")
+    def _captioners_are_preset_names(self) -> Claim:
+        captioners = self.requires.get("captioners")
+        if captioners is not None and not (
+            isinstance(captioners, list) and all(isinstance(c, str) for c in captioners)
+        ):
+            raise ValueError("claim.requires.captioners must be a list of captioner preset names")
+        return self
+
+
+RUN_LEVEL_CLAIM_SETTINGS = ("prompts.",)
+"""Claimed settings that naming a reasoner preset with `--reasoner` applies to the run."""
+
+
 class ComponentSpec(Strict):
     """A component by registered name, with its output-affecting config and its runtime options."""
 
@@ -41,8 +76,10 @@ class ComponentSpec(Strict):
     """How it runs (device, batch size, concurrency...): never part of a cache key."""
     preset: str | None = None
     """The preset this spec came from, if any (for reports)."""
-    reproduces: str | None = None
-    """The published result this preset reproduces, e.g. "MMAR Table 3, Caption + DeepSeek-R1"."""
+    note: str | None = None
+    """What the preset is for, when it claims no published row (for `cascade list`)."""
+    claim: Claim | None = None
+    """The published row this preset reproduces, with the settings it depends on."""
 
     @property
     def stage(self) -> str:
@@ -61,7 +98,7 @@ class ScoringSpec(Strict):
     """Significance level of the test against random guessing (the MMAR paper: 0.001)."""
     family_size: int = Field(default=1, ge=1)
     """Bonferroni family size: the number of models or runs compared (the MMAR paper: 30)."""
-    ci_method: str = "wilson"
+    ci_method: Literal["wilson", "bootstrap"] = "wilson"
     """95% interval: `wilson` or `bootstrap`."""
     bootstrap_samples: int = Field(default=2000, ge=100)
     seed: int = 0
@@ -141,6 +178,8 @@ class RunConfig(Strict):
     """Description source and degradations for ablations (default: the front-end, untouched)."""
     cache_dir: Path | None = None
     """Content-addressed cache (default: $CASCADE_CACHE or ~/.cache/cascade)."""
+    claim: Claim | None = None
+    """The published row this run config reproduces (default: the reasoner preset's claim)."""
 
     @model_validator(mode="after")
     def _oracle_has_no_frontend(self) -> RunConfig:
@@ -159,12 +198,13 @@ class RunConfig(Strict):
         changed starts a new run directory instead of mixing old and new results. Ablation
         sections left at their defaults are left out, so ordinary runs keep their directories.
         """
-        data = self.model_dump(mode="json", exclude={"run", "scoring", "cache_dir"})
+        data = self.model_dump(mode="json", exclude={"run", "scoring", "cache_dir", "claim"})
         for section, default in (("audio", AudioSpec()), ("description", DescriptionSpec())):
             if data[section] == default.model_dump(mode="json"):
                 data.pop(section)
         for spec in [*data["captioners"], data["reasoner"]]:
-            spec.pop("runtime", None)
+            for descriptive in ("runtime", "note", "claim"):
+                spec.pop(descriptive, None)
         components: list[tuple[registry.Table, ComponentSpec]] = [
             *(("captioner", c) for c in self.captioners),
             ("reasoner", self.reasoner),
@@ -276,6 +316,7 @@ def resolve(
         data["captioners"] = [component_spec(c, "captioners") for c in captioners]
     if reasoner:
         data["reasoner"] = component_spec(reasoner, "reasoners")
+        apply_claimed_settings(data, data["reasoner"].get("claim"))
     if benchmark:
         data.setdefault("benchmark", {})["name"] = benchmark
     if limit is not None:
@@ -284,6 +325,17 @@ def resolve(
         set_key(data, key, value)
     apply_overrides(data, overrides)
     return validate(data, source=str(path))
+
+
+def apply_claimed_settings(data: dict[str, Any], claim: Any) -> None:
+    """Apply the run-level settings a reasoner preset's claimed row depends on (its answer
+    prompt...), so that `--reasoner NAME` alone runs the row as published; `--set` overrides are
+    applied after, and win."""
+    if not isinstance(claim, Mapping):
+        return
+    for key, value in (claim.get("requires") or {}).items():
+        if str(key).startswith(RUN_LEVEL_CLAIM_SETTINGS):
+            set_key(data, str(key), value)
 
 
 def load_data(config: str) -> tuple[dict[str, Any], Path]:

@@ -386,6 +386,14 @@ def _run_subtitle(view: RunView) -> str:
     return escape(" · ".join(parts))
 
 
+def _claim_note(summary: Mapping[str, Any]) -> str:
+    """The published row the run reproduces, or the settings that drop its claim."""
+    from cascade.claims import stored_sentence
+
+    line = stored_sentence(summary)
+    return "" if line is None else f"<p class='note claim'>{escape(line)}</p>"
+
+
 def _rubric_sections(run_dir: Path) -> list[str]:
     """The rubric scores of every judge that scored this run (judge-*.json), beside accuracy."""
     from cascade.judge import display_table
@@ -432,6 +440,7 @@ def run_page_parts(view: RunView, page_path: Path) -> list[str]:
             "<p class='note'>* = better than random guessing (one-sided exact Poisson-binomial, "
             f"alpha {scoring['alpha']} / {scoring['family_size']}); intervals {scoring['ci']}, "
             "95%. Errors and unparseable answers count as wrong.</p>",
+            _claim_note(view.summary),
         ),
         section(
             "Plots",

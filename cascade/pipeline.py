@@ -19,6 +19,7 @@ from cascade import plan
 from cascade.answering import AnswerCounts, answer, render_request
 from cascade.benchmarks import Benchmark
 from cascade.cache import Cache
+from cascade.claims import claim_json
 from cascade.components import Reasoner
 from cascade.config import RunConfig
 from cascade.errors import CascadeError, FailureRateExceeded
@@ -292,7 +293,7 @@ def finalize(
         if item.id in results
     ]
     run_dir.write_json(PREDICTIONS, predictions)
-    summary_json = summary.to_json()
+    summary_json = summary.to_json() | {"claim": claim_json(config)}
     metrics = compute_metrics(
         benchmark.items,
         results,

@@ -108,5 +108,14 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
         "audio": config.audio.model_dump(mode="json"),
         "description": config.description.model_dump(mode="json"),
         "schedule": config.run.schedule,
-        "reproduces": config.reasoner.reproduces,
+        **claim_plan(config),
     }
+
+
+def claim_plan(config: RunConfig) -> dict[str, Any]:
+    """The plan's `reproduces` (the claimed row, only while the claim holds) and `claim` (the
+    row, whether it holds, the settings that differ and what is assumed; null: none claimed)."""
+    from cascade.claims import claim_json
+
+    claim = claim_json(config)
+    return {"reproduces": claim["row"] if claim and claim["holds"] else None, "claim": claim}

@@ -68,6 +68,13 @@ def markdown(table: pd.DataFrame) -> str:
     return str(table.to_markdown(index=False, disable_numparse=True)) + "\n"
 
 
+def _claim_lines(summary: Mapping[str, Any]) -> list[str]:
+    from cascade.claims import stored_sentence
+
+    line = stored_sentence(summary)
+    return [line, ""] if line is not None else []
+
+
 def render_markdown(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     """report.md: headline, the figures that qualify it, then every breakdown."""
     scoring = metrics["scoring"]
@@ -78,6 +85,7 @@ def render_markdown(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> s
         f"skipped before the run: {len(metrics['skipped'])}; errors (counted wrong): "
         f"{metrics['errors']}; truncated answers: {metrics['truncated']}.",
         "",
+        *_claim_lines(summary),
         f"`*` = better than random guessing, one-sided exact Poisson-binomial test at "
         f"alpha {scoring['alpha']} / {scoring['family_size']} (Bonferroni). Intervals: "
         f"{scoring['ci']}, 95%.",

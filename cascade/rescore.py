@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+from pydantic import ValidationError
+
 from cascade.benchmarks import RawRecord, build_items, mmar_fields, mmau_fields, read_records
-from cascade.errors import BenchmarkError, CascadeError
+from cascade.config import ScoringSpec
+from cascade.errors import BenchmarkError, CascadeError, ConfigError
 from cascade.records import Item
-from cascade.rundir import PREDICTIONS, RESULTS, SUMMARY, read_results
+from cascade.rundir import CONFIG, PREDICTIONS, RESULTS, SUMMARY, read_results
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,9 @@ class Scorable:
     missing_prediction: tuple[str, ...] = ()
     """Items of a predictions file without a prediction (skipped, as the official scorer does)."""
     summary: Mapping[str, Any] = field(default_factory=dict)
+    scoring: ScoringSpec | None = None
+    """How the run was scored (its config.yaml's `scoring`); None for a predictions file, which
+    is scored with the defaults. Every reader uses it unless the command line overrides it."""
 
 
 def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
@@ -86,7 +93,23 @@ def from_run(run_dir: Path) -> Scorable:
         tuple(i for i in items if i.id in results),
         results,
         summary=summary,
+        scoring=stored_scoring(run_dir),
     )
+
+
+def stored_scoring(run_dir: Path) -> ScoringSpec | None:
+    """The scoring settings a run directory was made with (None: it has no config.yaml)."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        stored = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return ScoringSpec.model_validate((stored.get("config") or {}).get("scoring") or {})
+    except (yaml.YAMLError, AttributeError, ValidationError) as error:
+        raise ConfigError(
+            f"{path}: its `scoring` section cannot be read ({str(error).splitlines()[0]}); "
+            "fix the file or re-run the config"
+        ) from None
 
 
 def load(path: Path) -> Scorable:

@@ -336,3 +336,62 @@ def paired_comparison(a: Mapping[str, bool], b: Mapping[str, bool]) -> PairedCom
         only_in_a=len(a) - n,
         only_in_b=len(b) - n,
     )
+
+
+PAIRED_ALPHA = 0.05
+"""The default level of every paired test between runs (`cascade compare`, ablation sweeps),
+before the Bonferroni correction for the number of runs compared with the base. It is not the
+level of the test against random guessing (`scoring.alpha`; the MMAR paper's 0.001 over 30
+models): comparing two configurations is one planned test per run, not a screen of many models."""
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired comparison judged at `alpha`, Bonferroni-corrected for `comparisons` runs
+    compared with the same base: significant when min(1, p * comparisons) < alpha."""
+
+    comparison: PairedComparison
+    comparisons: int
+    alpha: float
+
+    @property
+    def p_bonferroni(self) -> float:
+        return min(1.0, self.comparison.p_value * self.comparisons)
+
+    @property
+    def significant(self) -> bool:
+        return self.p_bonferroni < self.alpha
+
+    def to_json(self) -> dict[str, Any]:
+        """The comparison with its corrected p-value and verdict."""
+        return {
+            **self.comparison.to_json(),
+            "p_bonferroni": self.p_bonferroni,
+            "significant": self.significant,
+        }
+
+
+def paired_test(
+    a: Mapping[str, bool],
+    b: Mapping[str, bool],
+    *,
+    comparisons: int,
+    alpha: float = PAIRED_ALPHA,
+) -> PairedTest:
+    """Run B against base A on their shared items: the one paired test of compare and sweeps.
+
+    Args:
+        a: item id -> correct, for the base run.
+        b: item id -> correct, for the other run.
+        comparisons: how many runs are compared with the same base (the Bonferroni family).
+        alpha: level of the test before the correction.
+
+    Returns:
+        The exact McNemar comparison and its Bonferroni-corrected verdict.
+
+    Raises:
+        ValueError: when the runs share no item, or alpha or comparisons is out of range.
+    """
+    if not 0 < alpha < 1 or comparisons < 1:
+        raise ValueError(f"need 0 < alpha < 1 and comparisons >= 1, got {alpha}, {comparisons}")
+    return PairedTest(paired_comparison(a, b), comparisons, alpha)

@@ -20,7 +20,7 @@ from cascade.records import Item
 from cascade.report import pct
 from cascade.rescore import Scorable
 from cascade.results import SCORERS, ItemResult, score_answer
-from cascade.stats import group_stats, paired_comparison
+from cascade.stats import PAIRED_ALPHA, group_stats, paired_test
 
 INVALID_BY = {"official": "lenient", "strict": "strict", "lenient": "lenient"}
 """Which extraction's invalid rate goes beside a scorer (official reads the lenient choice)."""
@@ -64,11 +64,12 @@ def sweep_table(
     runs: Sequence[tuple[str, Scorable]],
     *,
     scoring: ScoringSpec,
-    alpha: float = 0.05,
+    alpha: float = PAIRED_ALPHA,
     by: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The long table of a sweep; the first run is the base.
 
+    The paired figures are `stats.paired_test`'s (the same test as `cascade compare`):
     `p_bonferroni` is min(1, p * m) with m the number of variations besides the base, and
     `significant` compares it with `alpha`.
     """
@@ -123,16 +124,16 @@ def _row(
     if name == base_name:
         return row
     base_verdicts = {i: v for i, v in base.correct[scorer].items() if i in ids}
-    paired = paired_comparison(base_verdicts, verdicts)
-    p_adjusted = min(1.0, paired.p_value * m)
+    tested = paired_test(base_verdicts, verdicts, comparisons=m, alpha=alpha)
+    paired = tested.comparison
     return row | {
         "n_paired": paired.n,
         "difference": paired.difference,
         "wrong_to_right": paired.only_b,
         "right_to_wrong": paired.only_a,
         "p_mcnemar": paired.p_value,
-        "p_bonferroni": p_adjusted,
-        "significant": p_adjusted < alpha,
+        "p_bonferroni": tested.p_bonferroni,
+        "significant": tested.significant,
     }
 
 
@@ -148,10 +149,10 @@ def flips(runs: Sequence[tuple[str, Scorable]]) -> dict[str, dict[str, dict[str,
             right = [i for i, ok in run.correct[scorer].items() if ok]
             entry: dict[str, list[str]] = {"correct": right}
             if run is not base:
-                paired = paired_comparison(base.correct[scorer], run.correct[scorer])
+                paired = paired_test(base.correct[scorer], run.correct[scorer], comparisons=1)
                 entry |= {
-                    "wrong_to_right": list(paired.to_correct),
-                    "right_to_wrong": list(paired.to_wrong),
+                    "wrong_to_right": list(paired.comparison.to_correct),
+                    "right_to_wrong": list(paired.comparison.to_wrong),
                 }
             found[name][scorer] = entry
     return found

@@ -141,5 +141,8 @@ def test_dry_run_of_the_paper_row_loads_no_model_library() -> None:
     assert plan["captioners"][0]["config"]["model"] == "Qwen/Qwen2-Audio-7B-Instruct"
     assert plan["reasoner"]["component"] == "openai"
     assert plan["reasoner"]["config"]["model"] == "deepseek-reasoner"
-    assert "Caption + DeepSeek-R1, 55.50" in plan["reproduces"]
-    assert plan["prompts"] == {"description": "description v1", "answer": "mcq_cot v1"}
+    assert plan["prompts"] == {"description": "description v1", "answer": "mcq_plain v1"}
+    assert plan["reproduces"] is None  # the demo benchmark is not MMAR
+    assert plan["claim"]["differences"] == [
+        {"setting": "benchmark.name", "required": "mmar", "actual": "demo"}
+    ]
