@@ -14,7 +14,6 @@ it back.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
@@ -32,8 +31,6 @@ from cascade.errors import ConfigError
 from cascade.records import ChatRequest, ReasonerResponse
 from reasoners.openai_batch import run_batch
 from reasoners.responses import build_response, seed_for
-
-log = logging.getLogger(__name__)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_KEY = "EMPTY"
@@ -208,10 +205,17 @@ class OpenAIReasoner(Reasoner):
             )
         return key
 
-    def load(self) -> None:
+    def load(self) -> Any:
         """Check, before the first item, what can be checked without a paid request: the API
-        key's variable is set and the client builds. No request is sent."""
-        self.chat_model()
+        key's variable is set and the client builds. No request is sent.
+
+        Returns:
+            The langchain chat model.
+
+        Raises:
+            ConfigError: the API key's environment variable is not set.
+        """
+        return self.chat_model()
 
     def chat_model(self) -> Any:
         """The langchain chat model, built once (no request is sent by building it)."""

@@ -429,7 +429,7 @@ def test_load_checks_the_key_variable_before_any_request(
     assert "model test-model at " + server.url in str(raised.value)
     assert "export CASCADE_TEST_API_KEY=" in str(raised.value)
     monkeypatch.setenv("CASCADE_TEST_API_KEY", SECRET)
-    assert r.load() is None
+    assert r.load() is r.chat_model()  # built once
     assert server.seen == []  # a start-up check never spends a request
 
 
