@@ -5,16 +5,25 @@ runs with a large `run.batch_size`. The requests are the exact bodies the online
 output line becomes the same response an online call would, and a line the provider failed
 becomes a failed response naming its status. The control-plane calls (upload, create, poll,
 download) use the OpenAI client's own bounded retries.
+
+A submitted batch is paid for, so it is recorded (in `records`, keyed by the endpoint and the exact
+request file) until its results are read: a run killed while waiting re-attaches to it when run
+again instead of submitting the same requests twice. The record is removed once the results are
+read, so a later run of the same requests (those that failed) submits a new batch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from cascade.cache import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +69,57 @@ def read_lines(text: str, results: dict[int, LineResult]) -> None:
         results[index] = LineResult(error=f"{label} (batch line): {message or 'no message'}")
 
 
+def record_path(records: Path, base_url: str, lines: bytes) -> Path:
+    """Where the batch of exactly these request lines sent to `base_url` is recorded."""
+    key = hashlib.sha256(base_url.encode() + b"\n" + lines).hexdigest()
+    return records / f"{key}.json"
+
+
+def attach(client: Any, record: Path) -> Any | None:
+    """The recorded batch, if an earlier run submitted it and the provider still knows it."""
+    try:
+        batch_id = json.loads(record.read_text())["batch"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("unreadable batch record %s (%s): submitting anew", record, error)
+        return None
+    try:
+        batch = client.batches.retrieve(batch_id)
+    except Exception as error:
+        if getattr(error, "status_code", None) != 404:
+            raise  # the provider may be unreachable: keep the record for the next run
+        log.warning("batch %s (%s) is unknown to the provider: submitting anew", batch_id, record)
+        return None
+    log.info("re-attached to batch %s (%s), submitted by an earlier run", batch_id, batch.status)
+    return batch
+
+
+def submit(client: Any, lines: bytes, record: Path) -> Any:
+    """Upload the request file, create the batch and record it before anything else happens."""
+    upload = client.files.create(file=("cascade-requests.jsonl", lines), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=upload.id, endpoint=ENDPOINT, completion_window="24h"
+    )
+    write_atomic(record, json.dumps({"batch": batch.id, "base_url": str(client.base_url)}))
+    log.info("batch %s submitted (recorded in %s)", batch.id, record)
+    return batch
+
+
 def run_batch(
     client: Any,
     bodies: Sequence[dict[str, Any]],
     *,
     poll_s: float,
     timeout_s: float,
+    records: Path,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[LineResult]:
-    """Submit `bodies` as one batch, wait for it, and return one result per body, in order."""
-    upload = client.files.create(
-        file=("cascade-requests.jsonl", request_lines(bodies)), purpose="batch"
-    )
-    batch = client.batches.create(
-        input_file_id=upload.id, endpoint=ENDPOINT, completion_window="24h"
-    )
-    log.info("batch %s submitted (%d requests)", batch.id, len(bodies))
+    """Submit `bodies` as one batch (or re-attach to the one an earlier run submitted), wait for
+    it, and return one result per body, in order."""
+    lines = request_lines(bodies)
+    record = record_path(records, str(client.base_url), lines)
+    batch = attach(client, record) or submit(client, lines, record)
     deadline = time.monotonic() + timeout_s
     cancelled = False
     while batch.status in _WAITING:
@@ -92,6 +136,7 @@ def run_batch(
     for file_id in (batch.output_file_id, batch.error_file_id):
         if file_id:
             read_lines(client.files.content(file_id).text, results)
+    record.unlink(missing_ok=True)  # read: a later run of these requests submits anew
     missing = LineResult(error=f"batch {batch.id} ended {batch.status} without this request")
     if batch.status == "failed" and batch.errors and batch.errors.data:
         reasons = "; ".join(str(e.message) for e in batch.errors.data)

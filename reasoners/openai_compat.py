@@ -1,10 +1,11 @@
 """OpenAI-compatible chat endpoints (OpenAI, DeepSeek, a vLLM server...) through langchain-openai.
 
-Requests of a batch run concurrently on a bounded thread pool. Each request is retried with
-exponential backoff on 429, 5xx and timeouts only, a bounded number of times; any other error (400,
-401, 404, a malformed response) fails that request at once. A failure is a response with `error`
-set and no text, never answer text. langchain's and the OpenAI client's own retries are switched
-off so that this policy is the only one.
+Requests of a batch run concurrently on a bounded thread pool. Retries are the OpenAI client's own
+(`runtime.max_retries`, handed to it by langchain-openai): a refused or reset connection, a timeout,
+408, 409, 429 and 5xx are retried with exponential backoff (0.5 s doubling to 8 s, with jitter, or
+the server's Retry-After up to 2 minutes); any other error (400, 401, 404, a malformed response)
+fails that request at once. A failure is a response with `error` set and no text, never answer
+text, and its message names the endpoint and the number of attempts.
 
 The API key is read from the environment variable named in the runtime (`api_key_env`); only the
 name is ever stored or logged, and error messages are scrubbed of the key in case a server echoes
@@ -13,9 +14,7 @@ it back.
 
 from __future__ import annotations
 
-import logging
 import os
-import random
 import re
 import threading
 import time
@@ -26,13 +25,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from cascade.cache import default_root
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
-from cascade.errors import ComponentError
+from cascade.errors import ConfigError
 from cascade.records import ChatRequest, ReasonerResponse
 from reasoners.openai_batch import run_batch
 from reasoners.responses import build_response, seed_for
-
-log = logging.getLogger(__name__)
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_KEY = "EMPTY"
@@ -74,10 +72,9 @@ class OpenAIRuntime(RuntimeConfig):
     timeout_s: float = Field(default=600.0, gt=0)
     """Per-attempt timeout; a timeout is retried."""
     max_retries: int = Field(default=5, ge=0)
-    """Retries after the first attempt, for 429, 5xx and timeouts only."""
-    backoff_s: float = Field(default=1.0, ge=0)
-    """First backoff; doubled after each retry, with jitter, capped by `backoff_max_s`."""
-    backoff_max_s: float = Field(default=60.0, ge=0)
+    """Retries after the first attempt (the OpenAI client's), for refused or reset connections,
+    timeouts, 408, 409, 429 and 5xx. The waits double from 0.5 s to at most 8 s: 5 retries wait
+    out about 15 s of a restarting server; each further retry adds 8 s."""
     batch_api: bool = False
     """Send each batch through the provider's Batch API (`/v1/batches`: cheaper, answers within
     24 h) instead of online requests; meant for runs with a large `run.batch_size`."""
@@ -85,6 +82,13 @@ class OpenAIRuntime(RuntimeConfig):
     """Seconds between status checks of a submitted batch."""
     batch_timeout_s: float = Field(default=86400.0, gt=0)
     """A batch unfinished after this long is cancelled and its missing requests fail."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:8000/v1")
+        return value
 
     @field_validator("api_key_env")
     @classmethod
@@ -95,38 +99,39 @@ class OpenAIRuntime(RuntimeConfig):
         return value
 
 
-class _Failure(Exception):
-    """A request's error classified: retryable or not, with a message naming the status."""
-
-    def __init__(self, message: str, *, retryable: bool, retry_after_s: float | None = None):
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after_s = retry_after_s
-
-
-def classify(error: BaseException) -> _Failure:
-    """What an exception from the client means for the retry policy."""
+def failure_message(error: BaseException, *, api_key_env: str | None) -> str:
+    """What went wrong with a request, naming the endpoint and how many attempts were made."""
     openai = require("openai", component="reasoner 'openai'", extra="openai")
+    # langchain-openai re-raises the client's errors as subclasses of its own, from the original.
+    while isinstance(error.__cause__, openai.APIError):
+        error = error.__cause__
     name = type(error).__name__
+    request = getattr(error, "request", None)
+    # The client counts its retries in a header of the request it sent last.
+    retries = int(request.headers.get("x-stainless-retry-count", 0)) if request else 0
+    tried = f" after {retries + 1} attempts" if retries else ""
+    endpoint = f" from {request.url}" if request else ""
     if isinstance(error, openai.APITimeoutError):
-        return _Failure(f"timeout ({name})", retryable=True)
-    if isinstance(error, openai.APIStatusError):
-        status = error.status_code
-        retryable = status == 429 or status >= 500
-        retry_after = _retry_after(error.response.headers.get("retry-after")) if retryable else None
-        return _Failure(
-            f"HTTP {status} ({name}): {error.message}",
-            retryable=retryable,
-            retry_after_s=retry_after,
+        return f"timeout ({name}){endpoint}{tried}; raise runtime.timeout_s for a slow server"
+    if isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__ or error
+        return (
+            f"cannot reach {request.url if request else 'the server'} ({name}: "
+            f"{type(cause).__name__}: {cause}){tried}; check that the server is running and "
+            "that runtime.base_url is its address"
         )
-    return _Failure(f"{name}: {error}", retryable=False)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+    if isinstance(error, openai.APIStatusError):
+        message = f"HTTP {error.status_code} ({name}){endpoint}: {error.message}{tried}"
+        if error.status_code == 401:
+            message += (
+                f"; check the API key in the environment variable {api_key_env} "
+                "(runtime.api_key_env)"
+                if api_key_env
+                else "; the server wants an API key: set runtime.api_key_env to the name of "
+                "the environment variable that holds it"
+            )
+        return message
+    return f"{name}: {error}"
 
 
 @cache
@@ -191,12 +196,26 @@ class OpenAIReasoner(Reasoner):
             return _NO_KEY
         key = os.environ.get(name)
         if not key:
-            raise ComponentError(
-                f"reasoner 'openai' ({self.config.model}): the API key is read from the "
-                f"environment variable {name}, which is not set. Export it, or set "
-                "runtime.api_key_env to the variable that holds your key."
+            where = self.runtime.base_url or "OpenAI"
+            raise ConfigError(
+                f"reasoner 'openai' (model {self.config.model} at {where}): the API key is read "
+                f"from the environment variable {name} (runtime.api_key_env), which is not set "
+                f"or empty. Export it (export {name}=...), or set runtime.api_key_env to the "
+                "variable that holds your key."
             )
         return key
+
+    def load(self) -> Any:
+        """Check, before the first item, what can be checked without a paid request: the API
+        key's variable is set and the client builds. No request is sent.
+
+        Returns:
+            The langchain chat model.
+
+        Raises:
+            ConfigError: the API key's environment variable is not set.
+        """
+        return self.chat_model()
 
     def chat_model(self) -> Any:
         """The langchain chat model, built once (no request is sent by building it)."""
@@ -214,7 +233,7 @@ class OpenAIReasoner(Reasoner):
                     reasoning_effort=c.reasoning_effort,
                     extra_body=c.extra_body or None,
                     timeout=rt.timeout_s,
-                    max_retries=0,  # the retry policy is ours alone
+                    max_retries=rt.max_retries,
                     use_responses_api=False,
                     stream_usage=False,
                 )
@@ -250,13 +269,16 @@ class OpenAIReasoner(Reasoner):
             body.pop("stream", None)
             body.update(body.pop("extra_body", None) or {})  # the client merges it when online
             bodies.append(body)
-        client = model.root_client.with_options(max_retries=rt.max_retries)
         try:
             results = run_batch(
-                client, bodies, poll_s=rt.batch_poll_s, timeout_s=rt.batch_timeout_s
+                model.root_client,
+                bodies,
+                poll_s=rt.batch_poll_s,
+                timeout_s=rt.batch_timeout_s,
+                records=default_root() / "batches",
             )
         except Exception as error:
-            message = self._scrub(f"batch API: {classify(error)}")
+            message = self._failure(error, prefix="batch API: ")
             latency = time.perf_counter() - started
             return [ReasonerResponse.failed(message, latency_s=latency) for _ in requests]
         latency = (time.perf_counter() - started) / len(requests)
@@ -278,38 +300,16 @@ class OpenAIReasoner(Reasoner):
     def _answer(self, model: Any, request: ChatRequest) -> ReasonerResponse:
         messages, options = self._call(request)
         started = time.perf_counter()
-        attempts = self.runtime.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                message = model.invoke(messages, **options)
-            except Exception as error:
-                failure = classify(error)
-                if not failure.retryable or attempt == attempts:
-                    tried = f" after {attempt} attempts" if attempt > 1 else ""
-                    return ReasonerResponse.failed(
-                        self._scrub(f"{failure}{tried}"), latency_s=time.perf_counter() - started
-                    )
-                delay = self._backoff(attempt, failure.retry_after_s)
-                log.warning(
-                    "%s (item %s): %s; retry %d/%d in %.1f s",
-                    self.config.model,
-                    request.item_id,
-                    self._scrub(str(failure)),
-                    attempt,
-                    self.runtime.max_retries,
-                    delay,
-                )
-                time.sleep(delay)
-                continue
-            return self._response(message, time.perf_counter() - started)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            message = model.invoke(messages, **options)  # the client retries what is retryable
+        except Exception as error:
+            return ReasonerResponse.failed(
+                self._failure(error), latency_s=time.perf_counter() - started
+            )
+        return self._response(message, time.perf_counter() - started)
 
-    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
-        rt = self.runtime
-        delay: float = rt.backoff_s * 2.0 ** (attempt - 1) * (1 + 0.25 * random.random())
-        if retry_after_s is not None:
-            delay = max(delay, retry_after_s)
-        return min(delay, rt.backoff_max_s)
+    def _failure(self, error: BaseException, prefix: str = "") -> str:
+        return self._scrub(prefix + failure_message(error, api_key_env=self.runtime.api_key_env))
 
     def _response(self, message: Any, latency_s: float) -> ReasonerResponse:
         content = message.content if isinstance(message.content, str) else ""

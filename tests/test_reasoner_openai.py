@@ -1,14 +1,18 @@
 """The `openai` reasoner against a local fault-injecting server: retries, failures, secrecy.
 
 The server (stdlib http.server on 127.0.0.1) answers each POST with the next reply of a script:
-an HTTP status, a delay longer than the client's timeout, or a chat completion. Everything here is
-real HTTP through langchain-openai and the OpenAI client; nothing is mocked inside the client.
+an HTTP status, a delay longer than the client's timeout, a reset connection, or a chat completion.
+Everything here is real HTTP through langchain-openai and the OpenAI client; nothing is mocked
+inside the client. Retries wait the client's own backoff (0.5 s, then 1 s, ...), so the scripts
+keep to one or two retries.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from cascade.errors import ConfigError
 from cascade.records import ChatMessage, ChatRequest
 from reasoners.openai_compat import OpenAIReasoner, OpenAIRuntime
 
@@ -37,6 +42,8 @@ class Reply:
     body: str | None = None
     """Raw body (default: a chat completion, or an OpenAI-style error object)."""
     headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False
+    """Reset the connection (TCP RST) instead of answering, as a server going down does."""
 
 
 @dataclass
@@ -50,7 +57,7 @@ class Seen:
 class FaultServer:
     """Replies from a script, one per request; records what it received and peak concurrency."""
 
-    def __init__(self, script: list[Reply]) -> None:
+    def __init__(self, script: list[Reply], port: int = 0) -> None:
         self.script = list(script)
         self.seen: list[Seen] = []
         self.in_flight = 0
@@ -81,12 +88,21 @@ class FaultServer:
                     server.peak = max(server.peak, server.in_flight)
                 try:
                     time.sleep(reply.delay_s)
+                    if reply.reset:
+                        self._reset()
+                        return
                     self._send(reply, body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a scripted timeout)
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+
+            def _reset(self) -> None:
+                linger = struct.pack("ii", 1, 0)  # close with RST, not FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.connection.close()
+                self.close_connection = True
 
             def _send(self, reply: Reply, request: dict[str, Any]) -> None:
                 if reply.body is not None:
@@ -117,13 +133,13 @@ class FaultServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return url_of(self.httpd.server_address[1])
 
     def __enter__(self) -> FaultServer:
         self.thread.start()
@@ -135,12 +151,24 @@ class FaultServer:
         self.thread.join(timeout=5)
 
 
+def url_of(port: int) -> str:
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def free_port() -> int:
+    """A port nothing listens on: connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 @pytest.fixture
 def serve() -> Iterator[Any]:
     servers: list[FaultServer] = []
 
-    def start(*script: Reply) -> FaultServer:
-        server = FaultServer(list(script)).__enter__()
+    def start(*script: Reply, port: int = 0) -> FaultServer:
+        server = FaultServer(list(script), port).__enter__()
         servers.append(server)
         return server
 
@@ -157,14 +185,13 @@ def request(item_id: str = "q1", text: str = "Which one?", sample_index: int = 0
     )
 
 
-def reasoner(server: FaultServer, **runtime: Any) -> OpenAIReasoner:
+def reasoner(server: FaultServer | str, **runtime: Any) -> OpenAIReasoner:
+    url = server if isinstance(server, str) else server.url
     options: dict[str, Any] = {
-        "base_url": server.url,
+        "base_url": url,
         "concurrency": 1,
         "timeout_s": 5.0,
         "max_retries": 3,
-        "backoff_s": 0.01,
-        "backoff_max_s": 0.05,
     }
     options.update(runtime)
     return OpenAIReasoner({"model": "test-model", "max_tokens": 64}, options)
@@ -224,12 +251,72 @@ def test_length_stop_is_flagged(serve: Any) -> None:
     assert response.reasoning == "Let me think about"
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503])
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503])
 def test_retryable_statuses_are_retried_then_answered(serve: Any, status: int) -> None:
-    server = serve(Reply(status=status), Reply(status=status), Reply(content="ANSWER: A"))
+    server = serve(Reply(status=status), Reply(content="ANSWER: A"))
     (response,) = reasoner(server).generate([request()])
     assert response.ok and response.text == "ANSWER: A"
+    assert len(server.seen) == 2
+
+
+def test_a_server_restart_is_waited_out(serve: Any) -> None:
+    """Connections refused until the server is up again (after 0.3 s), then an answer."""
+    port = free_port()
+    servers: list[FaultServer] = []
+    later = threading.Timer(0.3, lambda: servers.append(serve(Reply(), port=port)))
+    later.start()
+    try:
+        (response,) = reasoner(url_of(port)).generate([request()])
+    finally:
+        later.join()
+    assert response.ok and response.text == "ANSWER: B"
+    assert len(servers[0].seen) == 1
+
+
+def test_reset_connections_are_retried(serve: Any) -> None:
+    server = serve(Reply(reset=True), Reply(reset=True), Reply(content="ANSWER: C"))
+    (response,) = reasoner(server).generate([request()])
+    assert response.ok and response.text == "ANSWER: C"
     assert len(server.seen) == 3
+
+
+def test_a_server_that_stays_down_fails_the_item_naming_the_endpoint() -> None:
+    port = free_port()
+    started = time.monotonic()
+    (response,) = reasoner(url_of(port), max_retries=2).generate([request()])
+    elapsed = time.monotonic() - started
+    assert not response.ok and response.text == "" and response.finish_reason == "error"
+    assert response.error is not None
+    assert response.error.startswith(f"cannot reach {url_of(port)}/chat/completions")
+    assert "after 3 attempts" in response.error and "runtime.base_url" in response.error
+    assert 0.5 < elapsed < 5  # two backoffs (0.5 s and 1 s, less jitter), not 2 x 8 s
+
+
+def test_a_server_that_resets_every_connection_fails_after_the_retries(serve: Any) -> None:
+    server = serve(*[Reply(reset=True)] * 5)
+    (response,) = reasoner(server, max_retries=1).generate([request()])
+    assert response.error is not None
+    assert response.error.startswith(f"cannot reach {server.url}/chat/completions")
+    assert "after 2 attempts" in response.error
+    assert len(server.seen) == 2
+
+
+def test_401_is_not_retried_and_names_the_key_variable(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASCADE_TEST_API_KEY", "sk-wrong")
+    server = serve(Reply(status=401), Reply())
+    (response,) = reasoner(server, api_key_env="CASCADE_TEST_API_KEY").generate([request()])
+    assert response.error is not None and response.error.startswith("HTTP 401")
+    assert "check the API key in the environment variable CASCADE_TEST_API_KEY" in response.error
+    assert "attempts" not in response.error
+    assert len(server.seen) == 1
+
+
+def test_401_from_a_server_given_no_key_says_how_to_give_one(serve: Any) -> None:
+    server = serve(Reply(status=401))
+    (response,) = reasoner(server).generate([request()])
+    assert response.error is not None and "set runtime.api_key_env" in response.error
 
 
 def test_timeout_is_retried(serve: Any) -> None:
@@ -244,7 +331,8 @@ def test_retries_are_bounded_and_the_failure_names_the_status(serve: Any) -> Non
     (response,) = reasoner(server, max_retries=2).generate([request()])
     assert not response.ok and response.text == "" and response.finish_reason == "error"
     assert response.error is not None
-    assert response.error.startswith("HTTP 503") and "after 3 attempts" in response.error
+    assert response.error.startswith(f"HTTP 503 (InternalServerError) from {server.url}")
+    assert "after 3 attempts" in response.error
     assert len(server.seen) == 3
 
 
@@ -273,11 +361,11 @@ def test_a_200_that_is_not_a_chat_completion_fails_at_once(serve: Any) -> None:
 
 
 def test_retry_after_header_is_honoured(serve: Any) -> None:
-    server = serve(Reply(status=429, headers={"retry-after": "0.4"}), Reply())
+    server = serve(Reply(status=429, headers={"retry-after": "1.2"}), Reply())
     started = time.monotonic()
-    (response,) = reasoner(server, backoff_max_s=1.0).generate([request()])
+    (response,) = reasoner(server).generate([request()])
     assert response.ok
-    assert server.seen[1].at - server.seen[0].at >= 0.4
+    assert server.seen[1].at - server.seen[0].at >= 1.2  # not the 0.5 s of the backoff
     assert time.monotonic() - started < 5
 
 
@@ -324,12 +412,30 @@ def test_api_key_is_sent_but_never_shown(
 
 
 def test_missing_key_variable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cascade.errors import ComponentError
-
     monkeypatch.delenv("CASCADE_TEST_API_KEY", raising=False)
     r = OpenAIReasoner({"model": "m"}, {"api_key_env": "CASCADE_TEST_API_KEY"})
-    with pytest.raises(ComponentError, match="CASCADE_TEST_API_KEY, which is not set"):
+    with pytest.raises(ConfigError, match=r"CASCADE_TEST_API_KEY \(runtime.api_key_env\), which"):
         r.generate([request()])
+
+
+def test_load_checks_the_key_variable_before_any_request(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(Reply())
+    monkeypatch.setenv("CASCADE_TEST_API_KEY", "")
+    r = reasoner(server, api_key_env="CASCADE_TEST_API_KEY")
+    with pytest.raises(ConfigError) as raised:
+        r.load()
+    assert "model test-model at " + server.url in str(raised.value)
+    assert "export CASCADE_TEST_API_KEY=" in str(raised.value)
+    monkeypatch.setenv("CASCADE_TEST_API_KEY", SECRET)
+    assert r.load() is r.chat_model()  # built once
+    assert server.seen == []  # a start-up check never spends a request
+
+
+def test_base_url_must_be_an_http_url() -> None:
+    with pytest.raises(ValueError, match="http:// or https:// URL"):
+        OpenAIRuntime(base_url="localhost:8000/v1")
 
 
 def test_a_key_pasted_as_the_variable_name_is_rejected_without_echo() -> None:

@@ -2,16 +2,22 @@
 
 The server stores the uploaded JSONL, reports the batch `in_progress` on the first poll, then
 `completed` (or a scripted end state) with output and error files made from the requests. Real
-HTTP through the OpenAI client; nothing inside the client is mocked.
+HTTP through the OpenAI client; nothing inside the client is mocked. A killed run is a real
+process, killed (SIGKILL) while it waits for the batch it submitted.
 """
 
 from __future__ import annotations
 
 import email
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +33,8 @@ class BatchServer:
 
     def __init__(self, *, end_state: str = "completed", fail: dict[str, int] | None = None) -> None:
         self.files: dict[str, bytes] = {}
+        self.uploads = 0
+        self.created = 0
         self.batches: dict[str, dict[str, Any]] = {}
         self.polls = 0
         self.end_state = end_state
@@ -38,9 +46,9 @@ class BatchServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def _reply(self, payload: Any, raw: bytes | None = None) -> None:
+            def _reply(self, payload: Any, raw: bytes | None = None, status: int = 200) -> None:
                 data = raw if raw is not None else json.dumps(payload).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -60,7 +68,9 @@ class BatchServer:
 
             def do_GET(self) -> None:
                 parts = self.path.split("/")
-                if self.path.startswith("/v1/batches/"):
+                if self.path.startswith("/v1/batches/") and parts[3] not in server.batches:
+                    self._reply({"error": {"message": "No such batch"}}, status=404)
+                elif self.path.startswith("/v1/batches/"):
                     self._reply(server.poll(parts[3]))
                 elif self.path.endswith("/content"):
                     self._reply(None, raw=server.files[parts[3]])
@@ -87,6 +97,7 @@ class BatchServer:
         )
         file_id = f"file-{len(self.files)}"
         self.files[file_id] = content
+        self.uploads += 1
         return {
             "id": file_id,
             "object": "file",
@@ -98,7 +109,8 @@ class BatchServer:
         }
 
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
-        batch_id = f"batch_{len(self.batches)}"
+        batch_id = f"batch_{self.created}"
+        self.created += 1
         self.batches[batch_id] = {
             "id": batch_id, "object": "batch", "endpoint": request["endpoint"],
             "input_file_id": request["input_file_id"], "completion_window": "24h",
@@ -153,6 +165,13 @@ class BatchServer:
         batch["status"] = self.end_state
 
 
+@pytest.fixture(autouse=True)
+def records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Submitted batches are recorded in the cache: a fresh one per test."""
+    monkeypatch.setenv("CASCADE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "batches"
+
+
 @pytest.fixture
 def batch_server() -> Iterator[Any]:
     servers: list[BatchServer] = []
@@ -171,8 +190,9 @@ def ask(text: str, sample_index: int = 0) -> ChatRequest:
     return ChatRequest(item_id=text, messages=messages, sample_index=sample_index)
 
 
-def batch_reasoner(server: BatchServer, **runtime: Any) -> OpenAIReasoner:
-    options = {"base_url": server.url, "batch_api": True, "batch_poll_s": 0.01, **runtime}
+def batch_reasoner(server: BatchServer | str, **runtime: Any) -> OpenAIReasoner:
+    url = server if isinstance(server, str) else server.url
+    options = {"base_url": url, "batch_api": True, "batch_poll_s": 0.01, **runtime}
     return OpenAIReasoner(
         {"model": "gpt-4o", "max_tokens": 50, "extra_body": {"top_k": 5}}, options
     )
@@ -238,3 +258,70 @@ def test_a_server_without_the_batch_api_fails_every_request_with_the_status(
     assert all(r.error and r.error.startswith("batch API: HTTP 404") for r in responses)
     assert all("sk-batch-secret" not in (r.error or "") for r in responses)
     assert len(s.seen) == 1 and s.seen[0].path == "/v1/files"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+KILLED_RUN = """
+import sys
+from tests.test_reasoner_openai_batch import ask, batch_reasoner
+batch_reasoner(sys.argv[1], batch_poll_s=600).generate([ask(t) for t in sys.argv[2:]])
+"""
+
+
+def killed_run(server: BatchServer, texts: list[str], records: Path) -> None:
+    """A run that submits `texts` as a batch and is killed while it waits for the answers."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CASCADE_CACHE": str(records.parent)}
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, server.url, *texts], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(records.glob("*.json")):
+            assert run.poll() is None, "the run ended before submitting"
+            assert time.monotonic() < deadline, "the run never submitted its batch"
+            time.sleep(0.05)
+    finally:
+        run.kill()
+        run.wait()
+    assert server.created == 1 and server.polls == 0  # killed while waiting
+
+
+def test_a_killed_run_reattaches_to_the_batch_it_submitted(
+    batch_server: Any, records: Path
+) -> None:
+    server = batch_server()
+    killed_run(server, ["q A", "q B"], records)
+    (other,) = batch_reasoner(server).generate([ask("q B")])  # another request set
+    assert other.text == "ANSWER: B" and server.created == 2
+    responses = batch_reasoner(server).generate([ask("q A"), ask("q B")])
+    assert [r.text for r in responses] == ["ANSWER: A", "ANSWER: B"]
+    assert (server.uploads, server.created) == (2, 2)  # the killed run's batch, not a third
+    assert list(records.iterdir()) == []  # read: the record is gone
+
+
+def test_a_batch_the_provider_no_longer_knows_is_submitted_anew(
+    batch_server: Any, records: Path
+) -> None:
+    server = batch_server()
+    killed_run(server, ["q A"], records)
+    server.batches.clear()
+    (response,) = batch_reasoner(server).generate([ask("q A")])
+    assert response.text == "ANSWER: A"
+    assert (server.uploads, server.created) == (2, 2)
+
+
+def test_an_unreachable_provider_keeps_the_record(batch_server: Any, records: Path) -> None:
+    server = batch_server()
+    killed_run(server, ["q A"], records)
+    (record,) = records.iterdir()
+    server.close()
+    (failed,) = batch_reasoner(server, max_retries=0).generate([ask("q A")])
+    assert failed.error is not None and failed.error.startswith("batch API: cannot reach")
+    assert record.exists()  # the next run re-attaches
+
+
+def test_a_batch_whose_results_were_read_is_not_reused(batch_server: Any, records: Path) -> None:
+    """Requests that failed in a finished batch are sent again by the next run."""
+    server = batch_server(fail={"q B": 500})
+    first = batch_reasoner(server).generate([ask("q B")])
+    second = batch_reasoner(server).generate([ask("q B")])
+    assert not first[0].ok and not second[0].ok
+    assert server.created == 2 and list(records.iterdir()) == []
