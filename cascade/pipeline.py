@@ -123,10 +123,10 @@ def run_directory(config: RunConfig) -> Path:
 
 def unanswered_message(summary: RunSummary) -> str:
     """The paragraph of exit code 3: how many items have no answer, why, and what to do."""
-    causes = "; ".join(f"{stage}: {first}" for stage, first in summary.first_errors.items())
+    causes = "; ".join(summary.first_errors.values()) or "see results.jsonl"
     return (
         f"{summary.unanswered} of {summary.total} items of {summary.name} have no answer "
-        f"(first error per stage: {causes or 'see results.jsonl'}). Every output is written to "
+        f"(the first failure of each stage: {causes}). Every output is written to "
         f"{summary.run_dir}; those items count as wrong there. Fix the cause and run the same "
         "command again: only the failed items are retried."
     )

@@ -8,7 +8,11 @@ run the real `openai` reasoner against the local fault-injecting server of test_
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -125,7 +129,9 @@ def test_an_all_failing_front_end_exits_3(make_config: MakeConfig, tmp_path: Pat
     result = run_cli(make_config(captioners=[failing]), tmp_path)
     assert result.exit_code == ExitCode.FAILED_ITEMS, result.output
     assert "6 of 6 items of test have no answer" in result.output
-    assert "stage:scripted: tone-440: stage scripted: scripted failure" in result.output
+    assert (
+        "first failure of each stage: tone-440: stage scripted: scripted failure" in result.output
+    )
 
 
 def test_some_failed_items_exit_3_after_every_output_is_written(
@@ -336,3 +342,31 @@ def test_ablate_with_a_stopped_variation_exits_4(tmp_path: Path, make_config: Ma
     result = runner.invoke(app, ["ablate", str(path)])
     assert result.exit_code == ExitCode.STOPPED, result.output
     assert "variation stopped failed" in result.output
+
+
+def test_an_interrupted_run_writes_its_outputs_and_exits_4(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    config = make_config(
+        reasoner={"config": {"default": "ANSWER: A"}, "runtime": {"delay_s": 0.4}},
+        run={"batch_size": 1, "run_dir": str(tmp_path / "stopped")},
+    )
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    command = [sys.executable, "-m", "cascade.cli", "run", "--config", str(path)]
+    results_path = tmp_path / "stopped" / "results.jsonl"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if results_path.is_file() and len(results_path.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == ExitCode.STOPPED, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    summary = json.loads((tmp_path / "stopped" / "summary.json").read_text())
+    assert summary["stopped"] == "interrupted"
+    assert 2 <= summary["processed"] < 6
+    assert (tmp_path / "stopped" / "report.html").is_file()
