@@ -151,17 +151,18 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
     unanswered, total = summary.get("unanswered", 0), summary.get("total", metrics["n_items"])
     if total and unanswered >= total:
         console.print(
-            f"[bold red]{title}: no score: none of the {total} items has an answer[/]",
+            f"[bold red]{title}: no score: none of the {total} items has an answer[/] (the "
+            "causes follow)",
             highlight=False,
         )
     else:
         _print_frame(headline_table(metrics), title)
-    if unanswered:
-        console.print(
-            f"[bold red]{unanswered} of {total} items have no answer[/] (counted as wrong in "
-            "the scores; the causes follow)",
-            highlight=False,
-        )
+        if unanswered:
+            console.print(
+                f"[bold red]{unanswered} of {total} items have no answer[/] (counted as wrong "
+                "above; the causes follow)",
+                highlight=False,
+            )
     stages, reasoner = summary["stages"], summary["reasoner"]
     console.print(
         f"items {metrics['n_items']} (resumed {summary['resumed']}, processed "
