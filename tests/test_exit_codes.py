@@ -348,7 +348,8 @@ def test_an_interrupted_run_writes_its_outputs_and_exits_4(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
     config = make_config(
-        reasoner={"config": {"default": "ANSWER: A"}, "runtime": {"delay_s": 0.4}},
+        # Slow enough that the interrupt lands mid-run even on a loaded machine.
+        reasoner={"config": {"default": "ANSWER: A"}, "runtime": {"delay_s": 1.5}},
         run={"batch_size": 1, "run_dir": str(tmp_path / "stopped")},
     )
     path = tmp_path / "run.yaml"
@@ -358,7 +359,7 @@ def test_an_interrupted_run_writes_its_outputs_and_exits_4(
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if results_path.is_file() and len(results_path.read_text().splitlines()) >= 2:
+        if results_path.is_file() and results_path.read_text().splitlines():
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
@@ -368,5 +369,5 @@ def test_an_interrupted_run_writes_its_outputs_and_exits_4(
     assert "interrupted" in stderr and "Traceback" not in stderr
     summary = json.loads((tmp_path / "stopped" / "summary.json").read_text())
     assert summary["stopped"] == "interrupted"
-    assert 2 <= summary["processed"] < 6
+    assert 1 <= summary["processed"] < 6
     assert (tmp_path / "stopped" / "report.html").is_file()
