@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cascade import config as configs
 from cascade.config import RunConfig
-from cascade.errors import CascadeError, ConfigError
+from cascade.errors import CascadeError, ConfigError, ExitCode
 from cascade.stats import PAIRED_ALPHA
 
 BASE = "base"
@@ -244,6 +244,8 @@ class Outcome:
     run_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    exit_code: int = ExitCode.OK
+    """The exit code of the variation's run: that of its error, 3 with unanswered items."""
 
 
 Runner = Callable[[Variation], dict[str, Any]]
@@ -260,9 +262,37 @@ def run_sweep(sweep: Sweep, run: Runner) -> list[Outcome]:
         try:
             outcome.summary = run(variation)
         except CascadeError as error:
-            outcome.error = str(error)
+            outcome.error, outcome.exit_code = str(error), error.exit_code
+        else:
+            if outcome.summary.get("unanswered"):
+                outcome.exit_code = ExitCode.FAILED_ITEMS
         outcomes.append(outcome)
     return outcomes
+
+
+SEVERITY = (ExitCode.ERROR, ExitCode.STOPPED, ExitCode.FAILED_ITEMS)
+"""The sweep's exit code is its variations' most serious one, in this order."""
+
+
+def problems(outcomes: list[Outcome]) -> list[str]:
+    """One line per variation that failed, stopped, or left items without an answer."""
+    lines = []
+    for o in outcomes:
+        if o.error is not None:
+            lines.append(f"variation {o.variation} failed: {o.error}")
+        elif o.exit_code == ExitCode.FAILED_ITEMS:
+            lines.append(
+                f"variation {o.variation}: {o.summary.get('unanswered')} of "
+                f"{o.summary.get('total')} items have no answer (first errors: "
+                f"{o.summary.get('first_errors')}); run the sweep again to retry them"
+            )
+    return lines
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    """0 when every variation answered every item, else the most serious variation's code."""
+    codes = {o.exit_code for o in outcomes}
+    return next((code for code in SEVERITY if code in codes), ExitCode.OK)
 
 
 @dataclass(frozen=True)
@@ -317,6 +347,8 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
         text_only=text_only,
         scorer=sweep.spec.scorer,
     )
+    notices = sorted({n for o in outcomes for n in o.summary.get("notices") or []})
+    markdown = "".join(f"> **{notice}**\n\n" for notice in notices) + markdown
     folder = sweep.folder
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / TABLE_CSV, table.to_csv(index=False))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from cascade.cache import Cache, messages_hash, reasoner_key
 from cascade.components import Reasoner
@@ -54,6 +55,33 @@ class AnswerRecord:
 def cacheable(response: ReasonerResponse) -> bool:
     """Only complete answers are stored: never errors, empty text or length stops."""
     return response.ok and not response.truncated and bool(response.text.strip())
+
+
+def has_answer(text: str | None, finish_reason: str | None) -> bool:
+    """Whether a stored final answer is an answer: some text, or a length stop (a truncated
+    answer is the model's own output, scored as the truncation policy says, not a failure)."""
+    return text is not None and (bool(text.strip()) or finish_reason == "length")
+
+
+def answered(result: Mapping[str, Any]) -> bool:
+    """Whether a stored result (a result line, or a predictions-file entry) holds an answer: no
+    error and a non-empty answer (an empty answer written by an older run is none, so that
+    resuming retries it)."""
+    return result.get("error") is None and has_answer(
+        result.get("raw_answer"), result.get("finish_reason")
+    )
+
+
+EMPTY_ANSWER = "empty answer: the reasoner returned no text"
+
+
+def _refuse_empty(response: ReasonerResponse) -> ReasonerResponse:
+    """An empty (or whitespace) answer that did not stop at the length limit is a failure:
+    a server that returns nothing must not be scored, cached or kept on resume as an answer."""
+    if response.ok and not has_answer(response.text, response.finish_reason):
+        reason = f"{EMPTY_ANSWER} (finish reason {response.finish_reason!r})"
+        return replace(response, text="", error=reason)
+    return response
 
 
 def _generate_isolated(
@@ -110,7 +138,8 @@ def answer(
             missing.append(index)
     if missing:
         started = time.perf_counter()
-        responses = _generate_isolated(reasoner, [keyed[i][0] for i in missing])
+        generated = _generate_isolated(reasoner, [keyed[i][0] for i in missing])
+        responses = [_refuse_empty(r) for r in generated]
         counts.model_seconds += time.perf_counter() - started
         for index, response in zip(missing, responses, strict=True):
             request, key = keyed[index]

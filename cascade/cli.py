@@ -17,7 +17,7 @@ from rich.table import Table
 
 from cascade import config as configs
 from cascade import registry
-from cascade.errors import CascadeError, ExitCode
+from cascade.errors import CascadeError, ExitCode, ItemsFailed
 
 app = typer.Typer(
     help="Evaluate audio reasoning benchmarks by a cascade: audio front-end -> text -> reasoner.",
@@ -36,7 +36,8 @@ R = TypeVar("R")
 
 
 def reported(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a CascadeError into one clear paragraph and its exit code (a traceback with --debug)."""
+    """Turn a CascadeError into one clear paragraph and its exit code (a traceback with --debug);
+    an interrupt is a stop (exit code 4). The codes are `cascade.errors.ExitCode`."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -45,7 +46,8 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
         except CascadeError as error:
             if STATE["debug"]:
                 raise
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            label = "failed items" if isinstance(error, ItemsFailed) else "error"
+            errors.print(f"[bold red]{label}:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except OSError as error:
             paragraph = storage_error(error)
@@ -53,6 +55,11 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
                 raise
             errors.print(f"[bold red]error:[/] {paragraph}", highlight=False, soft_wrap=True)
             raise typer.Exit(ExitCode.ERROR) from None
+        except KeyboardInterrupt:
+            if STATE["debug"]:
+                raise
+            errors.print("[bold red]interrupted[/]: what was computed is on disk or in the cache")
+            raise typer.Exit(ExitCode.STOPPED) from None
 
     return wrapper
 
@@ -148,6 +155,7 @@ def run(
     from cascade.claims import claim_json
 
     print_summary(summary.metrics, summary.to_json() | {"claim": claim_json(resolved)})
+    pipeline.check_answered(summary)  # exit code 3, after every output is written and shown
 
 
 def progress_bar() -> Progress:
@@ -166,9 +174,28 @@ def print_plan(described: dict[str, Any]) -> None:
 
 
 def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
+    """The score table of a run, after what its reader must know first (scripted components,
+    fallbacks); a run in which no item has an answer shows no score at all."""
     from cascade.report import headline_table
 
-    _print_frame(headline_table(metrics), f"{summary['name']} on {metrics['benchmark']}")
+    title = f"{summary['name']} on {metrics['benchmark']}"
+    for notice in summary.get("notices") or []:
+        console.print(f"[bold yellow]{notice}[/]", highlight=False)
+    unanswered, total = summary.get("unanswered", 0), summary.get("total", metrics["n_items"])
+    if total and unanswered >= total:
+        console.print(
+            f"[bold red]{title}: no score: none of the {total} items has an answer[/] (the "
+            "causes follow)",
+            highlight=False,
+        )
+    else:
+        _print_frame(headline_table(metrics), title)
+        if unanswered:
+            console.print(
+                f"[bold red]{unanswered} of {total} items have no answer[/] (counted as wrong "
+                "above; the causes follow)",
+                highlight=False,
+            )
     stages, reasoner = summary["stages"], summary["reasoner"]
     console.print(
         f"items {metrics['n_items']} (resumed {summary['resumed']}, processed "
@@ -275,6 +302,7 @@ def score(
         )
     if as_json:
         console.print_json(json.dumps(metrics))
+        _check_scored(scorable)
         return
     from cascade.report import group_table, headline_table
 
@@ -288,6 +316,26 @@ def score(
         f"{len(scorable.missing_prediction)}",
         highlight=False,
     )
+    _check_scored(scorable)
+
+
+def _check_scored(scorable: Any) -> None:
+    """Exit code 3 when the scored run or file has items without an answer: an error, an empty
+    prediction, or no prediction at all."""
+    from cascade.answering import answered
+
+    empty = [i for i, r in scorable.results.items() if not answered(r)]
+    missing = len(scorable.missing_prediction)
+    if empty or missing:
+        total = len(scorable.results) + missing
+        raise ItemsFailed(
+            f"{len(empty) + missing} of {total} items of {scorable.name} have no answer "
+            f"({len(empty)} failed or empty, e.g. {', '.join(empty[:3]) or '-'}; {missing} "
+            "without a prediction): they count as wrong, or are skipped when the prediction is "
+            "missing. The scores above are written; re-run the run (it retries failed items) or "
+            "fix the predictions file.",
+            len(empty) + missing,
+        )
 
 
 @app.command()
@@ -473,11 +521,11 @@ def ablate(
         f"sweep folder: {expanded.folder} (table.md, table.csv, flips.json, report.html)",
         highlight=False,
     )
-    failed = [o for o in outcomes if o.error is not None]
-    for outcome in failed:
-        errors.print(f"[bold red]variation {outcome.variation} failed:[/] {outcome.error}")
-    if failed:
-        raise typer.Exit(1)
+    for notice in sorted({n for o in outcomes for n in o.summary.get("notices") or []}):
+        console.print(f"[bold yellow]{notice}[/]", highlight=False)
+    for problem in ablating.problems(outcomes):
+        errors.print(f"[bold red]{problem}[/]", highlight=False, soft_wrap=True)
+    raise typer.Exit(ablating.exit_code(outcomes))
 
 
 @app.command()
@@ -518,6 +566,16 @@ def judge(
         highlight=False,
     )
     console.print(f"written: {', '.join(str(p) for p in result.files.values())}", highlight=False)
+    unjudged = [j.id for j in result.judged if j.status in judging.UNJUDGED]
+    if unjudged:
+        why = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()) if k in judging.UNJUDGED)
+        raise ItemsFailed(
+            f"{len(unjudged)} of {len(result.judged)} items have no rubric score ({why}"
+            f"; e.g. {', '.join(unjudged[:3])}): see the failed calls and unread replies in "
+            f"{result.files['json']}. Failed judge calls are retried by running the same command "
+            "again (replies that were read are cached).",
+            len(unjudged),
+        )
 
 
 def _print_frame(frame: Any, title: str) -> None:

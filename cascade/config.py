@@ -80,6 +80,10 @@ class ComponentSpec(Strict):
     """What the preset is for, when it claims no published row (for `cascade list`)."""
     claim: Claim | None = None
     """The published row this preset reproduces, with the settings it depends on."""
+    fallback_from: str | None = None
+    """The preset asked for, when its component is not installed here and the preset named in its
+    `fallback` ran instead (said in the plan and every report; not part of the run's hash, which
+    covers what did run)."""
 
     @property
     def stage(self) -> str:
@@ -168,7 +172,8 @@ class RunConfig(Strict):
     name: str = "default"
     benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
     captioners: list[ComponentSpec] = Field(default_factory=list)
-    reasoner: ComponentSpec = Field(default_factory=lambda: ComponentSpec(name="scripted"))
+    reasoner: ComponentSpec
+    """The reasoner, always named: there is no default (a test double never runs unless named)."""
     prompts: PromptSpec = Field(default_factory=PromptSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     run: RunSpec = Field(default_factory=RunSpec)
@@ -203,7 +208,7 @@ class RunConfig(Strict):
             if data[section] == default.model_dump(mode="json"):
                 data.pop(section)
         for spec in [*data["captioners"], data["reasoner"]]:
-            for descriptive in ("runtime", "note", "claim"):
+            for descriptive in ("runtime", "note", "claim", "fallback_from"):
                 spec.pop(descriptive, None)
         components: list[tuple[registry.Table, ComponentSpec]] = [
             *(("captioner", c) for c in self.captioners),
@@ -248,7 +253,8 @@ def component_spec(name: str, folder: str) -> dict[str, Any]:
     """A `--captioner`/`--reasoner` value: a preset file if one exists, else a registered name.
 
     A preset may name a `fallback` preset, used instead when the preset's component cannot be
-    imported here (e.g. vLLM is not installed): the resolved config says which one ran.
+    imported here (e.g. vLLM is not installed). Never silently: the resolved spec records the
+    preset asked for in `fallback_from`, which the plan and every report of the run show.
     """
     path = find_config(name, folder)
     if path is None:
@@ -257,7 +263,7 @@ def component_spec(name: str, folder: str) -> dict[str, Any]:
     spec.setdefault("preset", path.stem)
     fallback = spec.pop("fallback", None)
     if fallback is not None and not installed(FOLDER_TABLES[folder], str(spec.get("name"))):
-        return component_spec(str(fallback), folder)
+        return {**component_spec(str(fallback), folder), "fallback_from": path.stem}
     return spec
 
 
@@ -371,11 +377,20 @@ def expand_presets(data: Mapping[str, Any]) -> dict[str, Any]:
     return expanded
 
 
+NO_REASONER = (
+    "no reasoner is named: add `reasoner: NAME` to the config or pass `--reasoner NAME`, e.g. "
+    "`--reasoner smollm2` (the bundled CPU model; `cascade list` shows every preset and backend)"
+)
+
+
 def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(expand_presets(data))
     except ValidationError as error:
         problems = "\n  ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            NO_REASONER
+            if e["loc"] == ("reasoner",) and e["type"] == "missing"
+            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in error.errors()
         )
         raise ConfigError(f"invalid run config ({source}):\n  {problems}") from None

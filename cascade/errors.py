@@ -82,3 +82,9 @@ class ItemsFailed(CascadeError):
     def __init__(self, message: str, failed: int) -> None:
         super().__init__(message)
         self.failed = failed
+
+
+class Interrupted(CascadeError):
+    """The work was interrupted (Ctrl-C); everything computed so far is on disk (exit code 4)."""
+
+    exit_code = ExitCode.STOPPED

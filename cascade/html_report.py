@@ -22,10 +22,11 @@ from typing import Any
 import pandas as pd
 
 from cascade import svg
+from cascade.errors import CascadeError
 from cascade.extraction import option_letters
 from cascade.html_assets import CSS, SCRIPT
 from cascade.records import Item
-from cascade.report import group_table, headline_table
+from cascade.report import group_table, headline_table, notices
 from cascade.results import SCORERS, ItemResult, score_answer
 from cascade.sweep_table import INVALID_BY
 
@@ -353,7 +354,13 @@ def _heard_paths(view: RunView) -> dict[str, Path | None]:
     from cascade.variations import Variation
 
     variation = Variation(config, view.items, Cache(config.cache_dir).root)
-    return {i.id: variation.audio(i) for i in view.items}
+    heard: dict[str, Path | None] = {}
+    for item in view.items:
+        try:
+            heard[item.id] = variation.audio(item)
+        except CascadeError:
+            heard[item.id] = None  # the item failed for this reason: its card shows the error
+    return heard
 
 
 def _run_subtitle(view: RunView) -> str:
@@ -417,6 +424,15 @@ def _rubric_sections(run_dir: Path) -> list[str]:
     return found
 
 
+def _notice_sections(view: RunView) -> list[str]:
+    """What the reader must know before any number (see `report.notices`)."""
+    found = notices(view.metrics, view.summary)
+    if not found:
+        return []
+    shown = "".join(f"<p class='note'><strong>{escape(n)}</strong></p>" for n in found)
+    return [section("Read this first", shown, anchor="notices")]
+
+
 def run_page_parts(view: RunView, page_path: Path) -> list[str]:
     """report.html in parts: each item card stays its own part (embedded audio is large)."""
     metrics = view.metrics
@@ -434,6 +450,7 @@ def run_page_parts(view: RunView, page_path: Path) -> list[str]:
     cards = [item_card(view, i, embed, heard.get(i.id)) for i in view.items]
     scoring = metrics["scoring"]
     sections = [
+        *_notice_sections(view),
         section(
             "Headline",
             table_html(headline_table(metrics)),

@@ -162,6 +162,10 @@ class ItemJudgement:
         }
 
 
+UNJUDGED = ("judge-error", "unparsed")
+"""Statuses of items the judge should have scored but did not (exit code 3)."""
+
+
 def judge_items(
     items: Sequence[Item],
     results: Mapping[str, Mapping[str, Any]],

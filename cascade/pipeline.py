@@ -1,9 +1,10 @@
 """Run a cascade over a benchmark in batches: front-end, description, prompt, reasoner, scores.
 
-Each item's result line is written as soon as its batch is done; a failing item is recorded with
-its error and the run goes on, until the failure rate passes the configured limit. Running the same
-config again resumes: finished items are kept, failed ones are retried, nothing is computed twice
-(the cache holds every stage and reasoner output).
+Each item's result line is written as soon as its batch is done; a failing item (an empty answer
+included) is recorded with its error and the run goes on, until the failure rate passes the
+configured limit. Running the same config again resumes: answered items are kept, failed ones are
+retried, nothing is computed twice (the cache holds every stage and reasoner output). The summary
+counts the items left without an answer; the CLI turns them into exit code 3.
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from cascade import plan
-from cascade.answering import AnswerCounts, answer, render_request
+from cascade.answering import AnswerCounts, answer, answered, render_request
 from cascade.benchmarks import Benchmark
 from cascade.cache import Cache
 from cascade.claims import claim_json
 from cascade.components import Reasoner
 from cascade.config import RunConfig
-from cascade.errors import CascadeError, FailureRateExceeded
+from cascade.errors import CascadeError, FailureRateExceeded, Interrupted, ItemsFailed
 from cascade.frontend import Clipped, Counts, Stage, StageRecord, run_stages
 from cascade.html_report import write_run_report
 from cascade.metrics import compute_metrics
 from cascade.plan import Prompts
 from cascade.pool import ComponentPool
-from cascade.records import ChatRequest, Item
+from cascade.records import ChatRequest, Item, StageOutput
 from cascade.report import render_markdown
 from cascade.results import ItemResult
 from cascade.rundir import METRICS, PREDICTIONS, REPORT_MD, SUMMARY, RunDir
@@ -44,6 +45,9 @@ class FrontendBatch:
 
     records: dict[str, list[StageRecord]]
     seconds_per_item: float
+    audio_errors: dict[str, str] = field(default_factory=dict)
+    """Items whose substitute audio (an ablation) could not be made: they fail, never hearing
+    their own clip instead."""
 
     def computed(self) -> set[tuple[str, str]]:
         """(item id, stage) of the outputs computed (not read from the cache) for this batch."""
@@ -55,7 +59,7 @@ class FrontendBatch:
             i: [replace(r, cached=False) if (i, r.output.stage) in fresh else r for r in rs]
             for i, rs in self.records.items()
         }
-        return FrontendBatch(records, self.seconds_per_item)
+        return FrontendBatch(records, self.seconds_per_item, self.audio_errors)
 
 
 @dataclass
@@ -74,6 +78,14 @@ class RunSummary:
     wall_seconds: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None
+    notices: list[str] = field(default_factory=list)
+    """What a reader of the numbers must know: scripted components, a preset's fallback."""
+    scripted: list[str] = field(default_factory=list)
+    """The scripted components (test doubles) of the run: `reasoner`, `captioner:<label>`."""
+    unanswered: int = 0
+    """Items of the benchmark without an answer when the run finished (errors and pending)."""
+    first_errors: dict[str, str] = field(default_factory=dict)
+    """Per error stage, the first error of this invocation ("item id: message")."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +96,10 @@ class RunSummary:
             "resumed": self.resumed,
             "processed": self.processed,
             "errors": self.errors,
+            "unanswered": self.unanswered,
+            "first_errors": self.first_errors,
+            "notices": self.notices,
+            "scripted": self.scripted,
             "stages": {
                 "computed": self.frontend.computed,
                 "reused": self.frontend.reused,
@@ -104,6 +120,23 @@ class RunSummary:
 
 def run_directory(config: RunConfig) -> Path:
     return config.run.run_dir or config.run.output_dir / f"{config.name}-{config.fingerprint()}"
+
+
+def unanswered_message(summary: RunSummary) -> str:
+    """The paragraph of exit code 3: how many items have no answer, why, and what to do."""
+    causes = "; ".join(summary.first_errors.values()) or "see results.jsonl"
+    return (
+        f"{summary.unanswered} of {summary.total} items of {summary.name} have no answer "
+        f"(the first failure of each stage: {causes}). Every output is written to "
+        f"{summary.run_dir}; those items count as wrong there. Fix the cause and run the same "
+        "command again: only the failed items are retried."
+    )
+
+
+def check_answered(summary: RunSummary) -> None:
+    """Raise ItemsFailed (exit code 3) when the finished run left items without an answer."""
+    if summary.unanswered:
+        raise ItemsFailed(unanswered_message(summary), summary.unanswered)
 
 
 def predictions_line(item: Item, result: dict[str, Any], key: str) -> dict[str, Any]:
@@ -141,13 +174,27 @@ class Runner:
         if not self.stages:  # text-only or oracle: no clip is read, no model called
             return FrontendBatch({i.id: [] for i in items}, 0.0)
         before = counts.model_seconds
-        records = run_stages(
-            [Clipped(i.id, self.variation.audio(i), i.question, i.choices) for i in items],
-            self.stages,
-            self.cache,
-            counts,
-        )
-        return FrontendBatch(records, (counts.model_seconds - before) / max(len(items), 1))
+        clipped: list[Clipped] = []
+        audio_errors: dict[str, str] = {}
+        for item in items:
+            try:
+                clipped.append(
+                    Clipped(item.id, self.variation.audio(item), item.question, item.choices)
+                )
+            except CascadeError as error:
+                audio_errors[item.id] = str(error)
+        records = run_stages(clipped, self.stages, self.cache, counts)
+        for item_id, message in audio_errors.items():
+            records[item_id] = [
+                StageRecord(
+                    StageOutput(item_id, s.label, s.component.kind, error=message), None, False
+                )
+                for s in self.stages
+            ]
+            for stage in self.stages:
+                counts.add(stage.label, "failed")
+        seconds = (counts.model_seconds - before) / max(len(items), 1)
+        return FrontendBatch(records, seconds, audio_errors)
 
     def _answer(
         self, items: Sequence[Item], front: FrontendBatch, summary: RunSummary
@@ -160,6 +207,15 @@ class Runner:
             records = stage_records[item.id]
             stages_json = _stages_json(records)
             broken = next((r for r in records if not r.output.ok), None)
+            if item.id in front.audio_errors:
+                failed[item.id] = ItemResult(
+                    id=item.id,
+                    raw_answer=None,
+                    error=front.audio_errors[item.id],
+                    error_stage="audio",
+                    stages=stages_json,
+                )
+                continue
             if broken is not None:
                 failed[item.id] = ItemResult(
                     id=item.id,
@@ -216,13 +272,18 @@ class Runner:
         config = self.config
         items = self.benchmark.items
         summary = RunSummary(
-            run_dir=run_dir.path, name=config.name, benchmark=self.benchmark.name, total=len(items)
+            run_dir=run_dir.path,
+            name=config.name,
+            benchmark=self.benchmark.name,
+            total=len(items),
+            notices=plan.notices(config),
+            scripted=plan.scripted(config),
         )
         self.summary = summary
         started = time.perf_counter()
         previous = run_dir.load_results()
-        # Latest outcome per item (True = failed): finished items are kept, failed ones retried.
-        failed = {i: r.get("error") is not None for i, r in previous.items()}
+        # Latest outcome per item (True = failed): answered items are kept, failed ones retried.
+        failed = {i: not answered(r) for i, r in previous.items()}
         summary.resumed = sum(1 for i in items if failed.get(i.id) is False)
         todo = [i for i in items if failed.get(i.id) is not False]
         size = config.run.batch_size
@@ -254,6 +315,9 @@ class Runner:
                 run_dir.sync()
                 summary.processed += len(batch)
                 summary.errors += sum(r.error is not None for r in results)
+                for r in results:
+                    if r.error is not None and r.error_stage is not None:
+                        summary.first_errors.setdefault(r.error_stage, f"{r.id}: {r.error}")
                 failed.update((r.id, r.error is not None) for r in results)
                 if progress:
                     progress(summary.resumed + summary.processed, len(items))
@@ -293,6 +357,9 @@ def finalize(
         if item.id in results
     ]
     run_dir.write_json(PREDICTIONS, predictions)
+    summary.unanswered = sum(
+        1 for item in benchmark.items if item.id not in results or not answered(results[item.id])
+    )
     summary_json = summary.to_json() | {"claim": claim_json(config)}
     metrics = compute_metrics(
         benchmark.items,
@@ -302,6 +369,7 @@ def finalize(
         skipped=benchmark.skipped,
         cache={"stages": summary_json["stages"], "reasoner": summary_json["reasoner"]},
     )
+    metrics["notices"], metrics["scripted"] = summary.notices, summary.scripted
     run_dir.write_json(METRICS, metrics)
     run_dir.write_json(SUMMARY, summary_json)
     run_dir.write_text(REPORT_MD, render_markdown(metrics, summary_json))
@@ -337,6 +405,15 @@ def execute(
             if runner.summary is not None:
                 finalize(run_dir, config, benchmark, runner.summary)
             raise
+        except KeyboardInterrupt:
+            if runner.summary is None:
+                raise
+            runner.summary.stopped = "interrupted"
+            finalize(run_dir, config, benchmark, runner.summary)
+            raise Interrupted(
+                f"interrupted: the results so far are in {run_dir.path} (reports included); run "
+                "the same command again to resume"
+            ) from None
         finally:
             if pool is None:
                 for stage in stages:

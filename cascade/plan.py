@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cascade import config as configs
 from cascade import prompts, registry
 from cascade.benchmarks import Benchmark, BenchmarkSpec
 from cascade.components import Captioner, Component, Reasoner
@@ -68,6 +69,56 @@ def load_prompts(config: RunConfig) -> Prompts:
     )
 
 
+SCRIPTED = "scripted"
+"""The registered name of the test doubles (cascade.testing): they never run unless named."""
+
+
+def scripted(config: RunConfig) -> list[str]:
+    """The run's scripted components: `reasoner`, `captioner:<label>`."""
+    found = [f"captioner:{c.stage}" for c in config.captioners if c.name == SCRIPTED]
+    return found + (["reasoner"] if config.reasoner.name == SCRIPTED else [])
+
+
+def notices(config: RunConfig) -> list[str]:
+    """What anyone reading the run's numbers must be told: scripted components (the numbers
+    measure nothing) and presets that ran their fallback instead of themselves."""
+    found = []
+    if config.reasoner.name == SCRIPTED:
+        found.append(
+            "SCRIPTED REASONER: the answers come from a fixed script (cascade.testing), not a "
+            "model; these numbers test the pipeline and measure nothing"
+        )
+    for spec in config.captioners:
+        if spec.name == SCRIPTED:
+            found.append(
+                f"SCRIPTED CAPTIONER {spec.stage!r}: its descriptions come from a fixed "
+                "template (cascade.testing), not a model"
+            )
+    specs: list[tuple[registry.Table, ComponentSpec]] = [
+        *(("captioner", c) for c in config.captioners),
+        ("reasoner", config.reasoner),
+    ]
+    for table, spec in specs:
+        if spec.fallback_from:
+            found.append(
+                f"FALLBACK: the {table} preset {spec.fallback_from!r} cannot run here "
+                f"({_not_installed(table, spec.fallback_from)}), so its fallback "
+                f"{spec.preset!r} ({spec.name}) runs instead"
+            )
+    return found
+
+
+def _not_installed(table: registry.Table, preset: str) -> str:
+    """Why a preset's own component cannot run here, and the install that fixes it."""
+    path = configs.find_config(preset, f"{table}s")
+    name = str(configs.read_yaml(path).get("name")) if path is not None else preset
+    component = registry.resolve(table, name)
+    needs = ", ".join(getattr(component, "requires", ())) or "a module"
+    extra = getattr(component, "extra", None)
+    needs = f"{table} {name!r} needs {needs}, which is not installed here"
+    return f"{needs}: pip install -e '.[{extra}]'" if extra else needs
+
+
 def describe_plan(config: RunConfig) -> dict[str, Any]:
     """What a run would do: benchmark, items, models, backends, prompts, the row it reproduces."""
     benchmark = load_benchmark(config.benchmark, need_audio=False)
@@ -90,6 +141,7 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
                 "component": stage.component.name,
                 "kind": stage.component.kind,
                 "preset": spec.preset,
+                "fallback_from": spec.fallback_from,
                 "config": stage.component.config.model_dump(mode="json"),
                 "runtime": stage.component.runtime.model_dump(mode="json"),
             }
@@ -98,6 +150,7 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
         "reasoner": {
             "component": reasoner.name,
             "preset": config.reasoner.preset,
+            "fallback_from": config.reasoner.fallback_from,
             "config": reasoner.config.model_dump(mode="json"),
             "runtime": reasoner.runtime.model_dump(mode="json"),
         },
@@ -109,6 +162,7 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
         "description": config.description.model_dump(mode="json"),
         "schedule": config.run.schedule,
         **claim_plan(config),
+        "notices": notices(config),
     }
 
 

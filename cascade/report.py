@@ -75,12 +75,26 @@ def _claim_lines(summary: Mapping[str, Any]) -> list[str]:
     return [line, ""] if line is not None else []
 
 
+def notices(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
+    """What the reader must know before any number: scripted components and fallbacks (from
+    the run), and how many items have no answer."""
+    found = list(summary.get("notices") or metrics.get("notices") or [])
+    unanswered = summary.get("unanswered")
+    if unanswered:
+        found.append(
+            f"{unanswered} of {summary.get('total')} items have no answer (errors: see "
+            "results.jsonl); they count as wrong in every figure below."
+        )
+    return found
+
+
 def render_markdown(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     """report.md: headline, the figures that qualify it, then every breakdown."""
     scoring = metrics["scoring"]
     lines = [
         f"# {summary.get('name', 'run')} on {metrics['benchmark']}",
         "",
+        *(f"> **{notice}**\n" for notice in notices(metrics, summary)),
         f"Items scored: {metrics['n_items']}; pending: {metrics['pending']}; "
         f"skipped before the run: {len(metrics['skipped'])}; errors (counted wrong): "
         f"{metrics['errors']}; truncated answers: {metrics['truncated']}.",

@@ -26,7 +26,7 @@ from cascade import degrade, prompts
 from cascade.components import digest
 from cascade.config import AudioSpec, DescriptionSpec, RunConfig
 from cascade.description import compose
-from cascade.errors import CascadeError, ConfigError, PromptError
+from cascade.errors import AudioError, CascadeError, ConfigError, PromptError
 from cascade.prompts import PromptTemplate
 from cascade.records import Item, StageOutput
 
@@ -181,7 +181,13 @@ class Variation:
         return self.items[self.donors[item.id]] if self.donors else item
 
     def audio(self, item: Item) -> Path | None:
-        """The clip the front-end hears for `item` (generating a substitute the first time)."""
+        """The clip the front-end hears for `item` (generating a substitute the first time).
+
+        Raises:
+            AudioError: a noise or silence substitute cannot be made (the item's clip, whose
+                length it takes, is unreadable; or it cannot be written). The item fails: it
+                never falls back to its own clip, which would score real audio as the ablation.
+        """
         kind = self.audio_spec.replace
         if kind == "none" or kind == "shuffle":
             return self._source(item).audio
@@ -189,11 +195,15 @@ class Variation:
             return None
         try:
             seconds = clip_seconds(item.audio)
-        except Exception:
-            return item.audio  # the front-end reports the unreadable clip as the item's error
-        return synthetic_clip(
-            kind, seconds, item_id=item.id, seed=self.audio_spec.seed, root=self.cache_root
-        )
+            return synthetic_clip(
+                kind, seconds, item_id=item.id, seed=self.audio_spec.seed, root=self.cache_root
+            )
+        except Exception as error:
+            raise AudioError(
+                f"item {item.id}: audio.replace={kind} cannot make its substitute clip "
+                f"({type(error).__name__}: {error}); the item fails rather than hear its own "
+                f"clip {item.audio}. Fix or replace that file and run again."
+            ) from error
 
     def describe(self, item: Item, outputs: Sequence[StageOutput], template: PromptTemplate) -> str:
         """The description of `item`: composed front-end outputs, or the oracle, degraded."""

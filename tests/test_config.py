@@ -99,7 +99,9 @@ def test_fingerprint_follows_prompt_text_and_ignores_scoring(tmp_path: Path) -> 
     prompt = tmp_path / "mcq_cot.yaml"
     shipped = configs.configs_dir().parent / "prompts" / "mcq_cot.yaml"
     prompt.write_text(shipped.read_text())
-    path = write(tmp_path / "c.yaml", {"prompts": {"answer": str(prompt)}})
+    path = write(
+        tmp_path / "c.yaml", {"reasoner": {"name": "scripted"}, "prompts": {"answer": str(prompt)}}
+    )
     base = configs.resolve(str(path)).fingerprint()
     assert configs.resolve(str(path), overrides=["scoring.family_size=30"]).fingerprint() == base
 

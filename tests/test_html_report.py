@@ -119,7 +119,8 @@ def test_noise_run_plays_the_clip_and_what_the_front_end_heard(make_config: Make
 def test_score_html_rewrites_the_run_report(run_dir: Path) -> None:
     (run_dir / "report.html").unlink()
     result = CliRunner().invoke(app, ["score", str(run_dir), "--html"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # the run left mix-6 without an answer
+    assert "1 of 6 items of test have no answer" in result.output
     assert parse((run_dir / "report.html").read_text()).svg == 9
     predictions = CliRunner().invoke(app, ["score", str(run_dir / "predictions.json"), "--html"])
     assert predictions.exit_code == 1 and "--html needs a run directory" in predictions.output

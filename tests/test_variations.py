@@ -61,12 +61,19 @@ def levenshtein(a: list[str], b: list[str]) -> int:
     ],
 )
 def test_every_ablation_option_names_its_own_run_directory(section: dict[str, object]) -> None:
-    assert validate(section).fingerprint() != RunConfig().fingerprint()
+    reasoner = {"reasoner": {"name": "scripted"}}
+    assert validate({**section, **reasoner}).fingerprint() != validate(reasoner).fingerprint()
 
 
 def test_oracle_with_a_front_end_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="also set captioners to"):
-        validate({"description": {"source": "oracle"}, "captioners": [{"name": "scripted"}]})
+        validate(
+            {
+                "description": {"source": "oracle"},
+                "captioners": [{"name": "scripted"}],
+                "reasoner": {"name": "scripted"},
+            }
+        )
 
 
 # --- text-only prior ------------------------------------------------------------------------------
