@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -144,6 +145,98 @@ class _Options:
         return self.by_key(best) if best else None
 
 
+_FILLER = (
+    r"[\s()\[\]*_`\"'“”‘’「」『』【】]"
+    r"|\b(?:maybe|perhaps|possibly|probably|likely|most|also|either|both|options?|choices?)\b"
+    r"|选项|可能|也许|也"
+)
+_JOINER = r"[,/&、|+]|\b(?:or|and)\b|或者|或|还是|和|与|以及"
+_GAP_WORDS = re.compile(rf"(?:{_FILLER}|{_JOINER})*", re.IGNORECASE)
+_JOINS_OPTIONS = re.compile(_JOINER, re.IGNORECASE)
+_FILLERS_ONLY = re.compile(rf"(?:{_FILLER})*", re.IGNORECASE)
+_LETTER_REF = re.compile(
+    r"(?<![0-9A-Za-z])(?:[(\[](?P<any>[A-Za-z])[)\]]|(?P<lower>[a-z])\)"
+    r"|(?P<upper>[A-Z])(?:[)\]]|[.:](?=\s|$))?)(?![0-9A-Za-z])"
+)
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """One option named in a phrase, by its letter or by its text."""
+
+    start: int
+    end: int
+    option: str
+    """The option's text (options repeated verbatim are one option)."""
+
+
+def _same_length_fold(text: str) -> str:
+    """Case-folded character by character, so that positions match the original text."""
+    return "".join(f if len(f := c.casefold()) == 1 else c for c in text)
+
+
+def _refs(phrase: str, options: _Options) -> list[_Ref]:
+    """The options a phrase names, in order: option texts (longest first, whole words only, each
+    occurrence blotted out so that the letters inside "D and A" or the option "dog" inside "dog
+    barking" are not read again), then capital letters in range, or bracketed letters of either
+    case ("(b)", "b)")."""
+    folded = _same_length_fold(phrase)
+    refs: list[_Ref] = []
+    keys = {_same_length_fold(" ".join(c.split())).strip(_TRAILING): c for c in options.choices}
+    for key in sorted((k for k in keys if k), key=len, reverse=True):
+        for match in re.finditer(re.escape(key), folded):
+            start, end = match.span()
+            if (start > 0 and _joins(folded[start - 1], key[0])) or (
+                end < len(folded) and _joins(key[-1], folded[end])
+            ):
+                continue
+            refs.append(_Ref(start, end, keys[key]))
+            folded = folded[:start] + "\x00" * (end - start) + folded[end:]
+    blotted = "".join(c if f != "\x00" else "\x00" for c, f in zip(phrase, folded, strict=True))
+    for match in _LETTER_REF.finditer(blotted):
+        index = _ALPHABET.index((match["any"] or match["lower"] or match["upper"]).upper())
+        if index < options.n:
+            refs.append(_Ref(match.start(), match.end(), options.choices[index]))
+    return sorted(refs, key=lambda r: r.start)
+
+
+def _committed(phrase: str, options: _Options) -> tuple[set[str], int]:
+    """The options an answer phrase commits to, and where that commitment ends.
+
+    The commitment is the chain of options at the very start of the phrase (after words such
+    as "either", "maybe", "option"), each joined to the next by "or", "and", a comma, a slash,
+    "&", "或", "还是", "和", "、" (hedge words such as "maybe" may sit beside them). A letter
+    followed by its own option text ("A (alpha)") names one option. Anything else ends the
+    chain: an explanation ("B because A is wrong", "alpha, not beta", "B. A is too quiet"),
+    a sentence, or another option named without a joining word. An option text containing
+    "or", "and" or a comma ("rock and roll", "Piano, Guitar") is read whole first, so it names
+    one option. A phrase that does not start with an option commits to none.
+    """
+    refs = _refs(phrase, options)
+    if not refs or not _FILLERS_ONLY.fullmatch(phrase, 0, refs[0].start):
+        return set(), 0
+    chosen = {refs[0].option}
+    end = refs[0].end
+    for before, ref in itertools.pairwise(refs):
+        gap = phrase[before.end : ref.start]
+        if not _GAP_WORDS.fullmatch(gap):
+            break
+        if ref.option != before.option and not _JOINS_OPTIONS.search(gap):
+            break
+        chosen.add(ref.option)
+        end = ref.end
+    return chosen, end
+
+
+def _hedges(phrase: str, options: _Options, *, whole: bool = False) -> bool:
+    """Whether an answer phrase commits to more than one option (see `_committed`); with
+    `whole`, only when the phrase is nothing but that commitment ("alpha or beta.", "A/B")."""
+    chosen, end = _committed(phrase, options)
+    if len(chosen) < 2:
+        return False
+    return not whole or not phrase[end:].strip(_TRAILING + "()[]")
+
+
 def _read_letter(phrase: str, options: _Options, rule: str, *, free_text: bool) -> _Read | None:
     """Read an option letter at the start of `phrase` (e.g. "B", "(B)", "b)", "B) Too little",
     "B because ..."). Text after the letter must not name another option; unless `free_text`,
@@ -189,6 +282,8 @@ def _read_phrase(
     `prefix`) an option text followed by an explanation. A phrase that is one option's text and
     another option's letter ("D" when option C reads "D") is refused."""
     phrase = _clean_phrase(phrase)
+    if _hedges(phrase, options):
+        return _Read(INVALID, text_rule)
     exact = options.by_key(_key(phrase))
     by_letter = _read_letter(phrase, options, letter_rule, free_text=free_text)
     if exact is not None:
@@ -274,7 +369,10 @@ def _boxed_letter(text: str, options: _Options) -> _Read | None:
         box = _BOXED.match(text, match.start())
         if box is None:
             return None
-        return _read_letter(_clean_phrase(box["inner"]), options, "boxed-letter", free_text=False)
+        inner = _clean_phrase(box["inner"])
+        if _hedges(inner, options):
+            return _Read(INVALID, "boxed-letter")
+        return _read_letter(inner, options, "boxed-letter", free_text=False)
 
     return _last_read(_BOXED_ANYWHERE, text, read)
 
@@ -285,8 +383,13 @@ def _last_line(text: str, options: _Options) -> _Read | None:
     lines = [line for line in text.splitlines() if line.strip(_TRAILING)]
     if not lines:
         return None
+    line = _clean_phrase(lines[-1])
+    if _hedges(line, options, whole=True):
+        return _Read(INVALID, "last-line-text")
+    if _hedges(line, options):
+        return None  # prose that names options first ("(A) and (D) are ruled out, so C")
     return _read_phrase(
-        lines[-1], options, "bare-letter", "last-line-text", prefix=False, free_text=False
+        line, options, "bare-letter", "last-line-text", prefix=False, free_text=False
     )
 
 
