@@ -200,8 +200,8 @@ def _refs(phrase: str, options: _Options) -> list[_Ref]:
     return sorted(refs, key=lambda r: r.start)
 
 
-def _committed(phrase: str, options: _Options) -> tuple[set[str], int]:
-    """The options an answer phrase commits to, and where that commitment ends.
+def _committed(phrase: str, options: _Options) -> set[str]:
+    """The options an answer phrase commits to (their texts).
 
     The commitment is the chain of options at the very start of the phrase (after words such
     as "either", "maybe", "option"), each joined to the next by "or", "and", a comma, a slash,
@@ -214,9 +214,8 @@ def _committed(phrase: str, options: _Options) -> tuple[set[str], int]:
     """
     refs = _refs(phrase, options)
     if not refs or not _FILLERS_ONLY.fullmatch(phrase, 0, refs[0].start):
-        return set(), 0
+        return set()
     chosen = {refs[0].option}
-    end = refs[0].end
     for before, ref in itertools.pairwise(refs):
         gap = phrase[before.end : ref.start]
         if not _GAP_WORDS.fullmatch(gap):
@@ -224,17 +223,12 @@ def _committed(phrase: str, options: _Options) -> tuple[set[str], int]:
         if ref.option != before.option and not _JOINS_OPTIONS.search(gap):
             break
         chosen.add(ref.option)
-        end = ref.end
-    return chosen, end
+    return chosen
 
 
-def _hedges(phrase: str, options: _Options, *, whole: bool = False) -> bool:
-    """Whether an answer phrase commits to more than one option (see `_committed`); with
-    `whole`, only when the phrase is nothing but that commitment ("alpha or beta.", "A/B")."""
-    chosen, end = _committed(phrase, options)
-    if len(chosen) < 2:
-        return False
-    return not whole or not phrase[end:].strip(_TRAILING + "()[]")
+def _hedges(phrase: str, options: _Options) -> bool:
+    """Whether an answer phrase commits to more than one option (see `_committed`)."""
+    return len(_committed(phrase, options)) > 1
 
 
 def _read_letter(phrase: str, options: _Options, rule: str, *, free_text: bool) -> _Read | None:
@@ -383,13 +377,8 @@ def _last_line(text: str, options: _Options) -> _Read | None:
     lines = [line for line in text.splitlines() if line.strip(_TRAILING)]
     if not lines:
         return None
-    line = _clean_phrase(lines[-1])
-    if _hedges(line, options, whole=True):
-        return _Read(INVALID, "last-line-text")
-    if _hedges(line, options):
-        return None  # prose that names options first ("(A) and (D) are ruled out, so C")
     return _read_phrase(
-        line, options, "bare-letter", "last-line-text", prefix=False, free_text=False
+        lines[-1], options, "bare-letter", "last-line-text", prefix=False, free_text=False
     )
 
 

@@ -304,3 +304,58 @@ def test_a_truncated_answer_is_invalid_and_official_judges_its_raw_text(
         f"ANSWER: {correct_letter(i)}" for i in truncated
     }
     assert all(r["extractions"]["strict"]["index"] is None for r in results)
+
+
+def _fails_with_one_paragraph(path: Path, *fragments: str) -> None:
+    result = runner.invoke(app, ["score", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    message = result.stderr
+    assert message.startswith("error: ") and message.strip().count("\n") == 0, message
+    for fragment in (str(path), *fragments):
+        assert fragment in message, message
+
+
+def test_a_file_with_no_prediction_in_any_item_is_an_error(tmp_path: Path) -> None:
+    mmar = write_predictions(tmp_path / "mmar.jsonl", META["mmar"][:5])
+    _fails_with_one_paragraph(mmar, "no item has a prediction", "`answer_prediction`")
+    mmau = write_predictions(tmp_path / "mmau.json", META["mmau"][:5])
+    _fails_with_one_paragraph(mmau, "no item has a prediction", "`model_output`")
+
+
+@pytest.mark.parametrize(("name", "content"), [("empty.jsonl", ""), ("empty.json", "[]")])
+def test_a_file_with_no_items_is_an_error(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    _fails_with_one_paragraph(path, "holds no items")
+
+
+def test_latin1_bytes_are_an_error_naming_the_line(tmp_path: Path) -> None:
+    items = META["mmar"][:3]
+    lines = [json.dumps({**it, "answer_prediction": "PREDICTION"}).encode() for it in items]
+    lines[2] = lines[2].replace(b"PREDICTION", "café".encode("latin-1"))
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    _fails_with_one_paragraph(path, "line 3", "not UTF-8")
+
+
+def test_a_binary_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.json"
+    path.write_bytes(bytes(range(256)) * 4)
+    _fails_with_one_paragraph(path, "not UTF-8")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_a_cut_off_file_is_an_error_naming_where(tmp_path: Path, suffix: str) -> None:
+    records = [{**it, "answer_prediction": it["answer"]} for it in META["mmar"][:3]]
+    whole = write_predictions(tmp_path / f"whole{suffix}", records).read_bytes()
+    path = tmp_path / f"cut{suffix}"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    _fails_with_one_paragraph(path, "not valid JSON", "line 1" if suffix == ".json" else "line 2")
+
+
+def test_a_prediction_that_is_not_text_is_an_error_naming_the_item(tmp_path: Path) -> None:
+    records = [{**it, "answer_prediction": it["answer"]} for it in META["mmar"][:3]]
+    records[1]["answer_prediction"] = None
+    path = write_predictions(tmp_path / "null.jsonl", records)
+    _fails_with_one_paragraph(path, f"item 2 ({records[1]['id']})", "not a string")
