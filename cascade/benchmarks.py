@@ -90,16 +90,18 @@ def read_records(path: Path) -> list[RawRecord]:
                 records.append(json.loads(line_text))
             except json.JSONDecodeError as error:
                 raise BenchmarkError(
-                    f"{path} line {number}: not valid JSON ({error}); each line of a .jsonl "
-                    "file must be one complete JSON object (is the file cut off?)"
+                    f"{path} line {number}: not valid JSON ({error.msg}: column {error.colno}); "
+                    "each line of a .jsonl file must be one complete JSON object (is the file "
+                    "cut off?)"
                 ) from None
     else:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as error:
             raise BenchmarkError(
-                f"{path}: not valid JSON ({error}); a .json file must hold one complete list "
-                "of objects, one per item (is the file cut off?)"
+                f"{path} line {error.lineno}: not valid JSON ({error.msg}: column "
+                f"{error.colno}); a .json file must hold one complete list of objects, one per "
+                "item (is the file cut off?)"
             ) from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise BenchmarkError(f"{path}: expected a list of objects, one per item")

@@ -50,8 +50,8 @@ def _prediction_key(benchmark: str, records: list[RawRecord], path: Path) -> str
         if any(key in r for r in records):
             return key
     raise BenchmarkError(
-        f"{path}: no item has a prediction; a {benchmark} predictions file needs "
-        f"`{keys[0]}` in each item (the key its official scorer reads; "
+        f"{path}: no item has a prediction; each item of a {benchmark} predictions file "
+        f"needs `{keys[0]}` (the key the official scorer reads; "
         f"{' or '.join(f'`{k}`' for k in keys[1:])} also accepted)"
     )
 
