@@ -467,8 +467,13 @@ def extract_strict(text: str, choices: Sequence[str]) -> Extraction:
 
     The key is case-insensitive and may carry markdown (`**ANSWER: B**`); the letter may be
     bracketed (`ANSWER: (B)`) or followed by its option text (`Answer: B) Too little`). The last
-    answer line decides. A letter outside the item's range, a hedge (`ANSWER: A or B`), a letter
-    followed by another option's text, or an unreadable last answer line is INVALID.
+    answer line decides; options mentioned in the reasoning before it do not count. A letter
+    outside the item's range, a letter followed by another option's text, an unreadable last
+    answer line, or a hedge is INVALID. A hedge is an answer that commits to more than one
+    option, by letters, texts or both: `ANSWER: A or B`, `ANSWER: alpha or beta`, `ANSWER: gamma,
+    delta`, `ANSWER: A (alpha) or maybe B`, `ANSWER: A或B`. Options named after the chosen one in
+    an explanation are not a hedge (`ANSWER: B because A is wrong`), and an option whose own
+    text holds "or", "and" or a comma (`rock and roll`) is one option.
 
     Args:
         text: the reasoner's final answer text (without its reasoning trace).
@@ -488,8 +493,9 @@ def extract_lenient(text: str, choices: Sequence[str]) -> Extraction:
     / "I choose B" (letter or option text); Chinese answers ("答案是B", "选B", "答案是<option>");
     `\\boxed{B}`; `**B**`; `(B)`; "option B"; and finally an
     answer in which exactly one option's text occurs. Each rung takes its last match. An explicit
-    answer that names no single option (a letter out of range, a hedge such as "A or B")
-    stops the ladder: the result is INVALID, never a guess. Letters out of range in mere
+    answer that names no single option (a letter out of range; a hedge, as defined for
+    `extract_strict`: "the answer is alpha or beta", "A/B", "either A or C", a last line "alpha
+    and beta") stops the ladder: the result is INVALID, never a guess. Letters out of range in mere
     mentions (`(E)`, `**E**`, "option E") are ignored rather than refused.
 
     Args:
