@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 INVALID = None
@@ -175,25 +175,35 @@ def _same_length_fold(text: str) -> str:
     return "".join(f if len(f := c.casefold()) == 1 else c for c in text)
 
 
-def _refs(phrase: str, options: _Options) -> list[_Ref]:
-    """The options a phrase names, in order: option texts (longest first, whole words only, each
-    occurrence blotted out so that the letters inside "D and A" or the option "dog" inside "dog
-    barking" are not read again), then capital letters in range, or bracketed letters of either
-    case ("(b)", "b)")."""
-    folded = _same_length_fold(phrase)
-    refs: list[_Ref] = []
-    keys = {_same_length_fold(" ".join(c.split())).strip(_TRAILING): c for c in options.choices}
-    for key in sorted((k for k in keys if k), key=len, reverse=True):
+def _option_spans(folded: str, keys: Iterable[str]) -> list[tuple[int, int, str]]:
+    """(start, end, key) of each whole-word occurrence of an option key in a folded text.
+
+    Longer keys are found first and their occurrences blotted out, so that "dog" inside "dog
+    barking" or the letters inside the option "D and A" are not found again; "man" inside
+    "woman" is not a match at all (word boundaries)."""
+    spans: list[tuple[int, int, str]] = []
+    for key in sorted({k for k in keys if k}, key=len, reverse=True):
         for match in re.finditer(re.escape(key), folded):
             start, end = match.span()
             if (start > 0 and _joins(folded[start - 1], key[0])) or (
                 end < len(folded) and _joins(key[-1], folded[end])
             ):
                 continue
-            refs.append(_Ref(start, end, keys[key]))
+            spans.append((start, end, key))
             folded = folded[:start] + "\x00" * (end - start) + folded[end:]
-    blotted = "".join(c if f != "\x00" else "\x00" for c, f in zip(phrase, folded, strict=True))
-    for match in _LETTER_REF.finditer(blotted):
+    return spans
+
+
+def _refs(phrase: str, options: _Options) -> list[_Ref]:
+    """The options a phrase names, in order: option texts (see `_option_spans`), then capital
+    letters in range, or bracketed letters of either case ("(b)", "b)"), outside those texts."""
+    texts = {_same_length_fold(" ".join(c.split())).strip(_TRAILING): c for c in options.choices}
+    spans = _option_spans(_same_length_fold(phrase), texts)
+    refs = [_Ref(start, end, texts[key]) for start, end, key in spans]
+    blotted = list(phrase)
+    for start, end, _ in spans:
+        blotted[start:end] = "\x00" * (end - start)
+    for match in _LETTER_REF.finditer("".join(blotted)):
         index = _ALPHABET.index((match["any"] or match["lower"] or match["upper"]).upper())
         if index < options.n:
             refs.append(_Ref(match.start(), match.end(), options.choices[index]))
@@ -414,22 +424,9 @@ _option_letter = _last_mention(
 
 
 def _unique_option_text(text: str, options: _Options) -> _Read | None:
-    """Exactly one option's text occurs in the answer. Longer options are found first and blotted
-    out, so that "dog" inside "dog barking" does not count as a second option; "man" inside
-    "woman" is not a match at all (word boundaries)."""
-    folded = _fold(text)
-    named: set[str] = set()
-    for key in sorted({k for k in options.keys if k}, key=len, reverse=True):
-        spans = [
-            m.span()
-            for m in re.finditer(re.escape(key), folded)
-            if not (m.start() > 0 and _joins(folded[m.start() - 1], key[0]))
-            and not (m.end() < len(folded) and _joins(key[-1], folded[m.end()]))
-        ]
-        if spans:
-            named.add(key)
-            for start, end in spans:
-                folded = folded[:start] + "\x00" * (end - start) + folded[end:]
+    """Exactly one option's text occurs in the answer, as a whole word or phrase, a shorter
+    option inside a longer one not counting as a second (see `_option_spans`)."""
+    named = {key for _, _, key in _option_spans(_fold(text), options.keys)}
     if len(named) != 1:
         return None if not named else _Read(INVALID, "unique-option-text")
     found = options.by_key(named.pop())
