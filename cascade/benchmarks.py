@@ -62,26 +62,51 @@ Adapter = Callable[[RawRecord], dict[str, Any]]
 
 
 def read_records(path: Path) -> list[RawRecord]:
-    """Records of a .json (a list) or .jsonl (one object per line) metadata file."""
+    """Records of a .json (a list) or .jsonl (one object per line) metadata or predictions file.
+
+    Raises:
+        BenchmarkError: naming the file (and the line where known) when it is missing, not UTF-8
+            text (latin-1 bytes, a binary file), not valid JSON (e.g. cut off), not a list of
+            objects, or holds no record at all.
+    """
     if not path.is_file():
         raise BenchmarkError(f"benchmark metadata not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise BenchmarkError(
+            f"{path} line {line}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+            f"{error.start}); metadata and predictions files are UTF-8 JSON: save it as UTF-8, "
+            "or check that it is the file you meant (a binary file cannot be read)"
+        ) from None
     if path.suffix == ".jsonl":
         records = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
+        for number, line_text in enumerate(text.splitlines(), start=1):
+            if not line_text.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                records.append(json.loads(line_text))
             except json.JSONDecodeError as error:
-                raise BenchmarkError(f"{path} line {number}: not valid JSON ({error})") from None
+                raise BenchmarkError(
+                    f"{path} line {number}: not valid JSON ({error.msg}: column {error.colno}); "
+                    "each line of a .jsonl file must be one complete JSON object (is the file "
+                    "cut off?)"
+                ) from None
     else:
         try:
             records = json.loads(text)
         except json.JSONDecodeError as error:
-            raise BenchmarkError(f"{path}: not valid JSON ({error})") from None
+            raise BenchmarkError(
+                f"{path} line {error.lineno}: not valid JSON ({error.msg}: column "
+                f"{error.colno}); a .json file must hold one complete list of objects, one per "
+                "item (is the file cut off?)"
+            ) from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise BenchmarkError(f"{path}: expected a list of objects, one per item")
+    if not records:
+        raise BenchmarkError(f"{path} holds no items: expected one JSON object per item")
     return records
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 INVALID = None
@@ -144,6 +145,102 @@ class _Options:
         return self.by_key(best) if best else None
 
 
+_FILLER = (
+    r"[\s()\[\]*_`\"'“”‘’「」『』【】]"
+    r"|\b(?:maybe|perhaps|possibly|probably|likely|most|also|either|both|options?|choices?)\b"
+    r"|选项|可能|也许|也"
+)
+_JOINER = r"[,/&、|+]|\b(?:or|and)\b|或者|或|还是|和|与|以及"
+_GAP_WORDS = re.compile(rf"(?:{_FILLER}|{_JOINER})*", re.IGNORECASE)
+_JOINS_OPTIONS = re.compile(_JOINER, re.IGNORECASE)
+_FILLERS_ONLY = re.compile(rf"(?:{_FILLER})*", re.IGNORECASE)
+_LETTER_REF = re.compile(
+    r"(?<![0-9A-Za-z])(?:[(\[](?P<any>[A-Za-z])[)\]]|(?P<lower>[a-z])\)"
+    r"|(?P<upper>[A-Z])(?:[)\]]|[.:](?=\s|$))?)(?![0-9A-Za-z])"
+)
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """One option named in a phrase, by its letter or by its text."""
+
+    start: int
+    end: int
+    option: str
+    """The option's text (options repeated verbatim are one option)."""
+
+
+def _same_length_fold(text: str) -> str:
+    """Case-folded character by character, so that positions match the original text."""
+    return "".join(f if len(f := c.casefold()) == 1 else c for c in text)
+
+
+def _option_spans(folded: str, keys: Iterable[str]) -> list[tuple[int, int, str]]:
+    """(start, end, key) of each whole-word occurrence of an option key in a folded text.
+
+    Longer keys are found first and their occurrences blotted out, so that "dog" inside "dog
+    barking" or the letters inside the option "D and A" are not found again; "man" inside
+    "woman" is not a match at all (word boundaries)."""
+    spans: list[tuple[int, int, str]] = []
+    for key in sorted({k for k in keys if k}, key=len, reverse=True):
+        for match in re.finditer(re.escape(key), folded):
+            start, end = match.span()
+            if (start > 0 and _joins(folded[start - 1], key[0])) or (
+                end < len(folded) and _joins(key[-1], folded[end])
+            ):
+                continue
+            spans.append((start, end, key))
+            folded = folded[:start] + "\x00" * (end - start) + folded[end:]
+    return spans
+
+
+def _refs(phrase: str, options: _Options) -> list[_Ref]:
+    """The options a phrase names, in order: option texts (see `_option_spans`), then capital
+    letters in range, or bracketed letters of either case ("(b)", "b)"), outside those texts."""
+    texts = {_same_length_fold(" ".join(c.split())).strip(_TRAILING): c for c in options.choices}
+    spans = _option_spans(_same_length_fold(phrase), texts)
+    refs = [_Ref(start, end, texts[key]) for start, end, key in spans]
+    blotted = list(phrase)
+    for start, end, _ in spans:
+        blotted[start:end] = "\x00" * (end - start)
+    for match in _LETTER_REF.finditer("".join(blotted)):
+        index = _ALPHABET.index((match["any"] or match["lower"] or match["upper"]).upper())
+        if index < options.n:
+            refs.append(_Ref(match.start(), match.end(), options.choices[index]))
+    return sorted(refs, key=lambda r: r.start)
+
+
+def _committed(phrase: str, options: _Options) -> set[str]:
+    """The options an answer phrase commits to (their texts).
+
+    The commitment is the chain of options at the very start of the phrase (after words such
+    as "either", "maybe", "option"), each joined to the next by "or", "and", a comma, a slash,
+    "&", "或", "还是", "和", "、" (hedge words such as "maybe" may sit beside them). A letter
+    followed by its own option text ("A (alpha)") names one option. Anything else ends the
+    chain: an explanation ("B because A is wrong", "alpha, not beta", "B. A is too quiet"),
+    a sentence, or another option named without a joining word. An option text containing
+    "or", "and" or a comma ("rock and roll", "Piano, Guitar") is read whole first, so it names
+    one option. A phrase that does not start with an option commits to none.
+    """
+    refs = _refs(phrase, options)
+    if not refs or not _FILLERS_ONLY.fullmatch(phrase, 0, refs[0].start):
+        return set()
+    chosen = {refs[0].option}
+    for before, ref in itertools.pairwise(refs):
+        gap = phrase[before.end : ref.start]
+        if not _GAP_WORDS.fullmatch(gap):
+            break
+        if ref.option != before.option and not _JOINS_OPTIONS.search(gap):
+            break
+        chosen.add(ref.option)
+    return chosen
+
+
+def _hedges(phrase: str, options: _Options) -> bool:
+    """Whether an answer phrase commits to more than one option (see `_committed`)."""
+    return len(_committed(phrase, options)) > 1
+
+
 def _read_letter(phrase: str, options: _Options, rule: str, *, free_text: bool) -> _Read | None:
     """Read an option letter at the start of `phrase` (e.g. "B", "(B)", "b)", "B) Too little",
     "B because ..."). Text after the letter must not name another option; unless `free_text`,
@@ -189,6 +286,8 @@ def _read_phrase(
     `prefix`) an option text followed by an explanation. A phrase that is one option's text and
     another option's letter ("D" when option C reads "D") is refused."""
     phrase = _clean_phrase(phrase)
+    if _hedges(phrase, options):
+        return _Read(INVALID, text_rule)
     exact = options.by_key(_key(phrase))
     by_letter = _read_letter(phrase, options, letter_rule, free_text=free_text)
     if exact is not None:
@@ -274,7 +373,10 @@ def _boxed_letter(text: str, options: _Options) -> _Read | None:
         box = _BOXED.match(text, match.start())
         if box is None:
             return None
-        return _read_letter(_clean_phrase(box["inner"]), options, "boxed-letter", free_text=False)
+        inner = _clean_phrase(box["inner"])
+        if _hedges(inner, options):
+            return _Read(INVALID, "boxed-letter")
+        return _read_letter(inner, options, "boxed-letter", free_text=False)
 
     return _last_read(_BOXED_ANYWHERE, text, read)
 
@@ -322,22 +424,9 @@ _option_letter = _last_mention(
 
 
 def _unique_option_text(text: str, options: _Options) -> _Read | None:
-    """Exactly one option's text occurs in the answer. Longer options are found first and blotted
-    out, so that "dog" inside "dog barking" does not count as a second option; "man" inside
-    "woman" is not a match at all (word boundaries)."""
-    folded = _fold(text)
-    named: set[str] = set()
-    for key in sorted({k for k in options.keys if k}, key=len, reverse=True):
-        spans = [
-            m.span()
-            for m in re.finditer(re.escape(key), folded)
-            if not (m.start() > 0 and _joins(folded[m.start() - 1], key[0]))
-            and not (m.end() < len(folded) and _joins(key[-1], folded[m.end()]))
-        ]
-        if spans:
-            named.add(key)
-            for start, end in spans:
-                folded = folded[:start] + "\x00" * (end - start) + folded[end:]
+    """Exactly one option's text occurs in the answer, as a whole word or phrase, a shorter
+    option inside a longer one not counting as a second (see `_option_spans`)."""
+    named = {key for _, _, key in _option_spans(_fold(text), options.keys)}
     if len(named) != 1:
         return None if not named else _Read(INVALID, "unique-option-text")
     found = options.by_key(named.pop())
@@ -375,8 +464,13 @@ def extract_strict(text: str, choices: Sequence[str]) -> Extraction:
 
     The key is case-insensitive and may carry markdown (`**ANSWER: B**`); the letter may be
     bracketed (`ANSWER: (B)`) or followed by its option text (`Answer: B) Too little`). The last
-    answer line decides. A letter outside the item's range, a hedge (`ANSWER: A or B`), a letter
-    followed by another option's text, or an unreadable last answer line is INVALID.
+    answer line decides; options mentioned in the reasoning before it do not count. A letter
+    outside the item's range, a letter followed by another option's text, an unreadable last
+    answer line, or a hedge is INVALID. A hedge is an answer that commits to more than one
+    option, by letters, texts or both: `ANSWER: A or B`, `ANSWER: alpha or beta`, `ANSWER: gamma,
+    delta`, `ANSWER: A (alpha) or maybe B`, `ANSWER: A或B`. Options named after the chosen one in
+    an explanation are not a hedge (`ANSWER: B because A is wrong`), and an option whose own
+    text holds "or", "and" or a comma (`rock and roll`) is one option.
 
     Args:
         text: the reasoner's final answer text (without its reasoning trace).
@@ -396,8 +490,9 @@ def extract_lenient(text: str, choices: Sequence[str]) -> Extraction:
     / "I choose B" (letter or option text); Chinese answers ("答案是B", "选B", "答案是<option>");
     `\\boxed{B}`; `**B**`; `(B)`; "option B"; and finally an
     answer in which exactly one option's text occurs. Each rung takes its last match. An explicit
-    answer that names no single option (a letter out of range, a hedge such as "A or B")
-    stops the ladder: the result is INVALID, never a guess. Letters out of range in mere
+    answer that names no single option (a letter out of range; a hedge, as defined for
+    `extract_strict`: "the answer is alpha or beta", "A/B", "either A or C", a last line "alpha
+    and beta") stops the ladder: the result is INVALID, never a guess. Letters out of range in mere
     mentions (`(E)`, `**E**`, "option E") are ignored rather than refused.
 
     Args:

@@ -200,7 +200,7 @@ class ItemStatus:
 
 
 def item_status(item: Item, result: ItemResult) -> ItemStatus:
-    scored = score_answer(item, result.raw_answer)
+    scored = score_answer(item, result)
     outcome = {}
     for scorer in SCORERS:
         if result.error is not None:

@@ -271,7 +271,7 @@ def rubric_table(
             continue
         rubric = [scored[i] for i in ids]
         correct = [
-            score_answer(lookup[i], ItemResult.from_json(results[i]).raw_answer).correct["official"]
+            score_answer(lookup[i], ItemResult.from_json(results[i])).correct["official"]
             for i in ids
         ]
         low, high = _mean_interval(rubric)

@@ -13,8 +13,8 @@ Schema (version 1), all accuracies and rates are fractions in [0, 1]:
           "by": {"modality" | "category" | "sub-category" | "language": {value: GROUP}}
         }
       },
-      "invalid_rate": {"strict": float, "lenient": float},   # unparseable answers (errors included)
-      "invalid": {"strict": int, "lenient": int},
+      "invalid_rate": {"strict": float, "lenient": float},   # INVALID answers: no single option
+      "invalid": {"strict": int, "lenient": int},            # read, hedges, truncated, errors
       "truncated": int,                                       # answers cut by the length limit
       "errors": int,                                          # items with no answer at all
       "errors_by_stage": {stage: int},
@@ -24,7 +24,8 @@ Schema (version 1), all accuracies and rates are fractions in [0, 1]:
              "significant"}
 
 `significant` is the one-sided exact Poisson-binomial test against random guessing on exactly the
-group's items, at alpha / family_size (Bonferroni). Errors count as wrong under every scorer.
+group's items, at alpha / family_size (Bonferroni). Errors count as wrong under every scorer;
+how each answer is scored (hedges, truncated answers, predictions files): cascade.scoring.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def compute_metrics(
     """Metrics over the items that have a result (the others are counted as pending)."""
     scored_items = [i for i in items if i.id in results]
     facts = [ItemResult.from_json(results[i.id]) for i in scored_items]
-    scores = [score_answer(i, f.raw_answer) for i, f in zip(scored_items, facts, strict=True)]
+    scores = [score_answer(i, f) for i, f in zip(scored_items, facts, strict=True)]
     choices = [len(i.choices) for i in scored_items]
     scorers: dict[str, Any] = {}
     for scorer in SCORERS:
@@ -118,7 +119,7 @@ def outcomes(
     for item in items:
         if item.id not in results:
             continue
-        scored = score_answer(item, ItemResult.from_json(results[item.id]).raw_answer)
+        scored = score_answer(item, ItemResult.from_json(results[item.id]))
         for scorer in SCORERS:
             table[scorer][item.id] = scored.correct[scorer]
     return table

@@ -47,26 +47,55 @@ def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
     )
 
 
+def _prediction_key(benchmark: str, records: list[RawRecord], path: Path) -> str:
+    """The key holding the predictions: the one the benchmark's official script reads (MMAR
+    `answer_prediction`, MMAU `model_output`), or the other spelling the benchmark's documents use
+    (`model_output` in MMAR files, `model_prediction` in MMAU's README) when no item has it."""
+    mmar = benchmark == "mmar"
+    keys = ("answer_prediction", "model_output") if mmar else ("model_output", "model_prediction")
+    for key in keys:
+        if any(key in r for r in records):
+            return key
+    raise BenchmarkError(
+        f"{path}: no item has a prediction; each item of a {benchmark} predictions file "
+        f"needs `{keys[0]}` (the key the official scorer reads; "
+        f"{' or '.join(f'`{k}`' for k in keys[1:])} also accepted)"
+    )
+
+
 def from_predictions(path: Path) -> Scorable:
-    """A predictions file in MMAR's or MMAU's format; the prediction is scored as the raw answer."""
+    """A predictions file in MMAR's or MMAU's format.
+
+    Each item's prediction is scored as the official script scores it: `official` judges the
+    prediction verbatim, and the strict and lenient extractions are read from the same text (see
+    cascade.scoring). An item without the prediction key is skipped, as the official scripts do,
+    and listed in `missing_prediction`.
+
+    Raises:
+        BenchmarkError: the file cannot be read, is in neither format, holds no item, or no item
+            has a prediction (or one that is not a string).
+    """
     records = read_records(path)
-    benchmark, key, adapter = _format_of(records, path)
-    if benchmark == "mmar" and not any(key in r for r in records):
-        key = "model_output" if any("model_output" in r for r in records) else key
+    benchmark, _, adapter = _format_of(records, path)
+    key = _prediction_key(benchmark, records, path)
     items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
     results: dict[str, dict[str, Any]] = {}
     missing = []
-    for item, record in zip(items, records, strict=True):
+    for number, (item, record) in enumerate(zip(items, records, strict=True), start=1):
         if key not in record:
             missing.append(item.id)
             continue
         prediction = record[key]
         if not isinstance(prediction, str):
-            raise BenchmarkError(f"item {item.id}: `{key}` is not a string")
+            raise BenchmarkError(
+                f"{path} item {number} ({item.id}): `{key}` is {type(prediction).__name__}, "
+                "not a string; write the model's answer text there"
+            )
         results[item.id] = {
             "id": item.id,
             "raw_answer": prediction,
             "reasoning": record.get("thinking_prediction") or "",
+            "verbatim_prediction": True,
         }
     kept = tuple(i for i in items if i.id in results)
     return Scorable(path.stem, benchmark, kept, results, tuple(missing))

@@ -6,56 +6,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cascade.extraction import Extraction, extract_lenient, extract_strict
+from cascade.extraction import Extraction
 from cascade.records import Item
-from cascade.scoring import official_match, prediction_text
+from cascade.scoring import EXTRACTORS, SCORERS, Scored, score
 
-SCORERS = ("official", "strict", "lenient")
-EXTRACTORS = ("strict", "lenient")
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Every scorer's verdict on one answer.
-
-    `answer_prediction` is what the official scorer reads: the option the lenient ladder chose,
-    verbatim, or the raw answer when nothing parsed (empty when there is no answer at all).
-    """
-
-    extractions: Mapping[str, Extraction | None]
-    answer_prediction: str
-    correct: Mapping[str, bool]
-
-    @property
-    def invalid(self) -> dict[str, bool]:
-        return {m: e is None or not e.valid for m, e in self.extractions.items()}
+__all__ = ["EXTRACTORS", "SCORERS", "ItemResult", "Scored", "extraction_json", "score_answer"]
 
 
-def score_answer(item: Item, text: str | None) -> Scored:
-    """Score one final answer (None when the item failed: wrong under every scorer)."""
-    if text is None:
-        return Scored(
-            extractions=dict.fromkeys(EXTRACTORS),
-            answer_prediction="",
-            correct=dict.fromkeys(SCORERS, False),
-        )
-    strict = extract_strict(text, item.choices)
-    lenient = extract_lenient(text, item.choices)
-    prediction = prediction_text(text, item.choices, lenient)
-    return Scored(
-        extractions={"strict": strict, "lenient": lenient},
-        answer_prediction=prediction,
-        correct={
-            "official": official_match(item.answer, prediction, item.choices),
-            "strict": _chose_answer(item, strict),
-            "lenient": _chose_answer(item, lenient),
-        },
+def score_answer(item: Item, result: ItemResult) -> Scored:
+    """Score one stored result by every scorer (the policy: cascade.scoring)."""
+    return score(
+        result.raw_answer,
+        item.choices,
+        item.answer,
+        truncated=result.truncated,
+        verbatim=result.verbatim_prediction,
     )
-
-
-def _chose_answer(item: Item, extraction: Extraction) -> bool:
-    """The chosen option's text is the answer (texts, not positions: options can repeat)."""
-    return extraction.index is not None and item.choices[extraction.index] == item.answer
 
 
 def extraction_json(extraction: Extraction | None) -> dict[str, Any] | None:
@@ -86,13 +52,16 @@ class ItemResult:
     usage: Mapping[str, int | None] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     sample: int = 0
+    verbatim_prediction: bool = False
+    """`raw_answer` is a prediction read from a predictions file cascade did not write: the
+    official rule judges it verbatim (see cascade.scoring)."""
 
     @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
 
     def to_json(self, item: Item) -> dict[str, Any]:
-        scored = score_answer(item, self.raw_answer)
+        scored = score_answer(item, self)
         return {
             "id": self.id,
             "sample": self.sample,
@@ -132,4 +101,5 @@ class ItemResult:
             usage=raw.get("usage") or {},
             timings=raw.get("timings") or {},
             sample=int(raw.get("sample", 0)),
+            verbatim_prediction=bool(raw.get("verbatim_prediction", False)),
         )

@@ -42,7 +42,7 @@ def item_outcomes(run: Scorable) -> ItemOutcomes:
     for item in run.items:
         if item.id not in run.results:
             continue
-        scored = score_answer(item, ItemResult.from_json(run.results[item.id]).raw_answer)
+        scored = score_answer(item, ItemResult.from_json(run.results[item.id]))
         for scorer in SCORERS:
             correct[scorer][item.id] = scored.correct[scorer]
         for method, flag in scored.invalid.items():

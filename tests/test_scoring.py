@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cascade.extraction import INVALID, Extraction
-from cascade.scoring import official_match, prediction_text
+from cascade.scoring import official_match, prediction_text, score
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_PATH = ROOT / "tests" / "data" / "official_golden.jsonl"
@@ -104,3 +104,47 @@ def test_prediction_text() -> None:
         "Too little"
     )
     assert prediction_text(raw, CHOICES, Extraction("strict", INVALID, "")) == raw
+
+
+def test_a_run_answer_is_judged_by_official_as_the_option_lenient_chose() -> None:
+    scored = score(
+        "The answer is too little.", CHOICES, "Too little", truncated=False, verbatim=False
+    )
+    assert scored.answer_prediction == "Too little"
+    assert scored.correct == {"official": True, "strict": False, "lenient": True}
+
+
+def test_a_predictions_file_answer_is_judged_by_official_verbatim() -> None:
+    # A bare letter holds none of the answer's words: the official script says wrong, and so does
+    # `official`, while the lenient ladder reads the letter from the same text.
+    scored = score("B", CHOICES, "Too little", truncated=False, verbatim=True)
+    assert scored.answer_prediction == "B"
+    assert scored.correct == {"official": False, "strict": False, "lenient": True}
+
+
+def test_a_hedge_is_invalid_and_official_judges_its_raw_text() -> None:
+    scored = score(
+        "ANSWER: too little or too much", CHOICES, "Too little", truncated=False, verbatim=False
+    )
+    assert scored.invalid == {"strict": True, "lenient": True}
+    assert scored.answer_prediction == "ANSWER: too little or too much"
+    assert scored.correct == {"official": False, "strict": False, "lenient": False}
+
+
+@pytest.mark.parametrize("verbatim", [False, True])
+def test_a_truncated_answer_is_invalid_and_official_judges_its_raw_text(verbatim: bool) -> None:
+    cut = "Weighing the levels up.\nANSWER: B"
+    scored = score(cut, CHOICES, "Too little", truncated=True, verbatim=verbatim)
+    assert scored.invalid == {"strict": True, "lenient": True}
+    assert scored.answer_prediction == cut
+    assert scored.correct == {"official": False, "strict": False, "lenient": False}
+    # The official rule still judges the raw text: a cut-off answer of only the option is right.
+    only_option = score("Too little", CHOICES, "Too little", truncated=True, verbatim=verbatim)
+    assert only_option.correct == {"official": True, "strict": False, "lenient": False}
+
+
+def test_no_answer_is_wrong_under_every_scorer() -> None:
+    scored = score(None, CHOICES, "Too little", truncated=False, verbatim=False)
+    assert scored.answer_prediction == ""
+    assert scored.correct == {"official": False, "strict": False, "lenient": False}
+    assert scored.invalid == {"strict": True, "lenient": True}
