@@ -72,9 +72,23 @@ def write_predictions(path: Path, records: Sequence[Mapping[str, Any]]) -> Path:
     return path
 
 
+def unanswered(path: Path) -> bool:
+    """Whether the file has an item without a prediction or with an empty one, or the run an item
+    with an error (exit code 3)."""
+    if path.is_dir():
+        lines = (path / "results.jsonl").read_text("utf-8").splitlines()
+        return any(json.loads(line)["error"] is not None for line in lines)
+    text = path.read_text("utf-8")
+    records = (
+        json.loads(text) if path.suffix == ".json" else list(map(json.loads, text.splitlines()))
+    )
+    keys = ("answer_prediction", "model_output", "model_prediction")
+    return any(not str(next((r[k] for k in keys if k in r), "")).strip() for r in records)
+
+
 def score_file(path: Path) -> dict[str, Any]:
     result = runner.invoke(app, ["score", str(path), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == (3 if unanswered(path) else 0), result.output
     metrics: dict[str, Any] = json.loads(result.stdout)
     return metrics
 
