@@ -50,7 +50,7 @@ def test_dry_run_prints_the_plan_and_loads_nothing(make_config: MakeConfig, tmp_
     described = json.loads(result.stdout)
     assert described["benchmark"]["items"] == 6
     assert described["reasoner"]["component"] == "scripted"
-    assert described["prompts"]["answer"] == "mcq_cot v1"
+    assert described["prompts"]["answer"] == "mcq_cot v2"
     assert not (tmp_path / "runs").exists()
 
 
@@ -142,4 +142,4 @@ def test_dry_run_of_the_paper_row_loads_no_model_library() -> None:
     assert plan["reasoner"]["component"] == "openai"
     assert plan["reasoner"]["config"]["model"] == "deepseek-reasoner"
     assert "Caption + DeepSeek-R1, 55.50" in plan["reproduces"]
-    assert plan["prompts"] == {"description": "description v1", "answer": "mcq_cot v1"}
+    assert plan["prompts"] == {"description": "description v1", "answer": "mcq_cot v2"}
