@@ -48,8 +48,8 @@ ANSWER_LABEL_REMOVED = "[answer label removed]"
 
 _GAP = r"[\s\u200b-\u200f\u2060\ufeff]*"
 """Spaces, including zero-width ones, that a reader (or a model) would look past."""
-_OPEN = r"(?:<|&lt;|&#0*60;|&#x0*3c;)"
-_CLOSE = r"(?:>|&gt;|&#0*62;|&#x0*3e;)"
+_OPEN = r"(?:<|&lt;?|&#0*60;?|&#x0*3c;?)"
+_CLOSE = r"(?:>|&gt;?|&#0*62;?|&#x0*3e;?)"
 _SLASH = r"[/\\]"
 
 
