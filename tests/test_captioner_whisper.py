@@ -168,7 +168,9 @@ def test_multilingual_base_is_assembled_once_and_detects_the_language(
 
     es, en = Whisper({"model": "bundled:base"}).describe([item(spanish), item(english)])
 
-    (folder,) = (tmp_path / "cache" / "models").iterdir()
+    models = tmp_path / "cache" / "models"
+    (folder,) = models.glob("whisper-base-*")
+    assert len(list((models / "verified").iterdir())) == 5  # every file of both parts checked
     assert sorted(p.name for p in folder.iterdir()) == [
         "config.json", "model.bin", "tokenizer.json", "vocabulary.txt"
     ]  # fmt: skip

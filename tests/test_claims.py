@@ -44,7 +44,7 @@ def test_the_deepseek_r1_preset_alone_runs_its_row_with_the_plain_prompt() -> No
 
 def test_an_explicit_answer_prompt_wins_and_drops_the_claim() -> None:
     described = plan(*PAPER_ROW, "--reasoner", "deepseek-r1", "--set", "prompts.answer=mcq_cot")
-    assert described["prompts"]["answer"] == "mcq_cot v1"
+    assert described["prompts"]["answer"] == "mcq_cot v2"
     assert described["reproduces"] is None
     assert described["claim"]["holds"] is False
     assert differences(described) == {"prompts.answer": ("mcq_plain", "mcq_cot")}

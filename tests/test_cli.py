@@ -50,7 +50,7 @@ def test_dry_run_prints_the_plan_and_loads_nothing(make_config: MakeConfig, tmp_
     described = json.loads(result.stdout)
     assert described["benchmark"]["items"] == 6
     assert described["reasoner"]["component"] == "scripted"
-    assert described["prompts"]["answer"] == "mcq_cot v1"
+    assert described["prompts"]["answer"] == "mcq_cot v2"
     assert not (tmp_path / "runs").exists()
 
 

@@ -30,7 +30,9 @@ def test_scripted_stage_describes_files_and_names_a_corrupt_one(tmp_path: Path) 
     cache = ["--set", f"cache_dir={tmp_path / 'cache'}"]
     code, report = describe(str(good), str(bad), "--captioner", "scripted", *cache)
     assert code == 1 and isinstance(report, list)
-    assert report[0]["description"].startswith("Audio caption (from scripted):\na clip of 1.5")
+    assert report[0]["description"].startswith(
+        "Audio caption (from scripted):\n<caption>\na clip of 1.5"
+    )
     assert report[1]["description"] is None
     assert "bad.wav" in report[1]["stages"][0]["error"]
 

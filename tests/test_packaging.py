@@ -34,6 +34,7 @@ def test_wheel_holds_prompts_configs_and_data(wheel: Path) -> None:
         assert f"cascade/_shipped/configs/{config.relative_to(ROOT / 'configs')}" in names
     assert "cascade/data/mmar/MMAR-meta.jsonl" in names
     assert "cascade/data/mmau/mmau-test-mini.json" in names
+    assert "cascade/data/weights.sha256" in names
     assert any(n.startswith("captioners/") for n in names)
     assert any(n.startswith("reasoners/") for n in names)
 

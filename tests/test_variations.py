@@ -191,7 +191,7 @@ def test_truncation_keeps_the_first_words_and_the_layout(make_config: MakeConfig
     summary = pipeline.execute(scripted_text(make_config, description={"truncate_words": 3}))
 
     description = str(results(summary.run_dir)["tone-440"]["description"])
-    assert description == "Audio caption (from scripted):\none two three"
+    assert description == "Audio caption (from scripted):\n<caption>\none two three\n</caption>"
 
 
 def test_identical_prompts_re_use_answers_across_variations(make_config: MakeConfig) -> None:
@@ -231,7 +231,8 @@ def test_degradation_can_target_one_stage(make_config: MakeConfig) -> None:
     )
     description = str(results(pipeline.execute(config).run_dir)["tone-440"]["description"])
     assert description == (
-        f"Audio caption (from scripted):\none\n\nAudio caption (from kept):\n{TEXT}"
+        "Audio caption (from scripted):\n<caption>\none\n</caption>\n\n"
+        f"Audio caption (from kept):\n<caption>\n{TEXT}\n</caption>"
     )
 
 
