@@ -54,9 +54,8 @@ TRANSFORMERS_BATCH = 16
 
 def requests(count: int) -> list[Any]:
     """The demo questions as `mcq_cot` chat requests, the reference reasoning as description."""
-    from cascade import plan, prompts
-    from cascade.answering import render_request
-    from cascade.benchmarks import BenchmarkSpec
+    from cascade.core import BenchmarkSpec, prompts
+    from cascade.run import plan, render_request
 
     items = plan.load_benchmark(BenchmarkSpec(name="demo"), need_audio=False).items
     template = prompts.load("mcq_cot")
@@ -67,7 +66,7 @@ def requests(count: int) -> list[Any]:
 def short_requests(count: int) -> list[Any]:
     """Short open-ended prompts (about 40 tokens): decode-bound, where batching pays most. Shown
     beside the demo prompts (several hundred tokens: prefill-bound on a CPU) to separate the two."""
-    from cascade.records import ChatMessage, ChatRequest
+    from cascade.core import ChatMessage, ChatRequest
 
     return [
         ChatRequest(f"short-{i}", (ChatMessage("user", f"Write a long story about cat {i}."),))
@@ -209,11 +208,9 @@ def transformers_part(batch: Sequence[Any], max_tokens: int) -> dict[str, Any]:
 
 
 def frontend_part(count: int) -> dict[str, Any]:
-    from cascade import plan
-    from cascade.audio import Clip
-    from cascade.benchmarks import BenchmarkSpec
-    from cascade.config import validate
-    from cascade.records import StageInput
+    from cascade.core import BenchmarkSpec, Clip, StageInput
+    from cascade.run import plan
+    from cascade.run.config import validate
 
     items = plan.load_benchmark(BenchmarkSpec(name="demo", limit=count)).items
     config = validate({"captioners": ["whisper", "audioset", "signal"]})

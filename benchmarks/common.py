@@ -174,7 +174,7 @@ def run_config(
     cache: Path | None = None,
 ) -> Any:
     """A validated run config like the embedded default, writing under `folder`."""
-    from cascade.config import validate
+    from cascade.run.config import validate
 
     benchmark: dict[str, Any] = {"name": "demo"}
     if meta is not None:
@@ -203,7 +203,7 @@ def preset(
     **runtime: Any,
 ) -> dict[str, Any]:
     """A shipped preset (configs/<folder>/<name>.yaml) with config and runtime options changed."""
-    from cascade.config import component_spec
+    from cascade.run.config import component_spec
 
     spec: dict[str, Any] = component_spec(name, folder)
     spec["config"] = {**spec.get("config", {}), **(config or {})}

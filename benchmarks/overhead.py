@@ -37,7 +37,7 @@ from common import (
 def measured_run(
     folder: Path, pool: Any, *, name: str, limit: int | None, batch_size: int, overlap: bool
 ) -> dict[str, Any]:
-    from cascade import pipeline
+    from cascade import commands
 
     reasoner = preset("smollm2", **NO_PREFIX_CACHE)
     config = run_config(folder, name=name, limit=limit, batch_size=batch_size, reasoner=reasoner)
@@ -49,7 +49,7 @@ def measured_run(
         }
     )
     with timed() as whole:
-        summary = pipeline.execute(config, pool=pool)
+        summary = commands.run(config, pool=pool)
     stats = summary.to_json()
     frontend_s = stats["stages"]["model_seconds"]
     reasoner_s = stats["reasoner"]["model_seconds"]
@@ -81,7 +81,7 @@ def main() -> None:
         f"the same), batch size {size}, fresh caches, warm models",
         info,
     )
-    from cascade.pool import ComponentPool
+    from cascade.run import ComponentPool
     from reasoners.vllm_offline import shutdown_engine
 
     with scratch("overhead") as folder, ComponentPool() as pool:

@@ -44,13 +44,13 @@ REPEATS = 3
 
 
 def run(folder: Path, pool: Any, name: str, reasoner: dict[str, Any], limit: int | None) -> Any:
-    from cascade import pipeline
+    from cascade import commands
 
     config = run_config(
         folder, name=name, reasoner=reasoner, limit=limit, batch_size=8, cache=folder / "cache"
     )
     with timed() as whole:
-        summary = pipeline.execute(config, pool=pool)
+        summary = commands.run(config, pool=pool)
     stats = summary.to_json()
     return {
         "run_dir": stats["run_dir"],
@@ -67,9 +67,8 @@ def run(folder: Path, pool: Any, name: str, reasoner: dict[str, Any], limit: int
 
 def rescore_in_process(path: Path, ci: str = "wilson") -> dict[str, Any]:
     """Median of REPEATS timings of `rescore.load` + `compute_metrics` (imports done before)."""
-    from cascade import rescore
-    from cascade.config import ScoringSpec
-    from cascade.metrics import compute_metrics
+    from cascade.run import rescore
+    from cascade.scoring import ScoringSpec, compute_metrics
 
     spec = ScoringSpec(ci_method=ci)
     loads, scores = [], []
@@ -115,7 +114,7 @@ def import_seconds() -> float:
     """What the imports of re-scoring cost in a fresh interpreter."""
     code = (
         "import time; t = time.perf_counter(); "
-        "from cascade import rescore; from cascade.metrics import compute_metrics; "
+        "from cascade.run import rescore; from cascade.scoring.metrics import compute_metrics; "
         "print(time.perf_counter() - t)"
     )
     out = subprocess.run(
@@ -140,7 +139,7 @@ def synthetic_mmar(path: Path) -> int:
 
 
 def demo_part(folder: Path, limit: int | None) -> dict[str, Any]:
-    from cascade.pool import ComponentPool
+    from cascade.run import ComponentPool
     from reasoners.vllm_offline import shutdown_engine
 
     reasoner_a = preset("smollm2")

@@ -60,10 +60,10 @@ def write_config(folder: Path, name: str, meta: tuple[Path, Path] | None, cache:
 def child(config_path: Path) -> None:
     """In the child process: the run's batches, then its finalisation (metrics and reports),
     with the peak RSS after each, printed as one JSON line."""
-    from cascade import pipeline, plan
-    from cascade.cache import Cache
-    from cascade.config import read_yaml, validate
-    from cascade.rundir import RunDir
+    from cascade.core import Cache
+    from cascade.report import write_run_reports
+    from cascade.run import RunDir, pipeline, plan
+    from cascade.run.config import read_yaml, validate
 
     config = validate(read_yaml(config_path))
     benchmark = plan.load_benchmark(config.benchmark)
@@ -81,6 +81,7 @@ def child(config_path: Path) -> None:
         batches_rss = peak_rss_mb()
         with timed() as finalising:
             pipeline.finalize(run_dir, config, benchmark, summary)
+            write_run_reports(run_dir.path)
     print(
         json.dumps(
             {

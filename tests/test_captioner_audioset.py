@@ -18,7 +18,7 @@ from captioners.audioset import (
     patches,
     timeline,
 )
-from cascade.registry import resolve
+from cascade.core import resolve
 from tests.frontend_audio import (
     PROGRESSION,
     SENTENCE,

@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cascade.audio import Clip
-from cascade.errors import ConfigError, MissingExtraError
-from cascade.records import StageInput
+from cascade.core import Clip, ConfigError, MissingExtraError, StageInput
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cascade.audio import Clip
-from cascade.errors import ConfigError, MissingExtraError
-from cascade.records import StageInput
+from cascade.core import Clip, ConfigError, MissingExtraError, StageInput
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -362,8 +360,8 @@ VLLM_SCRIPT = textwrap.dedent(
 
     import numpy as np
 
-    from cascade.audio import Clip
-    from cascade.records import StageInput
+    from cascade.core import Clip
+    from cascade.core import StageInput
     from captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
 
 

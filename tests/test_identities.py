@@ -12,9 +12,7 @@ import pytest
 from captioners.audioset import AudioSetTagger
 from captioners.qwen_audio import QwenAudioCaptioner
 from captioners.whisper import Whisper
-from cascade import models
-from cascade.components import Component
-from cascade.errors import ComponentError
+from cascade.core import Component, ComponentError, models
 from reasoners.transformers_lm import TransformersReasoner
 from reasoners.vllm_offline import VllmReasoner
 

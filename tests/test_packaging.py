@@ -47,7 +47,8 @@ def test_installed_wheel_finds_its_prompts_and_configs(wheel: Path, tmp_path: Pa
         capture_output=True,
     )
     code = (
-        "import cascade.resources as r, cascade.prompts as p, cascade.benchmarks as b\n"
+        "import cascade.core.resources as r, cascade.core.prompts as p\n"
+        "import cascade.core.benchmarks as b\n"
         "print(r.shipped_dir('prompts')); print(r.shipped_dir('configs'))\n"
         "print(p.load('mcq_cot').name)\n"
         "print(len(b.load_mmar(b.BenchmarkSpec(name='mmar'), need_audio=False).items))\n"

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cascade.errors import ComponentError
-from cascade.models import models_dir
+from cascade.core import ComponentError, models_dir
 from reasoners.bundled import (
     BUNDLED,
     MARKER,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from cascade.records import ChatMessage, ChatRequest
+from cascade.core import ChatMessage, ChatRequest
 from reasoners.openai_compat import OpenAIReasoner
 
 pytest.importorskip("langchain_openai")

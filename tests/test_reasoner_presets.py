@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from cascade import registry
-from cascade.config import ComponentSpec, component_spec, presets
+from cascade.core import registry
+from cascade.run import ComponentSpec
+from cascade.run.config import component_spec, presets
 from reasoners.openai_compat import OpenAIReasoner
 from tests.test_reasoner_openai import FaultServer, Reply, request
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cascade.records import ChatMessage, ChatRequest
+from cascade.core import ChatMessage, ChatRequest
 from reasoners.transformers_lm import TransformersReasoner
 
 torch = pytest.importorskip("torch")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from cascade import pipeline, prompts
-from cascade.answering import format_choices, letters_phrase
-from cascade.config import validate
-from cascade.extraction import extract_lenient
-from cascade.records import ChatMessage, ChatRequest, ReasonerResponse
+from cascade import commands
+from cascade.core import ChatMessage, ChatRequest, ReasonerResponse, prompts
+from cascade.run import format_choices, letters_phrase
+from cascade.run.config import validate
+from cascade.scoring import extract_lenient
 from reasoners.vllm_server import local_server
 from tests.conftest import ITEMS, write_benchmark
 
@@ -81,7 +81,7 @@ def run_pipeline(bench: Path, out: Path, reasoner: Mapping[str, object]) -> list
             "cache_dir": str(out / "cache"),
         }
     )
-    summary = pipeline.execute(config)
+    summary = commands.run(config)
     results = summary.run_dir / "results.jsonl"
     return [json.loads(line) for line in results.read_text().splitlines()]
 

@@ -12,10 +12,8 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
-from cascade import config as configs
-from cascade import logs
-from cascade.errors import ComponentError
-from cascade.records import ChatMessage, ChatRequest
+from cascade.core import ChatMessage, ChatRequest, ComponentError, logs
+from cascade.run import config as configs
 from reasoners.vllm_memory import (
     WORKER_OVERHEAD_BYTES,
     GiB,

@@ -26,24 +26,22 @@ finished sweep computes nothing.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from cascade import config as configs
-from cascade.config import RunConfig
-from cascade.errors import CascadeError, ConfigError, ExitCode
-from cascade.stats import PAIRED_ALPHA
+from cascade.analysis import sweep_table
+from cascade.core import CascadeError, ConfigError, ExitCode, Strict, write_atomic
+from cascade.run import RunConfig, rescore, run_directory
+from cascade.run import config as configs
+from cascade.scoring import PAIRED_ALPHA
 
 BASE = "base"
 GROUPS = ("modality", "category", "sub-category", "language")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class VariationSpec(Strict):
@@ -254,7 +252,6 @@ Runner = Callable[[Variation], dict[str, Any]]
 
 def run_sweep(sweep: Sweep, run: Runner) -> list[Outcome]:
     """Run every variation in order; a failing variation is recorded and the sweep goes on."""
-    from cascade.pipeline import run_directory
 
     outcomes = []
     for variation in sweep.variations:
@@ -304,6 +301,8 @@ class SweepResults:
     flips: dict[str, Any]
     summaries: dict[str, dict[str, Any]]
     markdown: str
+    text_only: list[str]
+    """The variations whose reasoner read no front-end output (their flips are marked)."""
 
 
 TABLE_CSV = "table.csv"
@@ -318,12 +317,6 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
     Raises:
         CascadeError: when the base run did not finish (there is nothing to compare with).
     """
-    import json
-
-    from cascade import rescore, sweep_table
-    from cascade.cache import write_atomic
-    from cascade.html_compare import sweep_page
-    from cascade.html_report import REPORT_HTML
 
     base = outcomes[0]
     if base.error is not None:
@@ -370,19 +363,4 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
         ],
     }
     write_atomic(folder / SWEEP_JSON, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    html = folder / REPORT_HTML
-    write_atomic(
-        html,
-        sweep_page(
-            sweep.name,
-            table,
-            found,
-            summaries,
-            {o.variation: o.run_dir for o in outcomes},
-            html,
-            alpha=sweep.spec.alpha,
-            scorer=sweep.spec.scorer,
-            text_only=text_only,
-        ),
-    )
-    return SweepResults(table, found, summaries, markdown)
+    return SweepResults(table, found, summaries, markdown, text_only)

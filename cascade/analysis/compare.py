@@ -8,13 +8,16 @@ from typing import Any
 
 import pandas as pd
 
-from cascade.config import ScoringSpec
-from cascade.errors import CascadeError
-from cascade.metrics import compute_metrics, outcomes
-from cascade.report import pct
-from cascade.rescore import Scorable
-from cascade.results import SCORERS
-from cascade.stats import PAIRED_ALPHA, paired_test
+from cascade.core import CascadeError, pct
+from cascade.run import Scorable
+from cascade.scoring import (
+    PAIRED_ALPHA,
+    SCORERS,
+    ScoringSpec,
+    compute_metrics,
+    outcomes,
+    paired_test,
+)
 
 
 def shared_items(runs: Sequence[tuple[str, Scorable]]) -> list[str]:

@@ -12,6 +12,7 @@ as wrong in accuracy.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -20,14 +21,32 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
-from cascade.answering import AnswerCounts, AnswerRecord, answer, format_choices
-from cascade.cache import Cache
-from cascade.components import Reasoner
-from cascade.prompts import PromptTemplate
-from cascade.records import ChatRequest, Item
-from cascade.report import pct
-from cascade.results import ItemResult, score_answer
+from cascade.core import (
+    Cache,
+    CascadeError,
+    ChatRequest,
+    Item,
+    PromptTemplate,
+    Reasoner,
+    markdown,
+    pct,
+    prompts,
+    write_atomic,
+)
+from cascade.run import (
+    CONFIG,
+    RESULTS,
+    AnswerCounts,
+    AnswerRecord,
+    answer,
+    format_choices,
+    plan,
+    read_results,
+)
+from cascade.run import config as configs
+from cascade.scoring import ItemResult, score_answer
 
 SAMPLES = 5
 PROMPT = "judge_rubric"
@@ -310,7 +329,6 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 def render_markdown(
     name: str, judge: str, table: pd.DataFrame, judged: Sequence[ItemJudgement]
 ) -> str:
-    from cascade.report import markdown
 
     shown = display_table(table)
     status: dict[str, list[str]] = {}
@@ -348,12 +366,6 @@ class JudgeResult:
 
 def load_run(run_dir: Path) -> tuple[Any, list[Item], dict[str, dict[str, Any]]]:
     """A finished run's resolved config, its benchmark items (with metadata) and its results."""
-    import yaml
-
-    from cascade import config as configs
-    from cascade import plan
-    from cascade.errors import CascadeError
-    from cascade.rundir import CONFIG, RESULTS, read_results
 
     if not (run_dir / CONFIG).is_file() or not (run_dir / RESULTS).is_file():
         raise CascadeError(f"{run_dir} is not a run directory (no {CONFIG} or {RESULTS})")
@@ -374,15 +386,11 @@ def judge_run(
     cache_dir: Path | None = None,
 ) -> JudgeResult:
     """Judge a run directory with a reasoner preset (or registered backend) and write
-    judge-<name>.json, .md and .csv into it.
+    judge-<name>.json, .md and .csv into it. The run's page, which shows the rubric scores
+    beside accuracy, is the report layer's to rewrite (`cascade.commands.judge` does both).
 
     `overrides` are `key=value` settings of the judge's spec (`config.temperature=0.7`).
     """
-    import json
-
-    from cascade import config as configs
-    from cascade import plan, prompts
-    from cascade.cache import write_atomic
 
     config, items, results = load_run(run_dir)
     if reasoner is None:
@@ -420,8 +428,4 @@ def judge_run(
     write_atomic(files["json"], json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     write_atomic(files["md"], render_markdown(config.name, judge, table, judged))
     write_atomic(files["csv"], table.to_csv(index=False))
-    if (run_dir / "metrics.json").is_file():
-        from cascade.html_report import write_run_report
-
-        write_run_report(run_dir)  # the run's page shows the rubric scores beside accuracy
     return JudgeResult(judged, table, files, counts)

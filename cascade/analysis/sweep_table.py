@@ -15,14 +15,19 @@ from typing import Any
 
 import pandas as pd
 
-from cascade.config import ScoringSpec
-from cascade.records import Item
-from cascade.report import pct
-from cascade.rescore import Scorable
-from cascade.results import SCORERS, ItemResult, score_answer
-from cascade.stats import PAIRED_ALPHA, group_stats, paired_test
+from cascade.core import Item, markdown, pct
+from cascade.run import Scorable
+from cascade.scoring import (
+    INVALID_BY,
+    PAIRED_ALPHA,
+    SCORERS,
+    ItemResult,
+    ScoringSpec,
+    group_stats,
+    paired_test,
+    score_answer,
+)
 
-INVALID_BY = {"official": "lenient", "strict": "strict", "lenient": "lenient"}
 """Which extraction's invalid rate goes beside a scorer (official reads the lenient choice)."""
 ALL = "all"
 
@@ -251,7 +256,6 @@ def render_markdown(
     scorer: str = "strict",
 ) -> str:
     """table.md of a sweep: an overview, the results table, the work done, the flipped items."""
-    from cascade.report import markdown
 
     variations = list(dict.fromkeys(table["variation"])) if not table.empty else []
     m = max(1, len(variations) - 1)

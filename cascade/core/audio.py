@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cascade.errors import AudioError
+from cascade.core.errors import AudioError
 
 Waveform = npt.NDArray[np.float32]
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cascade.errors import BenchmarkError
-from cascade.records import Item
+from cascade.core.components import require
+from cascade.core.errors import BenchmarkError
+from cascade.core.records import Item
 
 MAX_CHOICES = 26
 SHIPPED = "cascade.data"
@@ -330,7 +331,6 @@ def with_audio_root(items: Sequence[Item], root: Path) -> list[Item]:
 
 def _download_mmar() -> tuple[Path, Path]:
     """Fetch MMAR's meta and audio archive from the hub (cached by huggingface_hub) and unpack."""
-    from cascade.components import require
 
     hub = require("huggingface_hub", component="benchmark 'mmar' from the hub", extra="hub")
     meta = Path(hub.hf_hub_download(HUB_REPO, "MMAR-meta.jsonl", repo_type="dataset"))

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cascade.audio import content_hash
-from cascade.components import Identity, digest
-from cascade.records import ChatMessage
+from cascade.core.audio import content_hash
+from cascade.core.components import Identity, digest
+from cascade.core.records import ChatMessage
 
 DEFAULT_ROOT = Path("~/.cache/cascade")
 

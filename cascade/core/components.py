@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from cascade.errors import MissingExtraError
-from cascade.records import ChatRequest, ReasonerResponse, StageInput, StageKind, StageOutput
+from cascade.core.errors import MissingExtraError
+from cascade.core.records import ChatRequest, ReasonerResponse, StageInput, StageKind, StageOutput
 
 Role = Literal["captioner", "reasoner"]
 

@@ -29,9 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cascade.cache import default_root, write_atomic
-from cascade.components import digest
-from cascade.errors import ComponentError
+from cascade.core.cache import default_root, write_atomic
+from cascade.core.components import digest
+from cascade.core.errors import ComponentError
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from cascade.components import digest
-from cascade.errors import PromptError
-from cascade.records import ChatMessage
-from cascade.resources import shipped_dir
+from cascade.core.components import digest
+from cascade.core.errors import PromptError
+from cascade.core.records import ChatMessage
+from cascade.core.resources import shipped_dir
 
 ROLES = ("system", "user", "assistant")
 

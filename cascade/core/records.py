@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from cascade.audio import Clip
+from cascade.core.audio import Clip
 
 StageKind = Literal["asr", "caption", "tags", "signal"]
 """What a front-end stage contributes to the description."""

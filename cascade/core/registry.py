@@ -7,7 +7,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cascade.errors import RegistryError
+from cascade.core.errors import RegistryError
 
 Table = Literal["captioner", "reasoner", "benchmark"]
 
@@ -67,15 +67,15 @@ REASONERS: dict[str, Entry] = {
 
 BENCHMARKS: dict[str, Entry] = {
     "demo": Entry(
-        "cascade.benchmarks:load_demo",
+        "cascade.core.benchmarks:load_demo",
         "bundled demo benchmark in MMAR's format (generated audio, answers known by construction)",
     ),
     "mmar": Entry(
-        "cascade.benchmarks:load_mmar",
+        "cascade.core.benchmarks:load_mmar",
         "MMAR (1000 items; meta shipped, audio from BoJack/MMAR or --set benchmark.audio_root=DIR)",
     ),
     "mmau-test-mini": Entry(
-        "cascade.benchmarks:load_mmau",
+        "cascade.core.benchmarks:load_mmau",
         "MMAU test-mini (1000 items; meta shipped, audio from the MMAU release)",
     ),
 }

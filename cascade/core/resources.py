@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cascade.errors import CascadeError
+from cascade.core.errors import CascadeError
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # cascade/, above core/
 
 
 def shipped_dir(name: str) -> Path:

@@ -7,12 +7,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cascade.cache import Cache, messages_hash, reasoner_key
-from cascade.components import Reasoner
-from cascade.errors import CascadeError
-from cascade.extraction import option_letters
-from cascade.prompts import PromptTemplate
-from cascade.records import ChatRequest, Item, ReasonerResponse
+from cascade.core import (
+    Cache,
+    CascadeError,
+    ChatRequest,
+    Item,
+    PromptTemplate,
+    Reasoner,
+    ReasonerResponse,
+    messages_hash,
+    reasoner_key,
+)
+from cascade.scoring import option_letters
 
 
 def format_choices(choices: Sequence[str]) -> str:

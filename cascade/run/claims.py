@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cascade.benchmarks import BenchmarkSpec
-from cascade.config import (
+from cascade.core import BenchmarkSpec
+from cascade.run.config import (
     AudioSpec,
     Claim,
     ComponentSpec,

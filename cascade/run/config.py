@@ -15,24 +15,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from cascade import prompts, registry
-from cascade.benchmarks import BenchmarkSpec
-from cascade.components import digest
-from cascade.errors import ConfigError
-from cascade.resources import shipped_dir
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from cascade.core import BenchmarkSpec, ConfigError, Strict, digest, prompts, registry, shipped_dir
+from cascade.scoring import ScoringSpec
 
 
 class Claim(Strict):
     """A published result, and every setting of a run that the result depends on.
 
     A preset or run config that reproduces a paper's row carries one. The claim holds for a
-    resolved run only while every required setting has its required value (`cascade.claims`);
+    resolved run only while every required setting has its required value (`cascade.run.claims`);
     otherwise the plan and the reports say which settings differ instead of naming the row.
     """
 
@@ -44,7 +37,7 @@ class Claim(Strict):
     captioner preset names: the run's front-end must be exactly those presets' components and
     configs. Settings under `prompts.` are applied by `--reasoner NAME` when the preset claims a
     row (a later `--set` still wins, and then drops the claim). Besides these, a claim always
-    requires the whole benchmark and no ablation (`cascade.claims.IMPLIED`)."""
+    requires the whole benchmark and no ablation (`cascade.run.claims.IMPLIED`)."""
     assumes: str = ""
     """What the publication leaves unstated and the claim assumes (said wherever it is shown)."""
 
@@ -95,17 +88,6 @@ class PromptSpec(Strict):
     """Template that composes the stage outputs into one description."""
     answer: str = "mcq_cot"
     """Template of the answering prompt (question, choices, description)."""
-
-
-class ScoringSpec(Strict):
-    alpha: float = Field(default=0.001, gt=0, lt=1)
-    """Significance level of the test against random guessing (the MMAR paper: 0.001)."""
-    family_size: int = Field(default=1, ge=1)
-    """Bonferroni family size: the number of models or runs compared (the MMAR paper: 30)."""
-    ci_method: Literal["wilson", "bootstrap"] = "wilson"
-    """95% interval: `wilson` or `bootstrap`."""
-    bootstrap_samples: int = Field(default=2000, ge=100)
-    seed: int = 0
 
 
 class RunSpec(Strict):

@@ -15,8 +15,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from cascade.prompts import PromptTemplate
-from cascade.records import StageKind, StageOutput
+from cascade.core import PromptTemplate, StageKind, StageOutput
 
 KIND_LABELS: dict[StageKind, str] = {
     "asr": "Speech transcript",

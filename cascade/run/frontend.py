@@ -7,11 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cascade.audio import Clip
-from cascade.cache import Cache, stage_key
-from cascade.components import Captioner
-from cascade.errors import CascadeError
-from cascade.records import StageInput, StageOutput
+from cascade.core import Cache, Captioner, CascadeError, Clip, StageInput, StageOutput, stage_key
 
 
 @dataclass(frozen=True)

@@ -16,24 +16,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cascade import plan
-from cascade.answering import AnswerCounts, answer, answered, render_request
-from cascade.benchmarks import Benchmark
-from cascade.cache import Cache
-from cascade.claims import claim_json
-from cascade.components import Reasoner
-from cascade.config import RunConfig
-from cascade.errors import CascadeError, FailureRateExceeded, Interrupted, ItemsFailed
-from cascade.frontend import Clipped, Counts, Stage, StageRecord, run_stages
-from cascade.html_report import write_run_report
-from cascade.metrics import compute_metrics
-from cascade.plan import Prompts
-from cascade.pool import ComponentPool
-from cascade.records import ChatRequest, Item, StageOutput
-from cascade.report import render_markdown
-from cascade.results import ItemResult
-from cascade.rundir import METRICS, PREDICTIONS, REPORT_MD, SUMMARY, RunDir
-from cascade.variations import Variation, needs_audio
+from cascade.core import (
+    Benchmark,
+    Cache,
+    CascadeError,
+    ChatRequest,
+    FailureRateExceeded,
+    Interrupted,
+    Item,
+    ItemsFailed,
+    Reasoner,
+    StageOutput,
+)
+from cascade.run import plan
+from cascade.run.answering import AnswerCounts, answer, answered, render_request
+from cascade.run.claims import claim_json
+from cascade.run.config import RunConfig
+from cascade.run.frontend import Clipped, Counts, Stage, StageRecord, run_stages
+from cascade.run.plan import Prompts
+from cascade.run.pool import ComponentPool
+from cascade.run.rundir import METRICS, PREDICTIONS, SUMMARY, RunDir
+from cascade.run.variations import Variation, needs_audio
+from cascade.scoring import ItemResult, compute_metrics
 
 Progress = Callable[[int, int], None]
 """Called with (items done, items total) after every batch."""
@@ -348,7 +352,8 @@ def _stages_json(records: Sequence[StageRecord]) -> dict[str, dict[str, Any]]:
 def finalize(
     run_dir: RunDir, config: RunConfig, benchmark: Benchmark, summary: RunSummary
 ) -> dict[str, Any]:
-    """Compact the results; write predictions, metrics.json, summary.json, report.md and .html."""
+    """Compact the results; write predictions, metrics.json and summary.json (the reports are
+    rendered from these by the report layer: `cascade.commands.run`)."""
     order = [i.id for i in benchmark.items]
     results = run_dir.compact(order)
     predictions = [
@@ -372,8 +377,6 @@ def finalize(
     metrics["notices"], metrics["scripted"] = summary.notices, summary.scripted
     run_dir.write_json(METRICS, metrics)
     run_dir.write_json(SUMMARY, summary_json)
-    run_dir.write_text(REPORT_MD, render_markdown(metrics, summary_json))
-    write_run_report(run_dir.path)
     summary.metrics = metrics
     return metrics
 

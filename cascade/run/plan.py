@@ -7,14 +7,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cascade import config as configs
-from cascade import prompts, registry
-from cascade.benchmarks import Benchmark, BenchmarkSpec
-from cascade.components import Captioner, Component, Reasoner
-from cascade.config import ComponentSpec, RunConfig
-from cascade.errors import ConfigError
-from cascade.frontend import Stage
-from cascade.prompts import PromptTemplate
+from cascade.core import (
+    Benchmark,
+    BenchmarkSpec,
+    Captioner,
+    Component,
+    ConfigError,
+    PromptTemplate,
+    Reasoner,
+    prompts,
+    registry,
+)
+from cascade.run import config as configs
+from cascade.run.claims import claim_json
+from cascade.run.config import ComponentSpec, RunConfig
+from cascade.run.frontend import Stage
 
 
 def build(table: registry.Table, spec: ComponentSpec) -> Component:
@@ -169,7 +176,6 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
 def claim_plan(config: RunConfig) -> dict[str, Any]:
     """The plan's `reproduces` (the claimed row, only while the claim holds) and `claim` (the
     row, whether it holds, the settings that differ and what is assumed; null: none claimed)."""
-    from cascade.claims import claim_json
 
     claim = claim_json(config)
     return {"reproduces": claim["row"] if claim and claim["holds"] else None, "claim": claim}

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from cascade import plan
-from cascade.components import Captioner, Component, Reasoner, digest
-from cascade.config import ComponentSpec, RunConfig
-from cascade.frontend import Stage
-from cascade.registry import Table
+from cascade.core import Captioner, Component, Reasoner, digest, registry
+from cascade.run import plan
+from cascade.run.config import ComponentSpec, RunConfig
+from cascade.run.frontend import Stage
 
 
 class ComponentPool:
@@ -24,19 +23,21 @@ class ComponentPool:
 
     def __init__(self) -> None:
         self._built: dict[str, Component] = {}
-        self._names: dict[str, tuple[Table, str]] = {}
+        self._names: dict[str, tuple[registry.Table, str]] = {}
 
     def __len__(self) -> int:
         return len(self._built)
 
     @staticmethod
-    def _key(table: Table, spec: ComponentSpec) -> str:
+    def _key(table: registry.Table, spec: ComponentSpec) -> str:
         return digest([table, spec.name, spec.config, spec.runtime])
 
     def retain(self, config: RunConfig) -> None:
         """Close every pooled component that `config` replaces by another of the same name
         (another checkpoint, prompt or runtime): the two would otherwise share the memory."""
-        wanted: list[tuple[Table, ComponentSpec]] = [("captioner", s) for s in config.captioners]
+        wanted: list[tuple[registry.Table, ComponentSpec]] = [
+            ("captioner", s) for s in config.captioners
+        ]
         wanted.append(("reasoner", config.reasoner))
         keys = {self._key(table, spec) for table, spec in wanted}
         names = {(table, spec.name) for table, spec in wanted}
@@ -46,7 +47,7 @@ class ComponentPool:
                 self._built.pop(key).close()
                 del self._names[key]
 
-    def _keep(self, table: Table, spec: ComponentSpec, fresh: Component) -> Component:
+    def _keep(self, table: registry.Table, spec: ComponentSpec, fresh: Component) -> Component:
         """The pooled component for `spec`; `fresh` (built but not loaded) becomes it if new."""
         key = self._key(table, spec)
         self._names.setdefault(key, (table, spec.name))

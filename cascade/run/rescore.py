@@ -11,11 +11,19 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from cascade.benchmarks import RawRecord, build_items, mmar_fields, mmau_fields, read_records
-from cascade.config import ScoringSpec
-from cascade.errors import BenchmarkError, CascadeError, ConfigError
-from cascade.records import Item
-from cascade.rundir import CONFIG, PREDICTIONS, RESULTS, SUMMARY, read_results
+from cascade.core import (
+    BenchmarkError,
+    CascadeError,
+    ConfigError,
+    Item,
+    RawRecord,
+    build_items,
+    mmar_fields,
+    mmau_fields,
+    read_records,
+)
+from cascade.run.rundir import CONFIG, PREDICTIONS, RESULTS, SUMMARY, read_results
+from cascade.scoring import ScoringSpec
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,8 @@ def from_predictions(path: Path) -> Scorable:
 
     Each item's prediction is scored as the official script scores it: `official` judges the
     prediction verbatim, and the strict and lenient extractions are read from the same text (see
-    cascade.scoring). An item without the prediction key is skipped, as the official scripts do,
-    and listed in `missing_prediction`.
+    cascade.scoring.rules). An item without the prediction key is skipped, as the official
+    scripts do, and listed in `missing_prediction`.
 
     Raises:
         BenchmarkError: the file cannot be read, is in neither format, holds no item, or no item

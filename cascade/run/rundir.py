@@ -17,8 +17,7 @@ from typing import IO, Any
 
 import yaml
 
-from cascade.cache import write_atomic
-from cascade.errors import CascadeError
+from cascade.core import CascadeError, write_atomic
 
 CONFIG = "config.yaml"
 RESULTS = "results.jsonl"

@@ -22,13 +22,21 @@ from typing import Any
 
 import numpy as np
 
-from cascade import degrade, prompts
-from cascade.components import digest
-from cascade.config import AudioSpec, DescriptionSpec, RunConfig
-from cascade.description import compose
-from cascade.errors import AudioError, CascadeError, ConfigError, PromptError
-from cascade.prompts import PromptTemplate
-from cascade.records import Item, StageOutput
+from cascade.core import (
+    AudioError,
+    CascadeError,
+    Clip,
+    ConfigError,
+    Item,
+    PromptError,
+    PromptTemplate,
+    StageOutput,
+    digest,
+    prompts,
+)
+from cascade.run import degrade
+from cascade.run.config import AudioSpec, DescriptionSpec, RunConfig
+from cascade.run.description import compose
 
 SYNTHETIC_RATE = 16000
 NOISE_RMS = 0.1
@@ -71,8 +79,6 @@ def clip_seconds(path: Path) -> float:
     try:
         return float(sf.info(str(path)).duration)
     except Exception:
-        from cascade.audio import Clip
-
         return Clip(path).duration_s
 
 

@@ -34,10 +34,10 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cascade.config import ScoringSpec
-from cascade.records import Item
-from cascade.results import EXTRACTORS, SCORERS, ItemResult, score_answer
-from cascade.stats import group_stats
+from cascade.core import Item
+from cascade.scoring.results import EXTRACTORS, SCORERS, ItemResult, score_answer
+from cascade.scoring.spec import ScoringSpec
+from cascade.scoring.stats import group_stats
 
 SCHEMA_VERSION = 1
 GROUP_KEYS = ("modality", "category", "sub-category", "language")

@@ -6,15 +6,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cascade.extraction import Extraction
-from cascade.records import Item
-from cascade.scoring import EXTRACTORS, SCORERS, Scored, score
+from cascade.core import Item
+from cascade.scoring.extraction import Extraction
+from cascade.scoring.rules import EXTRACTORS, INVALID_BY, SCORERS, Scored, score
 
-__all__ = ["EXTRACTORS", "SCORERS", "ItemResult", "Scored", "extraction_json", "score_answer"]
+__all__ = [
+    "EXTRACTORS",
+    "INVALID_BY",
+    "SCORERS",
+    "ItemResult",
+    "Scored",
+    "extraction_json",
+    "score_answer",
+]
 
 
 def score_answer(item: Item, result: ItemResult) -> Scored:
-    """Score one stored result by every scorer (the policy: cascade.scoring)."""
+    """Score one stored result by every scorer (the policy: cascade.scoring.rules)."""
     return score(
         result.raw_answer,
         item.choices,
@@ -54,7 +62,7 @@ class ItemResult:
     sample: int = 0
     verbatim_prediction: bool = False
     """`raw_answer` is a prediction read from a predictions file cascade did not write: the
-    official rule judges it verbatim (see cascade.scoring)."""
+    official rule judges it verbatim (see cascade.scoring.rules)."""
 
     @property
     def truncated(self) -> bool:

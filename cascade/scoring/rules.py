@@ -3,7 +3,7 @@
 The scoring policy, the one place it is defined (README.md and reasoners/PRESETS.md point here):
 
 - `strict` and `lenient` are the options the strict and lenient extraction ladders read from the
-  answer text (cascade.extraction). An answer that names no single option is INVALID (scored
+  answer text (cascade.scoring.extraction). An answer that names no single option is INVALID (scored
   wrong); so is an answer that commits to more than one option (a hedge: "A or B", "alpha or
   beta", "gamma, delta", "A (alpha) or maybe B", "A或B"), whether by letters, by option texts or
   both. Only the answer itself is judged: the last `ANSWER:` line decides, and options mentioned
@@ -27,10 +27,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cascade.extraction import INVALID, Extraction, extract_lenient, extract_strict
+from cascade.scoring.extraction import INVALID, Extraction, extract_lenient, extract_strict
 
 SCORERS = ("official", "strict", "lenient")
 EXTRACTORS = ("strict", "lenient")
+INVALID_BY = {"official": "lenient", "strict": "strict", "lenient": "lenient"}
+"""Per scorer, the extraction whose INVALID marks an answer as invalid under that scorer."""
 
 _WORD = re.compile(r"\b\w+\b")
 

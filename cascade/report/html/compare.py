@@ -14,9 +14,18 @@ from typing import Any
 
 import pandas as pd
 
-from cascade import svg
-from cascade.html_report import GROUP_TITLES, REPORT_HTML, page, section, table_html
-from cascade.results import SCORERS
+from cascade.analysis import Outcome, Sweep, SweepResults, sweep_table
+from cascade.analysis import compare as comparison
+from cascade.core import write_atomic
+from cascade.report.html import svg
+from cascade.report.html.run_page import (
+    GROUP_TITLES,
+    REPORT_HTML,
+    page,
+    section,
+    table_html,
+)
+from cascade.scoring import SCORERS
 
 
 def _link(run_dir: Path | None, page_dir: Path, text: str, item: str | None = None) -> str:
@@ -66,7 +75,6 @@ def sweep_page(
 ) -> str:
     """The report.html of a sweep, opening on `scorer`; `text_only` names the variations whose
     right answers came without hearing anything."""
-    from cascade.sweep_table import display_table, work_table
 
     page_dir = page_path.parent
     variations = list(dict.fromkeys(table["variation"]))
@@ -101,7 +109,7 @@ def sweep_page(
             title=f"Difference from the base ({scorer})",
         )
         charts.append(f"<div class='charts' data-for-scorer='{scorer}'>{deltas}{accuracy}</div>")
-    shown = display_table(table).drop(columns=["scorer"])
+    shown = sweep_table.display_table(table).drop(columns=["scorer"])
     by_scorer = [
         f"<div data-for-scorer='{scorer}'>"
         + table_html(shown[(table["scorer"] == scorer) & (table["group"] == "all")], scroll=True)
@@ -172,7 +180,7 @@ def sweep_page(
             "Runs",
             f"<ul>{links}</ul>",
             "<h3>Work done by this invocation</h3>",
-            table_html(work_table(summaries)),
+            table_html(sweep_table.work_table(summaries)),
         ),
     ]
     subtitle = escape(
@@ -187,7 +195,6 @@ def sweep_page(
 
 def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page_path: Path) -> str:
     """The report.html of `cascade compare`: each run against the first."""
-    from cascade.compare import accuracy_table, paired_table
 
     page_dir = page_path.parent
     runs = compared["runs"]
@@ -256,9 +263,9 @@ def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page
         _scorer_picker(),
         section(
             "Accuracy",
-            table_html(accuracy_table(compared)),
+            table_html(comparison.accuracy_table(compared)),
             "<h3>Paired against the first run</h3>",
-            table_html(paired_table(compared)),
+            table_html(comparison.paired_table(compared)),
             "<p class='note'>Exact two-sided McNemar tests on the items both runs answered; "
             f"significant at alpha {compared['alpha']} / {compared['comparisons']} "
             "(Bonferroni).</p>",
@@ -269,3 +276,21 @@ def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page
     ]
     subtitle = escape(f"{len(runs)} runs; the first, {names[0]}, is the base")
     return page("Comparison of runs", subtitle, sections, script=True)
+
+
+def write_sweep_report(sweep: Sweep, outcomes: Sequence[Outcome], results: SweepResults) -> Path:
+    """Write the report.html of a sweep whose tables `ablate.finish` wrote."""
+    html = sweep.folder / REPORT_HTML
+    page = sweep_page(
+        sweep.name,
+        results.table,
+        results.flips,
+        results.summaries,
+        {o.variation: o.run_dir for o in outcomes},
+        html,
+        alpha=sweep.spec.alpha,
+        scorer=sweep.spec.scorer,
+        text_only=results.text_only,
+    )
+    write_atomic(html, page)
+    return html

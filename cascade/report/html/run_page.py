@@ -21,14 +21,13 @@ from typing import Any
 
 import pandas as pd
 
-from cascade import svg
-from cascade.errors import CascadeError
-from cascade.extraction import option_letters
-from cascade.html_assets import CSS, SCRIPT
-from cascade.records import Item
-from cascade.report import group_table, headline_table, notices
-from cascade.results import SCORERS, ItemResult, score_answer
-from cascade.sweep_table import INVALID_BY
+from cascade.analysis import judge
+from cascade.core import Cache, CascadeError, Item, messages_hash, prompts, write_atomic
+from cascade.report.html import svg
+from cascade.report.html.assets import CSS, SCRIPT
+from cascade.report.tables import group_table, headline_table, notices
+from cascade.run import METRICS, SUMMARY, Variation, render_request, stored_sentence
+from cascade.scoring import INVALID_BY, SCORERS, ItemResult, option_letters, score_answer
 
 REPORT_HTML = "report.html"
 EMBED_LIMIT = 256 * 1024
@@ -146,10 +145,8 @@ class RunView:
 
 def load_run_view(run_dir: Path) -> RunView:
     """A run directory's config, items (with audio paths), results, metrics and summary."""
-    from cascade.judge import load_run
-    from cascade.rundir import METRICS, SUMMARY
 
-    config, items, results = load_run(run_dir)
+    config, items, results = judge.load_run(run_dir)
     metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
     summary_path = run_dir / SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
@@ -242,9 +239,6 @@ def _prompt_text(view: RunView, item: Item, result: ItemResult) -> str:
     """The answering prompt, re-rendered and checked against the hash the run recorded."""
     if view.config is None or result.description is None:
         return ""
-    from cascade import prompts
-    from cascade.answering import render_request
-    from cascade.cache import messages_hash
 
     try:
         request = render_request(item, result.description, prompts.load(view.config.prompts.answer))
@@ -350,8 +344,6 @@ def _heard_paths(view: RunView) -> dict[str, Path | None]:
     config = view.config
     if config is None or config.audio.replace == "none" or not config.captioners:
         return {}
-    from cascade.cache import Cache
-    from cascade.variations import Variation
 
     variation = Variation(config, view.items, Cache(config.cache_dir).root)
     heard: dict[str, Path | None] = {}
@@ -395,7 +387,6 @@ def _run_subtitle(view: RunView) -> str:
 
 def _claim_note(summary: Mapping[str, Any]) -> str:
     """The published row the run reproduces, or the settings that drop its claim."""
-    from cascade.claims import stored_sentence
 
     line = stored_sentence(summary)
     return "" if line is None else f"<p class='note claim'>{escape(line)}</p>"
@@ -403,7 +394,6 @@ def _claim_note(summary: Mapping[str, Any]) -> str:
 
 def _rubric_sections(run_dir: Path) -> list[str]:
     """The rubric scores of every judge that scored this run (judge-*.json), beside accuracy."""
-    from cascade.judge import display_table
 
     found = []
     for path in sorted(run_dir.glob("judge-*.json")):
@@ -411,7 +401,7 @@ def _rubric_sections(run_dir: Path) -> list[str]:
         frame = pd.DataFrame(record.get("groups") or [])
         if frame.empty:
             continue
-        shown = display_table(frame)
+        shown = judge.display_table(frame)
         found.append(
             section(
                 f"Rubric scores by {record.get('judge')}",
@@ -485,7 +475,6 @@ def run_page_parts(view: RunView, page_path: Path) -> list[str]:
 
 def write_run_report(run_dir: Path) -> Path:
     """Write report.html into a finished run directory."""
-    from cascade.cache import write_atomic
 
     path = run_dir / REPORT_HTML
     write_atomic(path, run_page_parts(load_run_view(run_dir), path))

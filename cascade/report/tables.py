@@ -7,12 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from cascade.metrics import GROUP_KEYS
-from cascade.results import SCORERS
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
+from cascade.core import markdown, pct
+from cascade.run import stored_sentence
+from cascade.scoring import GROUP_KEYS, SCORERS
 
 
 def _cell(group: Mapping[str, Any]) -> str:
@@ -61,15 +58,7 @@ def group_table(metrics: Mapping[str, Any], key: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    if table.empty:
-        return "(no items)\n"
-    # Cells are formatted already ("+3.12", "0.00"): tabulate must not re-read them as numbers.
-    return str(table.to_markdown(index=False, disable_numparse=True)) + "\n"
-
-
 def _claim_lines(summary: Mapping[str, Any]) -> list[str]:
-    from cascade.claims import stored_sentence
 
     line = stored_sentence(summary)
     return [line, ""] if line is not None else []
