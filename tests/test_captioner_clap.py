@@ -20,7 +20,7 @@ from cascade.core import Clip, ConfigError, MissingExtraError, StageInput
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from captioners.clap import ClapConfig, ClapTagger, load_vocabulary, shipped_vocabularies
+from cascade.captioners.clap import ClapConfig, ClapTagger, load_vocabulary, shipped_vocabularies
 
 RATE = 48000
 

@@ -23,7 +23,7 @@ from cascade.core import Clip, ConfigError, MissingExtraError, StageInput
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
+from cascade.captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
 
 RATE = 16000
 AUDIO_PLACEHOLDER = {
@@ -360,9 +360,13 @@ VLLM_SCRIPT = textwrap.dedent(
 
     import numpy as np
 
-    from cascade.core import Clip
-    from cascade.core import StageInput
-    from captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
+    from cascade.captioners.qwen_audio import (
+        Generation,
+        QwenAudioCaptioner,
+        QwenAudioConfig,
+        Request,
+    )
+    from cascade.core import Clip, StageInput
 
 
     def main() -> None:

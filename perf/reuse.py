@@ -12,7 +12,7 @@
    (a seeded random option text per item, a few unparseable answers): re-score with every scorer
    and all statistics, in-process and through the CLI. Target: under 2 s.
 
-Run: python benchmarks/reuse.py [--quick]
+Run: python perf/reuse.py [--quick]
 """
 
 from __future__ import annotations
@@ -139,8 +139,9 @@ def synthetic_mmar(path: Path) -> int:
 
 
 def demo_part(folder: Path, limit: int | None) -> dict[str, Any]:
+    from cascade.reasoners.vllm_offline import shutdown_engine
+
     from cascade.run import ComponentPool
-    from reasoners.vllm_offline import shutdown_engine
 
     reasoner_a = preset("smollm2")
     # Another reasoner identity (its own cache namespace entries: every answer is generated

@@ -20,7 +20,7 @@ every clip in one `describe` call vs one call per clip.
 
 Target from the issue: batched reasoning at least 3x the one-at-a-time path on CPU.
 
-Run: python benchmarks/batching.py [--quick] [--parts vllm,server,transformers,frontend]
+Run: python perf/batching.py [--quick] [--parts vllm,server,transformers,frontend]
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def one_by_one(
 
 
 def vllm_part(batch: Sequence[Any], max_tokens: int) -> dict[str, Any]:
-    from reasoners.bundled import resolve_model
-    from reasoners.vllm_offline import VllmReasoner, shutdown_engine
+    from cascade.reasoners.bundled import resolve_model
+    from cascade.reasoners.vllm_offline import VllmReasoner, shutdown_engine
 
     resolve_model("smollm2-135m-instruct")
     reasoner = VllmReasoner(
@@ -161,9 +161,9 @@ def vllm_part(batch: Sequence[Any], max_tokens: int) -> dict[str, Any]:
 
 
 def server_part(batch: Sequence[Any], max_tokens: int, folder: Path) -> dict[str, Any]:
-    from reasoners.bundled import resolve_model
-    from reasoners.openai_compat import OpenAIReasoner
-    from reasoners.vllm_server import local_server
+    from cascade.reasoners.bundled import resolve_model
+    from cascade.reasoners.openai_compat import OpenAIReasoner
+    from cascade.reasoners.vllm_server import local_server
 
     model_dir = resolve_model("smollm2-135m-instruct")
     started = time.perf_counter()
@@ -189,7 +189,7 @@ def server_part(batch: Sequence[Any], max_tokens: int, folder: Path) -> dict[str
 
 
 def transformers_part(batch: Sequence[Any], max_tokens: int) -> dict[str, Any]:
-    from reasoners.transformers_lm import TransformersReasoner
+    from cascade.reasoners.transformers_lm import TransformersReasoner
 
     config = {"model": "smollm2-135m-instruct", "temperature": 0.0, "max_tokens": max_tokens}
     batched_lm = TransformersReasoner(config, {"device": "cpu", "batch_size": TRANSFORMERS_BATCH})

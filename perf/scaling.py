@@ -16,7 +16,7 @@ scripted reasoner (no model: what is left is the harness).
 
 Flat time per item and a peak RSS that does not grow with the item count are the targets.
 
-Run: python benchmarks/scaling.py [--quick] [--compute]
+Run: python perf/scaling.py [--quick] [--compute]
 """
 
 from __future__ import annotations

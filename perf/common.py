@@ -1,7 +1,7 @@
 """What every benchmark script shares: the machine it ran on, timing, demo configs, results files.
 
 Each script measures both sides of a ratio in one run on one machine, prints what it measured and
-on what, and writes its figures to `benchmarks/results/<name>.json` (the latest run overwrites it).
+on what, and writes its figures to `perf/results/<name>.json` (the latest run overwrites it).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ PACKAGES = (
     "scipy",
 )
 
-if str(ROOT) not in sys.path:  # `python benchmarks/NAME.py` from anywhere
+if str(ROOT) not in sys.path:  # `python perf/NAME.py` from anywhere
     sys.path.insert(0, str(ROOT))
 # vLLM's per-request INFO lines would bury the figures; its warnings and errors still show.
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -105,12 +105,12 @@ def peak_rss_mb() -> float:
 
 
 def write_results(name: str, figures: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
-    """benchmarks/results/<name>.json with the figures, the machine and the command line."""
+    """perf/results/<name>.json with the figures, the machine and the command line."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     body = {
         "benchmark": name,
-        "command": "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+        "command": "python " + " ".join([f"perf/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": dict(info),
         "figures": dict(figures),
