@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from common import (
     MMAR_META,
@@ -65,7 +65,7 @@ def run(folder: Path, pool: Any, name: str, reasoner: dict[str, Any], limit: int
     }
 
 
-def rescore_in_process(path: Path, ci: str = "wilson") -> dict[str, Any]:
+def rescore_in_process(path: Path, ci: Literal["wilson", "bootstrap"] = "wilson") -> dict[str, Any]:
     """Median of REPEATS timings of `rescore.load` + `compute_metrics` (imports done before)."""
     from cascade.run import rescore
     from cascade.scoring import ScoringSpec, compute_metrics
