@@ -515,6 +515,7 @@ def ablate(
     """Run an ablation sweep: the base and every variation as ordinary runs, then one table."""
     from cascade import commands
     from cascade.analysis import ablate as ablating
+    from cascade.analysis import sweep_table
     from cascade.run import ComponentPool, pipeline
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
@@ -548,14 +549,13 @@ def ablate(
     ):
         outcomes = ablating.run_sweep(expanded, run_one)
     results = commands.finish_sweep(expanded, outcomes)
-    from cascade.analysis.sweep_table import compact_table, work_table
 
     scorer = expanded.spec.scorer
     _print_frame(
-        compact_table(results.table, scorer),
+        sweep_table.compact_table(results.table, scorer),
         f"sweep {expanded.name} (paired figures: {scorer} scorer)",
     )
-    _print_frame(work_table(results.summaries), "work done by this invocation")
+    _print_frame(sweep_table.work_table(results.summaries), "work done by this invocation")
     console.print(
         f"sweep folder: {expanded.folder} (table.md, table.csv, flips.json, report.html)",
         highlight=False,
