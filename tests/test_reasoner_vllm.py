@@ -111,7 +111,7 @@ def served(model_dir: str, bench: Path, tmp_path_factory: pytest.TempPathFactory
         folder / "server.log",
         served_name="smollm2",
         max_model_len=2048,
-        extra_args=("--kv-cache-memory-bytes", str(KV_CACHE_BYTES)),
+        kv_cache_bytes=KV_CACHE_BYTES,
         startup_limit_s=STARTUP_LIMIT_S,
     ) as url:
         # Template options travel to the server's chat template (SmolLM2's ignores this one).
