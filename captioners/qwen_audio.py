@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ByteSize, Field
 
 from cascade.core import (
     Captioner,
@@ -119,7 +119,11 @@ class QwenAudioRuntime(RuntimeConfig):
     """Prompts (one per window of a clip) per generation call; for vLLM also the engine's
     most concurrent sequences."""
     gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)
-    """vLLM: fraction of GPU memory to reserve; on a CPU build, fraction of HOST memory."""
+    """vLLM: fraction of GPU memory to reserve. On a CPU build it is a fraction of the NUMA
+    node's total memory, which machines report differently: use `kv_cache_bytes` there."""
+    kv_cache_bytes: ByteSize | None = None
+    """vLLM: KV cache size in bytes (`1GiB`, `64MiB` or a number), vLLM's `kv_cache_memory_bytes`;
+    set, it makes vLLM ignore `gpu_memory_utilization`. The way to size memory on CPU."""
     tensor_parallel_size: int = Field(default=1, gt=0)
     """vLLM: GPUs the model is split across."""
     max_model_len: int | None = 4096
@@ -359,6 +363,7 @@ class QwenAudioCaptioner(Captioner):
         return (
             *key,
             runtime.gpu_memory_utilization,
+            runtime.kv_cache_bytes,
             runtime.tensor_parallel_size,
             runtime.max_model_len,
             runtime.enforce_eager,
@@ -502,6 +507,9 @@ class VllmBackend(Backend):
         vllm = require("vllm", component=f"captioner {NAME!r}", extra="vllm")
         self.vllm = vllm
         self.processor, self.model_type = _load_processor(config)
+        kv_cache = {}
+        if runtime.kv_cache_bytes is not None:
+            kv_cache["kv_cache_memory_bytes"] = int(runtime.kv_cache_bytes)
         self.llm = vllm.LLM(
             model=config.model,
             runner="generate",
@@ -509,6 +517,7 @@ class VllmBackend(Backend):
             dtype=runtime.dtype,
             tensor_parallel_size=runtime.tensor_parallel_size,
             gpu_memory_utilization=runtime.gpu_memory_utilization,
+            **kv_cache,
             max_model_len=runtime.max_model_len,
             enforce_eager=runtime.enforce_eager,
             max_num_seqs=runtime.batch_size,

@@ -34,15 +34,17 @@ def local_server(
     log: Path,
     *,
     served_name: str = "local",
-    memory: float = 0.2,
+    kv_cache_bytes: int = 512 * 2**20,
     max_model_len: int = 4096,
     extra_args: Sequence[str] = (),
     startup_limit_s: float = 600,
 ) -> Iterator[str]:
     """Serve `model_dir` (CPU-friendly: eager mode, float32), yielding its `/v1` base URL.
 
-    `memory` is vLLM's `--gpu-memory-utilization` (on CPU, a fraction of host memory). The
-    server's output goes to `log`; its tail is in the error if it exits or is not ready in time.
+    `kv_cache_bytes` is the KV cache in absolute bytes (`--kv-cache-memory-bytes`), never a
+    fraction of memory: on CPU a fraction is taken of the NUMA node's memory, which machines report
+    differently. The server's output goes to `log`; its tail is in the error if it exits or is not
+    ready in time.
     """
     port = free_port()
     command = [
@@ -50,7 +52,7 @@ def local_server(
         "--model", model_dir, "--served-model-name", served_name,
         "--host", "127.0.0.1", "--port", str(port),
         "--enforce-eager", "--dtype", "float32", "--max-model-len", str(max_model_len),
-        "--gpu-memory-utilization", str(memory), *extra_args,
+        "--kv-cache-memory-bytes", str(kv_cache_bytes), *extra_args,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -384,7 +384,7 @@ VLLM_SCRIPT = textwrap.dedent(
         ]
         captioner = QwenAudioCaptioner(
             {"model": model, "max_new_tokens": 6},
-            {"backend": "vllm", "enforce_eager": True, "gpu_memory_utilization": 0.05,
+            {"backend": "vllm", "enforce_eager": True, "kv_cache_bytes": "64MiB",
              "max_model_len": 2048, "batch_size": 4},
         )
         first = captioner.describe(batch)
@@ -427,7 +427,7 @@ def test_vllm_backend_captions_a_batch_in_order(any_model: Path, tmp_path: Path)
     assert all(
         o["text"] or "returned an empty caption" in o["error"] for o in first[:1] + first[2:4]
     )
-    assert len(heard) >= 2
+    assert heard  # which of a random model's captions are only whitespace depends on its weights
     assert all(o["data"]["backend"] == "vllm" for o in heard)
     long = first[2]["data"].get("windows") or []
     family = json.loads((any_model / "config.json").read_text())["model_type"]
