@@ -20,18 +20,24 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
-from cascade.errors import AudioError, ComponentError
-from cascade.models import (
+from cascade.core import (
+    AudioError,
+    Captioner,
+    ComponentConfig,
+    ComponentError,
+    RuntimeConfig,
+    StageInput,
+    StageKind,
+    StageOutput,
     forget,
     install_command,
     load_once,
     package_file,
     package_version,
     release,
+    require,
     unpacked,
 )
-from cascade.records import StageInput, StageKind, StageOutput
 
 SAMPLE_RATE = 16000
 WINDOW = 400  # 25 ms

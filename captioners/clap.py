@@ -23,16 +23,20 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from cascade.components import (
+from cascade.core import (
     Captioner,
     ComponentConfig,
+    ComponentError,
+    ConfigError,
     RuntimeConfig,
+    StageInput,
+    StageKind,
+    StageOutput,
     digest,
+    forget,
+    load_once,
     require,
 )
-from cascade.errors import ComponentError, ConfigError
-from cascade.models import forget, load_once
-from cascade.records import StageInput, StageKind, StageOutput
 
 NAME = "clap"
 EXTRA = "clap"

@@ -18,18 +18,23 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import ByteSize, Field
 
-from cascade import prompts
-from cascade.audio import Waveform
-from cascade.components import (
+from cascade.core import (
     Captioner,
+    CascadeError,
     ComponentConfig,
+    ComponentError,
+    ConfigError,
     RuntimeConfig,
+    StageInput,
+    StageKind,
+    StageOutput,
+    Waveform,
     digest,
+    forget,
+    load_once,
+    prompts,
     require,
 )
-from cascade.errors import CascadeError, ComponentError, ConfigError
-from cascade.models import forget, load_once
-from cascade.records import StageInput, StageKind, StageOutput
 
 NAME = "qwen-audio"
 EXTRA = "qwen-audio"

@@ -17,11 +17,20 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from captioners.signal_music import estimate_chords, estimate_key
-from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
-from cascade.errors import AudioError
-from cascade.models import forget, load_once
-from cascade.records import StageInput, StageKind, StageOutput
+from cascade.core import (
+    AudioError,
+    Captioner,
+    ComponentConfig,
+    RuntimeConfig,
+    StageInput,
+    StageKind,
+    StageOutput,
+    forget,
+    load_once,
+    require,
+)
+
+from .signal_music import estimate_chords, estimate_key
 
 RATE = 22050
 """librosa's usual analysis rate: enough bandwidth for pitch, onsets and chroma."""

@@ -18,17 +18,23 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from cascade.components import Captioner, ComponentConfig, RuntimeConfig, require
-from cascade.errors import AudioError, ComponentError
-from cascade.models import (
+from cascade.core import (
+    AudioError,
+    Captioner,
+    ComponentConfig,
+    ComponentError,
+    RuntimeConfig,
+    StageInput,
+    StageKind,
+    StageOutput,
     forget,
     load_once,
     package_file,
     package_version,
     release,
+    require,
     unpacked,
 )
-from cascade.records import StageInput, StageKind, StageOutput
 
 SAMPLE_RATE = 16000
 

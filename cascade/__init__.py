@@ -3,13 +3,17 @@
 The public API: records, the two component roles, and the registry. Imports no model library.
 """
 
-from cascade.components import Captioner, ComponentConfig, Identity, Reasoner, RuntimeConfig
-from cascade.errors import CascadeError
-from cascade.records import (
+from cascade.core import (
+    Captioner,
+    CascadeError,
     ChatMessage,
     ChatRequest,
+    ComponentConfig,
+    Identity,
     Item,
+    Reasoner,
     ReasonerResponse,
+    RuntimeConfig,
     StageInput,
     StageOutput,
 )

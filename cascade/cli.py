@@ -16,9 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cascade import config as configs
-from cascade import registry
-from cascade.errors import CascadeError, ExitCode, ItemsFailed
+from cascade.core import CascadeError, ExitCode, ItemsFailed, registry
+from cascade.run import config as configs
 
 app = typer.Typer(
     help="Evaluate audio reasoning benchmarks by a cascade: audio front-end -> text -> reasoner.",
@@ -38,7 +37,7 @@ R = TypeVar("R")
 
 def reported(command: Callable[P, R]) -> Callable[P, R]:
     """Turn a CascadeError into one clear paragraph and its exit code (a traceback with --debug);
-    an interrupt is a stop (exit code 4). The codes are `cascade.errors.ExitCode`."""
+    an interrupt is a stop (exit code 4). The codes are `cascade.core.errors.ExitCode`."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -110,7 +109,7 @@ def _options(
 def third_party_logs(folder: Path, title: str) -> Iterator[None]:
     """Send what model libraries and engine processes print to `folder/cascade.log` (and, with
     --verbose, on to the terminal); cascade's own lines still reach the terminal."""
-    from cascade import logs
+    from cascade.core import logs
 
     def echo(text: str) -> None:
         errors.print(text, end="", markup=False, highlight=False, soft_wrap=True)
@@ -156,7 +155,8 @@ def run(
     ] = False,
 ) -> None:
     """Run (or resume) a cascade over a benchmark and score it."""
-    from cascade import pipeline, plan
+    from cascade import commands
+    from cascade.run import pipeline, plan
 
     extra: dict[str, Any] = {}
     if run_dir is not None:
@@ -184,8 +184,8 @@ def run(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = pipeline.execute(resolved, progress=progress)
-    from cascade.claims import claim_json
+        summary = commands.run(resolved, progress=progress)
+    from cascade.run import claim_json
 
     print_summary(summary.metrics, summary.to_json() | {"claim": claim_json(resolved)})
     pipeline.check_answered(summary)  # exit code 3, after every output is written and shown
@@ -242,7 +242,7 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         f"answers computed {reasoner['computed']}, re-used {reasoner['reused']}",
         highlight=False,
     )
-    from cascade.claims import stored_sentence
+    from cascade.run import stored_sentence
 
     if (claim := stored_sentence(summary)) is not None:
         console.print(claim, highlight=False)
@@ -254,8 +254,8 @@ def _scoring(stored: Any, alpha: float | None, family_size: int | None) -> Any:
     with the command line's `--alpha` / `--family-size` over them, validated."""
     from pydantic import ValidationError
 
-    from cascade.config import ScoringSpec
-    from cascade.errors import ConfigError
+    from cascade.core import ConfigError
+    from cascade.scoring import ScoringSpec
 
     values: dict[str, Any] = stored.model_dump() if stored is not None else {}
     if alpha is not None:
@@ -274,8 +274,8 @@ def _scoring(stored: Any, alpha: float | None, family_size: int | None) -> Any:
 
 def _paired_level(alpha: float | None) -> float:
     """The level of compare's paired tests: `--alpha`, or the one default of every paired test."""
-    from cascade.errors import ConfigError
-    from cascade.stats import PAIRED_ALPHA
+    from cascade.core import ConfigError
+    from cascade.scoring import PAIRED_ALPHA
 
     if alpha is None:
         return PAIRED_ALPHA
@@ -318,16 +318,16 @@ def score(
     ] = False,
 ) -> None:
     """Re-score with every scorer and all statistics; needs no model."""
-    from cascade import rescore
-    from cascade.metrics import compute_metrics
     from cascade.report import render_markdown
+    from cascade.run import rescore
+    from cascade.scoring import compute_metrics
 
     scorable = rescore.load(path)
     spec = _scoring(scorable.scoring, alpha, family_size)
     if html:
         if not path.is_dir():
             raise CascadeError(f"--html needs a run directory; {path} is a predictions file")
-        from cascade.html_report import write_run_report
+        from cascade.report import write_run_report
 
         console.print(f"written: {write_run_report(path)}", highlight=False)
     metrics = compute_metrics(scorable.items, scorable.results, spec, benchmark=scorable.benchmark)
@@ -360,7 +360,7 @@ def score(
 def _check_scored(scorable: Any) -> None:
     """Exit code 3 when the scored run or file has items without an answer: an error, an empty
     prediction, or no prediction at all."""
-    from cascade.answering import answered
+    from cascade.run import answered
 
     empty = [i for i, r in scorable.results.items() if not answered(r)]
     missing = len(scorable.missing_prediction)
@@ -400,8 +400,8 @@ def compare(
     Runs are labelled by their directory or file. Only the items every run scored are compared;
     each run's accuracy is scored with its own stored scoring settings.
     """
-    from cascade import compare as comparing
-    from cascade import rescore
+    from cascade.analysis import compare as comparing
+    from cascade.run import rescore
 
     level = _paired_level(alpha)
     if len(paths) < 2:
@@ -409,8 +409,8 @@ def compare(
     runs = [(str(p), rescore.load(p)) for p in paths]
     compared = comparing.compare(runs, alpha=level)
     if html is not None:
-        from cascade.cache import write_atomic
-        from cascade.html_compare import compare_page
+        from cascade.core import write_atomic
+        from cascade.report import compare_page
 
         run_dirs = [p if p.is_dir() else None for p in paths]
         write_atomic(html, compare_page(compared, run_dirs, html))
@@ -444,10 +444,8 @@ def describe(
     as_json: AsJson = False,
 ) -> None:
     """Print what the cascade hears in any audio files: per stage and composed (uses the cache)."""
-    from cascade import plan
-    from cascade.cache import Cache
-    from cascade.description import compose
-    from cascade.frontend import Clipped, Counts, run_stages
+    from cascade.core import Cache
+    from cascade.run import Clipped, Counts, compose, plan, run_stages
 
     resolved = configs.resolve(config, captioners=captioner or (), overrides=set_ or ())
     stages = plan.build_stages(resolved)
@@ -515,9 +513,10 @@ def ablate(
     ] = False,
 ) -> None:
     """Run an ablation sweep: the base and every variation as ordinary runs, then one table."""
-    from cascade import ablate as ablating
-    from cascade import pipeline
-    from cascade.pool import ComponentPool
+    from cascade import commands
+    from cascade.analysis import ablate as ablating
+    from cascade.analysis import sweep_table
+    from cascade.run import ComponentPool, pipeline
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
     expanded = ablating.load_sweep(sweep, overrides=overrides, output=output, by=by)
@@ -537,7 +536,7 @@ def ablate(
     def run_one(variation: ablating.Variation) -> dict[str, Any]:
         with progress_bar() as bar:
             task = bar.add_task(variation.name, total=None)
-            summary = pipeline.execute(
+            summary = commands.run(
                 variation.config,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 pool=pool,
@@ -549,15 +548,14 @@ def ablate(
         ComponentPool() as pool,  # each model is loaded once for the whole sweep
     ):
         outcomes = ablating.run_sweep(expanded, run_one)
-    results = ablating.finish(expanded, outcomes)
-    from cascade.sweep_table import compact_table, work_table
+    results = commands.finish_sweep(expanded, outcomes)
 
     scorer = expanded.spec.scorer
     _print_frame(
-        compact_table(results.table, scorer),
+        sweep_table.compact_table(results.table, scorer),
         f"sweep {expanded.name} (paired figures: {scorer} scorer)",
     )
-    _print_frame(work_table(results.summaries), "work done by this invocation")
+    _print_frame(sweep_table.work_table(results.summaries), "work done by this invocation")
     console.print(
         f"sweep folder: {expanded.folder} (table.md, table.csv, flips.json, report.html)",
         highlight=False,
@@ -584,8 +582,9 @@ def judge(
     ] = None,
 ) -> None:
     """Score a run's reasoning against MMAR's per-item rubrics with an LLM judge."""
-    from cascade import judge as judging
-    from cascade.report import pct
+    from cascade import commands
+    from cascade.analysis import judge as judging
+    from cascade.core import pct
 
     logged = run_dir.is_dir()  # else judge_run says what is wrong with the path
     with (
@@ -593,7 +592,7 @@ def judge(
         if logged
         else contextlib.nullcontext()
     ):
-        result = judging.judge_run(
+        result = commands.judge(
             run_dir, judge_, samples=samples, prompt=prompt, overrides=tuple(set_ or ())
         )
     table = result.table.copy()
@@ -638,7 +637,7 @@ def _print_frame(frame: Any, title: str) -> None:
 @reported
 def list_() -> None:
     """Registered captioners, reasoners, benchmarks, presets and prompts."""
-    from cascade import prompts
+    from cascade.core import prompts
 
     table_name: registry.Table
     for table_name in ("captioner", "reasoner", "benchmark"):
@@ -688,7 +687,7 @@ def cache_ls(
     cache_dir: Annotated[Path | None, typer.Option(help="Cache root.")] = None,
 ) -> None:
     """Entries and size per component."""
-    from cascade.cache import Cache
+    from cascade.core import Cache
 
     cache = Cache(cache_dir)
     table = Table(title=f"cache at {cache.root}")

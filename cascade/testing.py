@@ -14,8 +14,17 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from cascade.components import Captioner, ComponentConfig, Reasoner, RuntimeConfig
-from cascade.records import ChatRequest, ReasonerResponse, StageInput, StageKind, StageOutput
+from cascade.core import (
+    Captioner,
+    ChatRequest,
+    ComponentConfig,
+    Reasoner,
+    ReasonerResponse,
+    RuntimeConfig,
+    StageInput,
+    StageKind,
+    StageOutput,
+)
 
 
 class ScriptedCaptionerConfig(ComponentConfig):

@@ -18,9 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from cascade.components import require
-from cascade.errors import ComponentError
-from cascade.models import install_command, package_file, release, unpacked
+from cascade.core import ComponentError, install_command, package_file, release, require, unpacked
 
 log = logging.getLogger(__name__)
 

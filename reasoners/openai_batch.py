@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cascade.cache import write_atomic
+from cascade.core import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,19 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from cascade.cache import default_root
-from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
-from cascade.errors import ConfigError
-from cascade.records import ChatRequest, ReasonerResponse
-from reasoners.openai_batch import run_batch
-from reasoners.responses import build_response, seed_for
+from cascade.core import (
+    ChatRequest,
+    ComponentConfig,
+    ConfigError,
+    Reasoner,
+    ReasonerResponse,
+    RuntimeConfig,
+    default_root,
+    require,
+)
+
+from .openai_batch import run_batch
+from .responses import build_response, seed_for
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NO_KEY = "EMPTY"

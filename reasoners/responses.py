@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cascade.records import ChatRequest, FinishReason, ReasonerResponse
-from reasoners.thinking import split_generation, split_thinking
+from cascade.core import ChatRequest, FinishReason, ReasonerResponse
+
+from .thinking import split_generation, split_thinking
 
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "eos": "stop", "length": "length"}
 

@@ -14,12 +14,19 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
-from cascade.errors import ComponentError
-from cascade.records import ChatRequest, ReasonerResponse
-from reasoners.bundled import check_revision, identity_extras, resolve_model
-from reasoners.responses import build_response, chat_messages, seed_for
-from reasoners.thinking import opens_thinking
+from cascade.core import (
+    ChatRequest,
+    ComponentConfig,
+    ComponentError,
+    Reasoner,
+    ReasonerResponse,
+    RuntimeConfig,
+    require,
+)
+
+from .bundled import check_revision, identity_extras, resolve_model
+from .responses import build_response, chat_messages, seed_for
+from .thinking import opens_thinking
 
 log = logging.getLogger(__name__)
 

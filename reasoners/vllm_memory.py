@@ -148,6 +148,7 @@ def size_kv_cache(
         f"NUMA node {node.node} has {gib(node.available_bytes)} available "
         f"(of {gib(node.total_bytes)})"
     )
+    problem: str | None = None
     if explicit is not None:
         if explicit < needed:
             problem = (
@@ -161,8 +162,6 @@ def size_kv_cache(
                 f"({gib(model.weights_bytes)}) do not fit: {where}. Lower runtime.kv_cache_bytes "
                 f"({need}) or free memory."
             )
-        else:
-            problem = None
         return KvCacheSizing(explicit, source, needed, model.kv_bytes_per_token, problem)
     fraction = memory_fraction if memory_fraction is not None else VLLM_DEFAULT_FRACTION
     source = f"runtime.gpu_memory_utilization={fraction}"
@@ -175,7 +174,7 @@ def size_kv_cache(
         "bytes instead."
     )
     if requested > node.available_bytes:
-        problem: str | None = (
+        problem = (
             f"{source} asks for {gib(requested)} ({fraction} of NUMA node {node.node}'s "
             f"{gib(node.total_bytes)}), but only {gib(node.available_bytes)} are available. "
             + advice
@@ -186,8 +185,6 @@ def size_kv_cache(
             f"{gib(node.total_bytes)}); the weights and runtime hold about {gib(held)} of it, "
             f"which leaves about {gib(predicted)} for the KV cache, and {need}. " + advice
         )
-    else:
-        problem = None
     return KvCacheSizing(predicted, source, needed, model.kv_bytes_per_token, problem)
 
 

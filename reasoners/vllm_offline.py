@@ -30,14 +30,21 @@ from typing import Any, ClassVar
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
-from cascade import logs
-from cascade.components import ComponentConfig, Reasoner, RuntimeConfig, require
-from cascade.errors import ComponentError
-from cascade.records import ChatRequest, ReasonerResponse
-from reasoners.bundled import check_revision, identity_extras, resolve_model
-from reasoners.responses import build_response, chat_messages, seed_for
-from reasoners.thinking import opens_thinking
-from reasoners.vllm_memory import (
+from cascade.core import (
+    ChatRequest,
+    ComponentConfig,
+    ComponentError,
+    Reasoner,
+    ReasonerResponse,
+    RuntimeConfig,
+    logs,
+    require,
+)
+
+from .bundled import check_revision, identity_extras, resolve_model
+from .responses import build_response, chat_messages, seed_for
+from .thinking import opens_thinking
+from .vllm_memory import (
     ModelMemory,
     NodeMemory,
     explain_memory_failure,

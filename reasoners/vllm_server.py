@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cascade.errors import ComponentError
+from cascade.core import ComponentError
 
 
 def free_port() -> int:

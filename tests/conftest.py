@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from cascade.config import RunConfig, validate
+from cascade.run import RunConfig
+from cascade.run.config import validate
 from cascade.testing import sine
 
 ITEMS = [

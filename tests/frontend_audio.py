@@ -16,8 +16,7 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from cascade.audio import Clip, resample
-from cascade.records import StageInput
+from cascade.core import Clip, StageInput, resample
 
 RATE = 16000
 Wave = npt.NDArray[np.float32]

@@ -13,14 +13,13 @@ import yaml
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
-from cascade import ablate, pipeline
+from cascade import commands
+from cascade.analysis import ablate
+from cascade.analysis.sweep_table import flips, sweep_table
 from cascade.cli import app
-from cascade.config import ScoringSpec
-from cascade.errors import ConfigError
-from cascade.pool import ComponentPool
-from cascade.records import Item
-from cascade.rescore import Scorable
-from cascade.sweep_table import flips, sweep_table
+from cascade.core import ConfigError, Item
+from cascade.run import ComponentPool, Scorable
+from cascade.scoring import ScoringSpec
 from tests.conftest import ITEMS, MakeConfig, correct_letter
 
 WRONG = {"tone-440": "A", "tone-880": "A", "speech-yes": "A", "music-mood": "A", "mix-6": "A"}
@@ -72,8 +71,8 @@ def write_sweep(tmp_path: Path, make_config: MakeConfig, **spec: Any) -> Path:
 
 def run(path: Path) -> tuple[ablate.Sweep, list[ablate.Outcome], ablate.SweepResults]:
     sweep = ablate.load_sweep(str(path))
-    outcomes = ablate.run_sweep(sweep, lambda v: pipeline.execute(v.config).to_json())
-    return sweep, outcomes, ablate.finish(sweep, outcomes)
+    outcomes = ablate.run_sweep(sweep, lambda v: commands.run(v.config).to_json())
+    return sweep, outcomes, commands.finish_sweep(sweep, outcomes)
 
 
 def test_sweep_expands_automatic_and_listed_variations(
@@ -215,7 +214,7 @@ def test_a_pool_loads_each_component_once_for_the_whole_sweep(
     with ComponentPool() as pool:
 
         def run_one(variation: ablate.Variation) -> dict[str, Any]:
-            summary = pipeline.execute(variation.config, pool=pool)
+            summary = commands.run(variation.config, pool=pool)
             components = [*pool.stages(variation.config), pool.reasoner(variation.config)]
             used[variation.name] = [id(getattr(c, "component", c)) for c in components]
             return summary.to_json()

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cascade import ablate, pipeline
-from cascade.errors import MissingExtraError
-from cascade.pool import ComponentPool
+from cascade import commands
+from cascade.analysis import ablate
+from cascade.core import MissingExtraError
+from cascade.run import ComponentPool
 
 LIMIT = 4
 
@@ -19,10 +20,8 @@ LIMIT = 4
 def run_demo(folder: Path) -> tuple[list[ablate.Outcome], ablate.SweepResults]:
     sweep = ablate.load_sweep("demo", overrides=(f"benchmark.limit={LIMIT}",), output=folder)
     with ComponentPool() as pool:
-        outcomes = ablate.run_sweep(
-            sweep, lambda v: pipeline.execute(v.config, pool=pool).to_json()
-        )
-    return outcomes, ablate.finish(sweep, outcomes)
+        outcomes = ablate.run_sweep(sweep, lambda v: commands.run(v.config, pool=pool).to_json())
+    return outcomes, commands.finish_sweep(sweep, outcomes)
 
 
 @pytest.mark.slow

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from cascade.benchmarks import BenchmarkSpec, load_demo, load_mmar, load_mmau
-from cascade.errors import BenchmarkError
+from cascade.core import BenchmarkError, BenchmarkSpec, load_demo, load_mmar, load_mmau
 from tests.conftest import write_benchmark
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from captioners.audioset import (
+from cascade.captioners.audioset import (
     F_MAX,
     F_MIN,
     N_FFT,
@@ -18,7 +17,8 @@ from captioners.audioset import (
     patches,
     timeline,
 )
-from cascade.registry import resolve
+
+from cascade.core import resolve
 from tests.frontend_audio import (
     PROGRESSION,
     SENTENCE,

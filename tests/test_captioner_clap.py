@@ -15,14 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cascade.audio import Clip
-from cascade.errors import ConfigError, MissingExtraError
-from cascade.records import StageInput
+from cascade.core import Clip, ConfigError, MissingExtraError, StageInput
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from captioners.clap import ClapConfig, ClapTagger, load_vocabulary, shipped_vocabularies
+from cascade.captioners.clap import ClapConfig, ClapTagger, load_vocabulary, shipped_vocabularies
 
 RATE = 48000
 

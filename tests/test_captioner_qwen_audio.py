@@ -18,14 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cascade.audio import Clip
-from cascade.errors import ConfigError, MissingExtraError
-from cascade.records import StageInput
+from cascade.core import Clip, ConfigError, MissingExtraError, StageInput
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
+from cascade.captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
 
 RATE = 16000
 AUDIO_PLACEHOLDER = {
@@ -362,9 +360,13 @@ VLLM_SCRIPT = textwrap.dedent(
 
     import numpy as np
 
-    from cascade.audio import Clip
-    from cascade.records import StageInput
-    from captioners.qwen_audio import Generation, QwenAudioCaptioner, QwenAudioConfig, Request
+    from cascade.captioners.qwen_audio import (
+        Generation,
+        QwenAudioCaptioner,
+        QwenAudioConfig,
+        Request,
+    )
+    from cascade.core import Clip, StageInput
 
 
     def main() -> None:

@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from cascade.captioners.signal_music import PITCH_CLASSES, estimate_chords, estimate_key
 
-from captioners.signal_music import PITCH_CLASSES, estimate_chords, estimate_key
-from cascade.components import Captioner
-from cascade.registry import resolve
+from cascade.core import Captioner, resolve
 from tests.frontend_audio import (
     PROGRESSION,
     SENTENCE,

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cascade.captioners.whisper import BUNDLED_TINY_EN, Whisper, resolve_model
 
-from captioners.whisper import BUNDLED_TINY_EN, Whisper, resolve_model
-from cascade.errors import ComponentError, MissingExtraError
-from cascade.models import forget, load_once, unpacked
-from cascade.registry import resolve
+from cascade.core import ComponentError, MissingExtraError, forget, load_once, resolve, unpacked
 from tests.frontend_audio import (
     SENTENCE,
     SENTENCE_2,

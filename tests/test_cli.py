@@ -10,9 +10,9 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from cascade import pipeline
-from cascade.benchmarks import BenchmarkSpec, load_mmar
+from cascade import commands
 from cascade.cli import app
+from cascade.core import BenchmarkSpec, load_mmar
 from cascade.scoring import official_match
 from tests.conftest import ITEMS, MakeConfig
 
@@ -91,7 +91,7 @@ def test_score_a_predictions_file(tmp_path: Path) -> None:
 
 
 def test_score_a_run_directory_matches_its_metrics(make_config: MakeConfig) -> None:
-    summary = pipeline.execute(make_config())
+    summary = commands.run(make_config())
     result = runner.invoke(app, ["score", str(summary.run_dir), "--json"])
     assert result.exit_code == 0, result.output
     rescored = json.loads(result.stdout)
@@ -99,8 +99,8 @@ def test_score_a_run_directory_matches_its_metrics(make_config: MakeConfig) -> N
 
 
 def test_compare_two_runs_lists_flips(make_config: MakeConfig) -> None:
-    good = pipeline.execute(make_config())
-    bad = pipeline.execute(make_config(reasoner={"config": {}}))  # always "ANSWER: A"
+    good = commands.run(make_config())
+    bad = commands.run(make_config(reasoner={"config": {}}))  # always "ANSWER: A"
     result = runner.invoke(app, ["compare", str(good.run_dir), str(bad.run_dir), "--json"])
     assert result.exit_code == 0, result.output
     compared = json.loads(result.stdout)
@@ -115,7 +115,7 @@ def test_list_and_cache_ls(make_config: MakeConfig, tmp_path: Path) -> None:
     assert listed.exit_code == 0, listed.output
     assert "scripted" in listed.stdout and "mmar" in listed.stdout and "mcq_cot" in listed.stdout
 
-    pipeline.execute(make_config())
+    commands.run(make_config())
     shown = runner.invoke(app, ["cache", "ls", "--cache-dir", str(tmp_path / "cache")])
     assert shown.exit_code == 0, shown.output
     assert "stages/scripted" in shown.stdout and "reasoners/scripted" in shown.stdout

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cascade.cli import app
-from cascade.rundir import RunDir
+from cascade.run import RunDir
 from tests.conftest import MakeConfig
 
 runner = CliRunner()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cascade import config as configs
-from cascade import plan, prompts, registry
-from cascade.errors import ConfigError, RegistryError
+from cascade.core import ConfigError, RegistryError, prompts, registry
+from cascade.run import config as configs
+from cascade.run import plan
 
 
 def write(path: Path, data: dict[str, object]) -> Path:

@@ -19,8 +19,7 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from cascade.benchmarks import BenchmarkSpec, load_demo, load_mmar, read_records, shipped_file
-from cascade.records import Item
+from cascade.core import BenchmarkSpec, Item, load_demo, load_mmar, read_records, shipped_file
 
 RATE = 16_000
 HOP = 160  # 10 ms frames

@@ -14,11 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cascade import prompts
 from cascade.cli import app
-from cascade.description import KIND_LABELS, QUOTE_TAGS, compose
-from cascade.extraction import extract_lenient, extract_strict
-from cascade.records import StageKind, StageOutput
+from cascade.core import StageKind, StageOutput, prompts
+from cascade.run import KIND_LABELS, QUOTE_TAGS, compose
+from cascade.scoring import extract_lenient, extract_strict
 from cascade.testing import sine
 
 CHOICES = ("a dog", "a cat", "a bird", "a car")

@@ -1,4 +1,4 @@
-"""Exit codes of `run`, `ablate`, `score` and `judge` (cascade.errors.ExitCode), through the CLI.
+"""Exit codes of `run`, `ablate`, `score` and `judge` (cascade.core.ExitCode), through the CLI.
 
 0 only when every item has an answer (or a judgement); 3 when the work finished with items
 without one (every output written first); 4 when the work stopped; 1 for an error. The HTTP cases
@@ -22,9 +22,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
+from cascade import commands
 from cascade.cli import app
-from cascade.config import RunConfig
-from cascade.errors import ExitCode
+from cascade.core import ExitCode
+from cascade.run import RunConfig
 from tests.conftest import ITEMS, MakeConfig, write_benchmark
 from tests.test_reasoner_openai import FaultServer, Reply
 
@@ -273,9 +274,8 @@ def test_a_judge_whose_every_call_failed_exits_3(make_config: MakeConfig, bench:
     from tests.test_judge import add_rubrics
 
     add_rubrics(bench)
-    from cascade import pipeline
 
-    run_dir = pipeline.execute(make_config()).run_dir
+    run_dir = commands.run(make_config()).run_dir
     failing = "{" + ", ".join(f"{i[0]}: HTTP 500" for i in ITEMS) + "}"
     result = runner.invoke(
         app, ["judge", str(run_dir), "--judge", "scripted", "--set", f"config.errors={failing}"]
@@ -289,9 +289,8 @@ def test_an_empty_judge_reply_is_a_failed_call(make_config: MakeConfig, bench: P
     from tests.test_judge import add_rubrics
 
     add_rubrics(bench)
-    from cascade import pipeline
 
-    run_dir = pipeline.execute(make_config()).run_dir
+    run_dir = commands.run(make_config()).run_dir
     result = runner.invoke(
         app, ["judge", str(run_dir), "--judge", "scripted", "--set", "config.default=''"]
     )

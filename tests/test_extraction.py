@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cascade.extraction import (
+from cascade.scoring import (
     INVALID,
     LENIENT_RULES,
     STRICT_RULES,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cascade import pipeline
+from cascade import commands
 from cascade.cli import app
-from cascade.html_report import Embedder
+from cascade.report import Embedder
 from tests.conftest import ITEMS, MakeConfig, correct_letter
 
 # speech-yes: invalid (no answer line), music-mood: wrong, mix-6: error, the rest right.
@@ -86,7 +86,7 @@ def run_dir(make_config: MakeConfig) -> Path:
             },
         }
     )
-    return pipeline.execute(config).run_dir
+    return commands.run(config).run_dir
 
 
 def test_run_report_is_self_contained_and_shows_every_item(run_dir: Path) -> None:
@@ -107,7 +107,7 @@ def test_run_report_is_self_contained_and_shows_every_item(run_dir: Path) -> Non
 
 
 def test_noise_run_plays_the_clip_and_what_the_front_end_heard(make_config: MakeConfig) -> None:
-    run_dir = pipeline.execute(make_config(audio={"replace": "noise"})).run_dir
+    run_dir = commands.run(make_config(audio={"replace": "noise"})).run_dir
     html = (run_dir / "report.html").read_text()
     page = parse(html)
 
@@ -142,7 +142,7 @@ def test_large_clips_are_linked_by_relative_path(tmp_path: Path) -> None:
 def test_compare_html_links_runs_and_flipped_items(
     run_dir: Path, make_config: MakeConfig, tmp_path: Path
 ) -> None:
-    other = pipeline.execute(make_config()).run_dir  # every item right
+    other = commands.run(make_config()).run_dir  # every item right
     out = tmp_path / "compare.html"
     result = CliRunner().invoke(app, ["compare", str(run_dir), str(other), "--html", str(out)])
 

@@ -8,15 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cascade.captioners.audioset import AudioSetTagger
+from cascade.captioners.qwen_audio import QwenAudioCaptioner
+from cascade.captioners.whisper import Whisper
+from cascade.reasoners.transformers_lm import TransformersReasoner
+from cascade.reasoners.vllm_offline import VllmReasoner
 
-from captioners.audioset import AudioSetTagger
-from captioners.qwen_audio import QwenAudioCaptioner
-from captioners.whisper import Whisper
-from cascade import models
-from cascade.components import Component
-from cascade.errors import ComponentError
-from reasoners.transformers_lm import TransformersReasoner
-from reasoners.vllm_offline import VllmReasoner
+from cascade.core import Component, ComponentError, models
 
 Build = Callable[[], Component]
 HUB = {"model": "Qwen/Qwen3-8B"}

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cascade import judge, pipeline
+from cascade import commands
+from cascade.analysis import judge
 from cascade.cli import app
-from cascade.records import ChatRequest, ReasonerResponse
+from cascade.core import ChatRequest, ReasonerResponse
 from cascade.testing import ScriptedReasoner
 from tests.conftest import ITEMS, MakeConfig
 
@@ -107,7 +108,7 @@ def finished_run(make_config: MakeConfig, bench: Path) -> Path:
             },
         }
     )
-    return pipeline.execute(config).run_dir
+    return commands.run(config).run_dir
 
 
 def test_judge_trims_refuses_unreadable_replies_and_caches_every_sample(
@@ -126,7 +127,7 @@ def test_judge_trims_refuses_unreadable_replies_and_caches_every_sample(
         "music-mood": [reply(0, 0, 0)] * 5,
     }
     scripted = {item: "|".join(texts) for item, texts in replies.items()}
-    first = judge.judge_run(
+    first = commands.judge(
         finished_run, "per-sample", reasoner=PerSampleJudge(config={"answers": scripted})
     )
 
@@ -155,7 +156,7 @@ def test_judge_trims_refuses_unreadable_replies_and_caches_every_sample(
     page = (finished_run / "report.html").read_text()
     assert "Rubric scores by per-sample" in page and "83.33 [" in page  # sound: (2/3 + 1) / 2
 
-    again = judge.judge_run(
+    again = commands.judge(
         finished_run, "per-sample", reasoner=PerSampleJudge(config={"answers": scripted})
     )
     assert (again.counts.computed, again.counts.reused) == (0, 20)
@@ -184,8 +185,8 @@ def test_judge_command_with_a_registered_backend(finished_run: Path) -> None:
 def test_judge_prompt_shows_rubric_reference_and_response(finished_run: Path) -> None:
     _, items, results = judge.load_run(finished_run)
     item = next(i for i in items if i.id == "tone-440")
-    from cascade import prompts
-    from cascade.results import ItemResult
+    from cascade.core import prompts
+    from cascade.scoring import ItemResult
 
     request = judge.judge_request(
         item, ItemResult.from_json(results[item.id]), prompts.load("judge_rubric"), 3

@@ -15,9 +15,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cascade import config as configs
-from cascade import pipeline, variations
-from cascade.errors import ConfigError, ExitCode
+from cascade import commands
+from cascade.core import ConfigError, ExitCode
+from cascade.run import config as configs
+from cascade.run import pipeline, variations
 from tests.conftest import MakeConfig
 
 runner = CliRunner()
@@ -80,7 +81,7 @@ def test_every_output_of_a_scripted_run_says_so(make_config: MakeConfig, tmp_pat
 
 
 def test_a_run_of_real_components_has_no_notice(make_config: MakeConfig) -> None:
-    from cascade import plan
+    from cascade.run import plan
 
     config = make_config(captioners=[], reasoner={"name": "transformers", "config": {}})
     assert plan.notices(config) == [] and plan.scripted(config) == []
@@ -167,7 +168,7 @@ def test_a_substitute_clip_that_cannot_be_made_fails_the_item_never_the_real_cli
     monkeypatch.setattr(
         variations, target, failing_on("tone-880", error, getattr(variations, target))
     )
-    summary = pipeline.execute(make_config(audio={"replace": "noise"}))
+    summary = commands.run(make_config(audio={"replace": "noise"}))
 
     lines = (summary.run_dir / "results.jsonl").read_text().splitlines()
     results = {r["id"]: r for r in map(json.loads, lines)}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cascade.core import registry
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,8 +37,43 @@ def test_wheel_holds_prompts_configs_and_data(wheel: Path) -> None:
     assert "cascade/data/mmar/MMAR-meta.jsonl" in names
     assert "cascade/data/mmau/mmau-test-mini.json" in names
     assert "cascade/data/weights.sha256" in names
-    assert any(n.startswith("captioners/") for n in names)
-    assert any(n.startswith("reasoners/") for n in names)
+    for folder in ("captioners", "reasoners"):
+        for module in (ROOT / folder).glob("*.py"):
+            assert f"cascade/{folder}/{module.name}" in names
+    assert "cascade/captioners/vocabularies/moods.txt" in names
+    # Only `cascade` goes into site-packages: no generic top-level package another project
+    # could also install.
+    assert {n.split("/")[0] for n in names if not n.startswith("cascade_eval-")} == {"cascade"}
+
+
+def test_installed_wheel_imports_every_registered_component_from_itself(
+    wheel: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import importlib, inspect\n"
+        "from cascade.core import registry\n"
+        "for table in registry.TABLES.values():\n"
+        "    for entry in table.values():\n"
+        "        module = importlib.import_module(entry.target.partition(':')[0])\n"
+        "        print(inspect.getfile(module))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r})\n{code}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.splitlines()
+    assert len(out) == sum(len(t) for t in registry.TABLES.values())
+    assert all(Path(f).is_relative_to(target / "cascade") for f in out), out
+    assert str(target / "cascade" / "captioners" / "whisper.py") in out
+    assert str(target / "cascade" / "reasoners" / "vllm_offline.py") in out
 
 
 def test_installed_wheel_finds_its_prompts_and_configs(wheel: Path, tmp_path: Path) -> None:
@@ -47,7 +84,8 @@ def test_installed_wheel_finds_its_prompts_and_configs(wheel: Path, tmp_path: Pa
         capture_output=True,
     )
     code = (
-        "import cascade.resources as r, cascade.prompts as p, cascade.benchmarks as b\n"
+        "import cascade.core.resources as r, cascade.core.prompts as p\n"
+        "import cascade.core.benchmarks as b\n"
         "print(r.shipped_dir('prompts')); print(r.shipped_dir('configs'))\n"
         "print(p.load('mcq_cot').name)\n"
         "print(len(b.load_mmar(b.BenchmarkSpec(name='mmar'), need_audio=False).items))\n"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cascade import pipeline
-from cascade.errors import FailureRateExceeded
-from cascade.rundir import read_results
+from cascade import commands
+from cascade.core import FailureRateExceeded
+from cascade.run import pipeline, read_results
 from cascade.testing import ScriptedCaptioner, ScriptedReasoner
 from tests.conftest import ITEMS, MakeConfig
 
@@ -25,7 +25,7 @@ def lines(path: Path) -> list[dict[str, object]]:
 
 
 def test_run_writes_results_predictions_metrics_and_report(make_config: MakeConfig) -> None:
-    summary = pipeline.execute(make_config())
+    summary = commands.run(make_config())
 
     run_dir = summary.run_dir
     results = lines(run_dir / "results.jsonl")
@@ -63,8 +63,8 @@ def test_run_writes_results_predictions_metrics_and_report(make_config: MakeConf
 
 
 def test_second_identical_run_computes_nothing(make_config: MakeConfig, tmp_path: Path) -> None:
-    first = pipeline.execute(make_config())
-    again = pipeline.execute(make_config(run__run_dir=str(tmp_path / "again")))
+    first = commands.run(make_config())
+    again = commands.run(make_config(run__run_dir=str(tmp_path / "again")))
 
     assert (first.frontend.computed, first.reasoner.computed) == (6, 6)
     assert (again.frontend.computed, again.frontend.reused) == (0, 6)
@@ -76,8 +76,8 @@ def test_second_identical_run_computes_nothing(make_config: MakeConfig, tmp_path
 
 
 def test_other_reasoner_reuses_the_front_end(make_config: MakeConfig) -> None:
-    pipeline.execute(make_config())
-    other = pipeline.execute(make_config(reasoner={"name": "scripted", "config": {"default": "B"}}))
+    commands.run(make_config())
+    other = commands.run(make_config(reasoner={"name": "scripted", "config": {"default": "B"}}))
 
     assert other.frontend.computed == 0 and other.frontend.reused == 6
     assert other.reasoner.computed == 6
@@ -93,7 +93,7 @@ def test_failing_item_is_recorded_and_the_run_goes_on(make_config: MakeConfig) -
         captioners=[{"name": "scripted", "config": {"fail": ["tone-880"]}}],
         reasoner={"name": "scripted", "config": {"errors": {"mix-6": "HTTP 400: bad request"}}},
     )
-    summary = pipeline.execute(config)
+    summary = commands.run(config)
 
     results = {r["id"]: r for r in lines(summary.run_dir / "results.jsonl")}
     assert results["tone-880"]["error"] == "stage scripted: scripted failure"
@@ -114,7 +114,7 @@ def test_failure_rate_limit_stops_the_run_with_results_kept(make_config: MakeCon
         run={"batch_size": 2, "max_failure_rate": 0.5, "min_items_for_failure_rate": 2},
     )
     with pytest.raises(FailureRateExceeded, match=r"max_failure_rate=0\.5"):
-        pipeline.execute(config)
+        commands.run(config)
 
     run_dir = pipeline.run_directory(config)
     results = lines(run_dir / "results.jsonl")
@@ -126,10 +126,10 @@ def test_failed_items_are_retried_when_the_run_is_repeated(make_config: MakeConf
     config = make_config(
         reasoner={"name": "scripted", "config": {"errors": {"music-mood": "timeout"}}},
     )
-    first = pipeline.execute(config)
+    first = commands.run(config)
     assert first.metrics["errors"] == 1
 
-    again = pipeline.execute(config)
+    again = commands.run(config)
     assert again.resumed == 5 and again.processed == 1
     assert again.reasoner.computed == 0 and again.reasoner.failed == 1  # the error is not cached
     assert len(lines(again.run_dir / "results.jsonl")) == 6  # compacted: one line per item
@@ -144,11 +144,11 @@ def test_truncated_answer_is_flagged_and_not_cached(
             "config": {"truncated": ["tone-440"], "answers": {"tone-440": "Let me think about"}},
         }
     )
-    first = pipeline.execute(config)
+    first = commands.run(config)
     assert first.metrics["truncated"] == 1
     assert lines(first.run_dir / "results.jsonl")[0]["truncated"] is True
 
-    again = pipeline.execute(
+    again = commands.run(
         config.model_copy(update={"run": config.run.model_copy(update={"run_dir": tmp_path / "b"})})
     )
     assert again.reasoner.computed == 1 and again.reasoner.reused == 5
@@ -158,7 +158,7 @@ def test_corrupt_audio_is_an_item_error_naming_the_file(
     make_config: MakeConfig, bench: Path
 ) -> None:
     (bench.parent / "audio" / "music-mood.wav").write_bytes(b"RIFF not really a wav file")
-    summary = pipeline.execute(make_config())
+    summary = commands.run(make_config())
 
     result = {r["id"]: r for r in lines(summary.run_dir / "results.jsonl")}["music-mood"]
     assert "music-mood.wav" in result["error"]
@@ -218,9 +218,9 @@ def test_schedules_agree_and_order_the_stages(
     monkeypatch.setattr(
         ScriptedReasoner, "generate", lambda s, r: calls.append("generate") or generate(s, r)
     )
-    overlapped = pipeline.execute(make_config(run={"batch_size": 2}))
+    overlapped = commands.run(make_config(run={"batch_size": 2}))
     calls.clear()
-    other = pipeline.execute(
+    other = commands.run(
         make_config(
             run={"batch_size": 2, "schedule": schedule, "run_dir": str(tmp_path / "other")},
             cache_dir=str(tmp_path / "other-cache"),

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cascade import prompts
-from cascade.errors import PromptError
+from cascade.core import PromptError, prompts
 
 
 def test_every_shipped_prompt_parses() -> None:

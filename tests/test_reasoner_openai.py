@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cascade.reasoners.openai_compat import OpenAIReasoner, OpenAIRuntime
 
-from cascade.errors import ConfigError
-from cascade.records import ChatMessage, ChatRequest
-from reasoners.openai_compat import OpenAIReasoner, OpenAIRuntime
+from cascade import commands
+from cascade.core import ChatMessage, ChatRequest, ConfigError
 
 pytest.importorskip("langchain_openai")
 
@@ -497,7 +497,6 @@ def test_r1_distill_on_a_server_without_reasoning_parser(serve: Any) -> None:
 def test_a_pipeline_run_never_writes_the_key(
     serve: Any, make_config: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from cascade import pipeline
 
     monkeypatch.setenv("CASCADE_TEST_API_KEY", SECRET)
     echo = json.dumps({"error": {"message": f"bad key {SECRET}"}})
@@ -512,7 +511,7 @@ def test_a_pipeline_run_never_writes_the_key(
         },
         run__batch_size=6,
     )
-    summary = pipeline.execute(config)
+    summary = commands.run(config)
     assert summary.errors == 1 and len(server.seen) == 6
     written = [p for p in summary.run_dir.rglob("*") if p.is_file()]
     written += [p for p in config.cache_dir.rglob("*") if p.is_file()] if config.cache_dir else []

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cascade.reasoners.openai_compat import OpenAIReasoner
 
-from cascade.records import ChatMessage, ChatRequest
-from reasoners.openai_compat import OpenAIReasoner
+from cascade.core import ChatMessage, ChatRequest
 
 pytest.importorskip("langchain_openai")
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cascade.reasoners.openai_compat import OpenAIReasoner
 
-from cascade import registry
-from cascade.config import ComponentSpec, component_spec, presets
-from reasoners.openai_compat import OpenAIReasoner
+from cascade.core import registry
+from cascade.run import ComponentSpec
+from cascade.run.config import component_spec, presets
 from tests.test_reasoner_openai import FaultServer, Reply, request
 
 PRESETS = presets("reasoners")

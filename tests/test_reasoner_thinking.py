@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
-
-from reasoners.responses import build_response
-from reasoners.thinking import opens_thinking, split_generation, split_thinking
+from cascade.reasoners.responses import build_response
+from cascade.reasoners.thinking import opens_thinking, split_generation, split_thinking
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "data" / "reasoners" / "thinking_cases.yaml").read_text()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cascade.reasoners.transformers_lm import TransformersReasoner
 
-from cascade.records import ChatMessage, ChatRequest
-from reasoners.transformers_lm import TransformersReasoner
+from cascade.core import ChatMessage, ChatRequest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

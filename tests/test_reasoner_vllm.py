@@ -15,12 +15,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from cascade.reasoners.vllm_server import local_server
 
-from cascade import pipeline, prompts
-from cascade.answering import format_choices, letters_phrase
-from cascade.config import validate
-from cascade.records import ChatMessage, ChatRequest, ReasonerResponse
-from reasoners.vllm_server import local_server
+from cascade import commands
+from cascade.core import ChatMessage, ChatRequest, ReasonerResponse, prompts
+from cascade.run import format_choices, letters_phrase
+from cascade.run.config import validate
 from tests.conftest import ITEMS, write_benchmark
 
 # Start-up is 30-50 s on an idle 2-core machine, minutes when other models share the cores.
@@ -80,7 +80,7 @@ def run_pipeline(bench: Path, out: Path, reasoner: Mapping[str, object]) -> list
             "cache_dir": str(out / "cache"),
         }
     )
-    summary = pipeline.execute(config)
+    summary = commands.run(config)
     results = summary.run_dir / "results.jsonl"
     return [json.loads(line) for line in results.read_text().splitlines()]
 
@@ -88,7 +88,7 @@ def run_pipeline(bench: Path, out: Path, reasoner: Mapping[str, object]) -> list
 @pytest.fixture(scope="module")
 def model_dir() -> str:
     pytest.importorskip("vllm")
-    from reasoners.bundled import resolve_model
+    from cascade.reasoners.bundled import resolve_model
 
     return resolve_model("smollm2-135m-instruct")
 
@@ -102,7 +102,7 @@ Outcome = tuple[list[ReasonerResponse], list[dict[str, object]]]
 @pytest.fixture(scope="module")
 def served(model_dir: str, bench: Path, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """Everything the server answers, collected while it runs; it is stopped before returning."""
-    from reasoners.openai_compat import OpenAIReasoner
+    from cascade.reasoners.openai_compat import OpenAIReasoner
 
     folder = tmp_path_factory.mktemp("served")
     with local_server(
@@ -131,7 +131,7 @@ def offline(
     served: Outcome, bench: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Outcome]:
     """Built after the server answered and stopped (`served` is a dependency, so it ran first)."""
-    from reasoners.vllm_offline import VllmReasoner, shutdown_engine
+    from cascade.reasoners.vllm_offline import VllmReasoner, shutdown_engine
 
     config = {
         "model": "smollm2-135m-instruct",

@@ -10,13 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pydantic import ValidationError
-
-from cascade import config as configs
-from cascade import logs
-from cascade.errors import ComponentError
-from cascade.records import ChatMessage, ChatRequest
-from reasoners.vllm_memory import (
+from cascade.reasoners.vllm_memory import (
     WORKER_OVERHEAD_BYTES,
     GiB,
     ModelMemory,
@@ -24,7 +18,11 @@ from reasoners.vllm_memory import (
     explain_memory_failure,
     size_kv_cache,
 )
-from reasoners.vllm_offline import VllmReasoner, VllmRuntime
+from cascade.reasoners.vllm_offline import VllmReasoner, VllmRuntime
+from pydantic import ValidationError
+
+from cascade.core import ChatMessage, ChatRequest, ComponentError, logs
+from cascade.run import config as configs
 
 
 def test_runtime_options_reach_the_engine_and_stay_out_of_the_cache_key() -> None:
@@ -266,7 +264,7 @@ def test_an_engine_that_cannot_start_says_the_cause_from_its_process_output(
         raise RuntimeError("Engine core initialization failed. See root cause above.")
 
     fake = SimpleNamespace(__name__="fake_vllm", LLM=failing_engine)
-    monkeypatch.setattr("reasoners.vllm_offline.require", lambda *a, **k: fake)
+    monkeypatch.setattr("cascade.reasoners.vllm_offline.require", lambda *a, **k: fake)
     log = tmp_path / "cascade.log"
     reasoner = VllmReasoner({"model": "some/model"}, {"gpu_memory_utilization": 0.2})
     with logs.capture(log), pytest.raises(ComponentError) as raised:

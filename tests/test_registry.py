@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cascade import registry
-from cascade.components import Captioner, Reasoner
+from cascade.core import Captioner, Reasoner, registry
 
 ROLES = {"captioner": Captioner, "reasoner": Reasoner}
 

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cascade import pipeline
-from cascade.ablate import SweepSpec
+from cascade import commands
+from cascade.analysis.ablate import SweepSpec
+from cascade.analysis.sweep_table import sweep_table
 from cascade.cli import app
-from cascade.config import ScoringSpec
-from cascade.rescore import from_run
-from cascade.stats import PAIRED_ALPHA
-from cascade.sweep_table import sweep_table
+from cascade.run.rescore import from_run
+from cascade.scoring import PAIRED_ALPHA, ScoringSpec
 from tests.conftest import ITEMS, MakeConfig
 
 runner = CliRunner()
@@ -39,7 +38,7 @@ def one_paragraph_error(result: Any, *needles: str) -> None:
 
 
 def run_dir(make_config: MakeConfig, path: Path, **overrides: Any) -> Path:
-    pipeline.execute(make_config(run__run_dir=str(path), **overrides))
+    commands.run(make_config(run__run_dir=str(path), **overrides))
     return path
 
 

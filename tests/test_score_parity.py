@@ -1,10 +1,10 @@
 """`cascade score FILE` reproduces the official scorers item for item, whatever the predictions say.
 
 The reference below is written from the official scripts' rule (MMAR `code/evaluation.py`, MMAU
-`evaluation.py`, function `string_match`), independently of cascade.scoring: a prediction counts
-when its lower-cased `\\b\\w+\\b` word set is non-empty, holds every word of the answer, and holds
-no word that occurs only in wrong choices. Every check goes through the whole command (reading
-the file, building items, scoring, metrics, JSON output).
+`evaluation.py`, function `string_match`), independently of cascade.scoring.rules: a prediction
+counts when its lower-cased `\\b\\w+\\b` word set is non-empty, holds every word of the answer,
+and holds no word that occurs only in wrong choices. Every check goes through the whole command
+(reading the file, building items, scoring, metrics, JSON output).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cascade import pipeline
+from cascade import commands
 from cascade.cli import app
-from cascade.extraction import extract_lenient, extract_strict
+from cascade.scoring import extract_lenient, extract_strict
 from tests.conftest import ITEMS, MakeConfig, correct_letter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,7 +254,7 @@ RUN_ANSWERS = {
 
 
 def test_a_runs_predictions_file_scores_as_the_run(make_config: MakeConfig) -> None:
-    summary = pipeline.execute(
+    summary = commands.run(
         make_config(
             reasoner={
                 "name": "scripted",
@@ -300,7 +300,7 @@ def test_a_truncated_answer_is_invalid_and_official_judges_its_raw_text(
     # Every answer names the right letter, and every one stopped at the length limit.
     truncated = [i[0] for i in ITEMS]
     answers = {i: f"ANSWER: {correct_letter(i)}" for i in truncated}
-    summary = pipeline.execute(
+    summary = commands.run(
         make_config(
             reasoner={"name": "scripted", "config": {"answers": answers, "truncated": truncated}}
         )

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from cascade.extraction import INVALID, Extraction
-from cascade.scoring import official_match, prediction_text, score
+from cascade.scoring import INVALID, Extraction, official_match, prediction_text, score
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_PATH = ROOT / "tests" / "data" / "official_golden.jsonl"

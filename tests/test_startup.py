@@ -14,10 +14,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cascade import logs, pipeline
+from cascade import commands
 from cascade.cli import app
-from cascade.errors import ComponentError
-from cascade.records import StageInput, StageOutput
+from cascade.core import ComponentError, StageInput, StageOutput, logs
+from cascade.run import pipeline
 from cascade.testing import ScriptedCaptioner, ScriptedReasoner
 from tests.conftest import MakeConfig
 
@@ -77,11 +77,11 @@ def test_every_component_is_loaded_before_the_first_item(
         return original(self, batch)
 
     monkeypatch.setattr(ScriptedCaptioner, "describe", describe)
-    pipeline.execute(make_config())
+    commands.run(make_config())
     assert events[:2] == ["load reasoner", "load stage"] and events[2:] == ["describe"] * 3
     # Resuming a finished run loads nothing: there is no item left to compute.
     events.clear()
-    pipeline.execute(make_config())
+    commands.run(make_config())
     assert events == []
 
 
@@ -92,7 +92,7 @@ def test_frontend_first_leaves_the_reasoner_to_load_after_the_front_end(
     monkeypatch.setattr(ScriptedReasoner, "load", failing_load)
     loaded: list[str] = []
     monkeypatch.setattr(ScriptedCaptioner, "load", lambda self: loaded.append("stage"))
-    summary = pipeline.execute(make_config(run={"schedule": "frontend-first"}))
+    summary = commands.run(make_config(run={"schedule": "frontend-first"}))
     assert loaded == ["stage"] and len(described) == 6  # the reasoner never had to load here
     assert summary.errors == 0
 

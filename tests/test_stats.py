@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from cascade.stats import (
+from cascade.scoring import (
     GroupStats,
     PairedComparison,
     bootstrap_interval,

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from cascade import degrade, pipeline
-from cascade.config import RunConfig, validate
-from cascade.description import NO_DESCRIPTION
-from cascade.errors import ConfigError
-from cascade.variations import derangement
+from cascade import commands
+from cascade.core import ConfigError
+from cascade.run import NO_DESCRIPTION, RunConfig, degrade, derangement
+from cascade.run.config import validate
 from tests.conftest import ITEMS, MakeConfig
 
 
@@ -84,7 +83,7 @@ def test_text_only_run_reads_no_audio_and_calls_no_front_end(
 ) -> None:
     for clip in (bench.parent / "audio").iterdir():
         clip.unlink()  # a text-only run must not need the audio at all
-    summary = pipeline.execute(make_config(captioners=[]))
+    summary = commands.run(make_config(captioners=[]))
 
     assert summary.frontend.computed == summary.frontend.reused == 0
     assert summary.reasoner.computed == 6 and summary.errors == 0
@@ -99,11 +98,9 @@ def test_text_only_run_reads_no_audio_and_calls_no_front_end(
 def test_noise_is_generated_once_with_the_clip_length_and_re_used(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
-    base = pipeline.execute(make_config())
-    noise = pipeline.execute(make_config(audio={"replace": "noise"}))
-    again = pipeline.execute(
-        make_config(audio={"replace": "noise"}, run__run_dir=str(tmp_path / "b"))
-    )
+    base = commands.run(make_config())
+    noise = commands.run(make_config(audio={"replace": "noise"}))
+    again = commands.run(make_config(audio={"replace": "noise"}, run__run_dir=str(tmp_path / "b")))
 
     clips = sorted((tmp_path / "cache" / "synthetic" / "noise").glob("*.flac"))
     assert len(clips) == 6  # one noise clip per item
@@ -118,7 +115,7 @@ def test_noise_is_generated_once_with_the_clip_length_and_re_used(
 def test_silence_is_one_clip_for_items_of_one_length(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
-    summary = pipeline.execute(make_config(audio={"replace": "silence"}))
+    summary = commands.run(make_config(audio={"replace": "silence"}))
 
     (clip,) = (tmp_path / "cache" / "synthetic" / "silence").glob("*.flac")
     samples, rate = sf.read(str(clip))
@@ -127,8 +124,8 @@ def test_silence_is_one_clip_for_items_of_one_length(
 
 
 def test_shuffle_gives_each_item_another_items_audio(make_config: MakeConfig) -> None:
-    base = stage_keys(pipeline.execute(make_config()).run_dir)
-    shuffled = stage_keys(pipeline.execute(make_config(audio={"replace": "shuffle"})).run_dir)
+    base = stage_keys(commands.run(make_config()).run_dir)
+    shuffled = stage_keys(commands.run(make_config(audio={"replace": "shuffle"})).run_dir)
 
     donors = derangement([i[0] for i in ITEMS], seed=0)
     assert all(donor != item for item, donor in donors.items())
@@ -152,7 +149,7 @@ def test_oracle_description_comes_from_the_annotations(
     add_annotations(bench, missing="mix-6")
     for clip in (bench.parent / "audio").iterdir():
         clip.unlink()
-    summary = pipeline.execute(make_config(captioners=[], description={"source": "oracle"}))
+    summary = commands.run(make_config(captioners=[], description={"source": "oracle"}))
 
     assert summary.frontend.computed == summary.frontend.reused == 0
     lines = results(summary.run_dir)
@@ -170,7 +167,7 @@ def test_shuffled_oracle_uses_another_items_annotations(
     config = make_config(
         captioners=[], description={"source": "oracle"}, audio={"replace": "shuffle"}
     )
-    lines = results(pipeline.execute(config).run_dir)
+    lines = results(commands.run(config).run_dir)
 
     donors = derangement([i[0] for i in ITEMS], seed=0)
     for item, donor in donors.items():
@@ -188,16 +185,16 @@ def scripted_text(make_config: MakeConfig, **overrides: object) -> RunConfig:
 
 
 def test_truncation_keeps_the_first_words_and_the_layout(make_config: MakeConfig) -> None:
-    summary = pipeline.execute(scripted_text(make_config, description={"truncate_words": 3}))
+    summary = commands.run(scripted_text(make_config, description={"truncate_words": 3}))
 
     description = str(results(summary.run_dir)["tone-440"]["description"])
     assert description == "Audio caption (from scripted):\n<caption>\none two three\n</caption>"
 
 
 def test_identical_prompts_re_use_answers_across_variations(make_config: MakeConfig) -> None:
-    pipeline.execute(scripted_text(make_config))
-    no_op = pipeline.execute(scripted_text(make_config, description={"truncate_words": 50}))
-    cut = pipeline.execute(scripted_text(make_config, description={"truncate_words": 2}))
+    commands.run(scripted_text(make_config))
+    no_op = commands.run(scripted_text(make_config, description={"truncate_words": 50}))
+    cut = commands.run(scripted_text(make_config, description={"truncate_words": 2}))
 
     assert no_op.run_dir != cut.run_dir
     assert no_op.reasoner.reused == 6 and no_op.reasoner.computed == 0
@@ -208,9 +205,9 @@ def test_dropout_and_asr_errors_are_reproducible_per_item(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
     degraded = {"word_dropout": 0.3, "asr_wer": 0.2, "seed": 7}
-    first = results(pipeline.execute(scripted_text(make_config, description=degraded)).run_dir)
+    first = results(commands.run(scripted_text(make_config, description=degraded)).run_dir)
     again = results(
-        pipeline.execute(
+        commands.run(
             scripted_text(make_config, description=degraded, run__run_dir=str(tmp_path / "again"))
         ).run_dir
     )
@@ -229,7 +226,7 @@ def test_degradation_can_target_one_stage(make_config: MakeConfig) -> None:
         ],
         description={"truncate_words": 1, "degrade_stages": ["scripted"]},
     )
-    description = str(results(pipeline.execute(config).run_dir)["tone-440"]["description"])
+    description = str(results(commands.run(config).run_dir)["tone-440"]["description"])
     assert description == (
         "Audio caption (from scripted):\n<caption>\none\n</caption>\n\n"
         f"Audio caption (from kept):\n<caption>\n{TEXT}\n</caption>"
@@ -239,7 +236,7 @@ def test_degradation_can_target_one_stage(make_config: MakeConfig) -> None:
 def test_degrading_an_unknown_stage_is_a_config_error(make_config: MakeConfig) -> None:
     config = make_config(description={"asr_wer": 0.2, "degrade_stages": ["whisper"]})
     with pytest.raises(ConfigError, match=r"names \['whisper'\].*its parts: \['scripted'\]"):
-        pipeline.execute(config)
+        commands.run(config)
 
 
 def test_truncate_counts_words_and_keeps_line_breaks() -> None:

@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cascade import models
 from cascade.cli import app
-from cascade.errors import ComponentError
-from cascade.models import PinnedRelease, package_file, pinned, sha256_file
+from cascade.core import ComponentError, PinnedRelease, models, package_file, pinned, sha256_file
 from cascade.testing import sine
 
 ROOT = Path(__file__).resolve().parents[1]

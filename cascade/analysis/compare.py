@@ -1,0 +1,150 @@
+"""Compare runs on the same items: accuracy side by side, exact paired tests, flipped items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from cascade.core import CascadeError, pct
+from cascade.run import Scorable
+from cascade.scoring import (
+    PAIRED_ALPHA,
+    SCORERS,
+    ScoringSpec,
+    compute_metrics,
+    outcomes,
+    paired_test,
+)
+
+
+def shared_items(runs: Sequence[tuple[str, Scorable]]) -> list[str]:
+    """The ids every run scored, in the base run's order.
+
+    Raises:
+        CascadeError: when some run shares no item with the base.
+    """
+    (base_label, base), *others = runs
+    shared = [i.id for i in base.items]
+    for label, run in others:
+        theirs = {i.id for i in run.items}
+        if not any(i in theirs for i in shared):
+            raise CascadeError(
+                f"{label} shares no item with {base_label} ({len(run.items)} and "
+                f"{len(base.items)} items): compare runs of the same benchmark"
+            )
+        shared = [i for i in shared if i in theirs]
+    if not shared:
+        raise CascadeError(f"the runs {[label for label, _ in runs]} have no item in common")
+    return shared
+
+
+def _restricted(run: Scorable, ids: set[str]) -> Scorable:
+    return replace(run, items=tuple(i for i in run.items if i.id in ids))
+
+
+def compare(
+    runs: Sequence[tuple[str, Scorable]],
+    *,
+    alpha: float = PAIRED_ALPHA,
+    scoring: ScoringSpec | None = None,
+) -> dict[str, Any]:
+    """Every run's metrics and each later run against the first, per scorer, on shared items.
+
+    Runs are labelled by the caller (their directory or file, never their config name, which
+    two runs can share). Only the items every run scored are compared, accuracies included;
+    `shared` says how many each run had. Each run is scored with its own stored settings
+    (`Scorable.scoring`), or `scoring` when given. Paired tests are `stats.paired_test`, the
+    one shared with ablation sweeps: exact McNemar, Bonferroni over the runs compared with the
+    base, at `alpha`.
+
+    Raises:
+        CascadeError: with fewer than two runs, or runs that share no item.
+    """
+    if len(runs) < 2:
+        raise CascadeError("compare needs at least two runs")
+    ids = shared_items(runs)
+    kept = set(ids)
+    restricted = [(label, _restricted(run, kept)) for label, run in runs]
+    table = [outcomes(r.items, r.results) for _, r in restricted]
+    comparisons = len(runs) - 1
+    base_label = runs[0][0]
+    pairs = []
+    for index in range(1, len(runs)):
+        for scorer in SCORERS:
+            tested = paired_test(
+                table[0][scorer], table[index][scorer], comparisons=comparisons, alpha=alpha
+            )
+            pairs.append(
+                {"base": base_label, "run": restricted[index][0], "scorer": scorer}
+                | tested.to_json()
+            )
+    return {
+        "runs": [
+            {
+                "name": label,
+                "benchmark": r.benchmark,
+                "metrics": compute_metrics(
+                    r.items,
+                    r.results,
+                    scoring or r.scoring or ScoringSpec(),
+                    benchmark=r.benchmark,
+                ),
+            }
+            for label, r in restricted
+        ],
+        "shared": {
+            "n": len(ids),
+            "items_per_run": {label: len(run.items) for label, run in runs},
+            "partial": any(len(run.items) != len(ids) for _, run in runs),
+        },
+        "alpha": alpha,
+        "comparisons": comparisons,
+        "paired": pairs,
+    }
+
+
+def shared_note(compared: dict[str, Any]) -> str | None:
+    """A sentence for partly overlapping runs (None when every run scored the same items)."""
+    shared = compared["shared"]
+    if not shared["partial"]:
+        return None
+    counts = ", ".join(f"{label} {n}" for label, n in shared["items_per_run"].items())
+    return (
+        f"The runs scored different items ({counts}): every accuracy and test here is on the "
+        f"{shared['n']} items they share only."
+    )
+
+
+def accuracy_table(compared: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for run in compared["runs"]:
+        metrics = run["metrics"]
+        row: dict[str, Any] = {"run": run["name"], "n": metrics["n_items"]}
+        for scorer in SCORERS:
+            overall = metrics["scorers"][scorer]["overall"]
+            row[f"{scorer} %"] = pct(overall["accuracy"]) if overall else "–"
+        row["invalid % (strict)"] = pct(metrics["invalid_rate"]["strict"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_table(compared: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "run": p["run"],
+            "vs": p["base"],
+            "scorer": p["scorer"],
+            "n": p["n"],
+            "difference (pts)": f"{100 * p['difference']:+.2f}",
+            "wrong->right": len(p["to_correct"]),
+            "right->wrong": len(p["to_wrong"]),
+            "p (McNemar)": f"{p['p_value']:.3g}",
+            "p × m": f"{p['p_bonferroni']:.3g}",
+            "significant": "yes" if p["significant"] else "no",
+        }
+        for p in compared["paired"]
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,431 @@
+"""Rubric scoring of a finished run by an LLM judge (MMAR's reasoning-quality protocol).
+
+Each item with a rubric (a list of scoring points, each scored from its `choices`, e.g. 0 or 1) is
+shown to the judge with the question, the correct answer, the reference reasoning and the run's
+reasoning and final answer; the judge scores every point. Five judge samples per item (sample
+index 0..4 enters the cache key, so each is cached like any reasoner call); the five totals are
+sorted, the lowest and highest dropped and the middle three averaged. A judge reply that cannot be
+read is recorded as such with the reason and never guessed: an item with such a sample has no
+rubric score (listed in the report). An item the run failed to answer scores 0, as errors count
+as wrong in accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from cascade.core import (
+    Cache,
+    CascadeError,
+    ChatRequest,
+    Item,
+    PromptTemplate,
+    Reasoner,
+    markdown,
+    pct,
+    prompts,
+    write_atomic,
+)
+from cascade.run import (
+    CONFIG,
+    RESULTS,
+    AnswerCounts,
+    AnswerRecord,
+    answer,
+    format_choices,
+    plan,
+    read_results,
+)
+from cascade.run import config as configs
+from cascade.scoring import ItemResult, score_answer
+
+SAMPLES = 5
+PROMPT = "judge_rubric"
+_POINT = re.compile(
+    r"^[\s>*_#-]*POINT\s*#?\s*(\d+)\s*[*_]*\s*[:=\-]\s*[*_]*\s*(-?\d+(?:\.\d+)?)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class RubricPoint:
+    name: str
+    scoring_point: str
+    note: str
+    choices: tuple[int, ...]
+
+
+def rubric_of(item: Item) -> list[RubricPoint]:
+    """The item's rubric from its metadata (empty when it has none)."""
+    raw = item.meta.get("rubric") or []
+    points = []
+    for entry in raw:
+        if not isinstance(entry, Mapping):
+            continue
+        choices = tuple(int(c) for c in entry.get("choices") or (0, 1))
+        points.append(
+            RubricPoint(
+                name=str(entry.get("name") or ""),
+                scoring_point=str(entry.get("scoring_point") or ""),
+                note=str(entry.get("note") or ""),
+                choices=choices,
+            )
+        )
+    return points
+
+
+def render_rubric(points: Sequence[RubricPoint]) -> str:
+    lines = []
+    for number, point in enumerate(points, start=1):
+        scores = " or ".join(str(c) for c in point.choices)
+        note = f" ({point.note})" if point.note else ""
+        lines.append(f"{number}. {point.name}: {point.scoring_point}{note} Score: {scores}.")
+    return "\n".join(lines)
+
+
+def response_text(result: ItemResult) -> str:
+    """What the judge reads of the run's answer: its reasoning trace, then its final answer."""
+    parts = []
+    if result.reasoning.strip():
+        parts.append(f"Reasoning:\n{result.reasoning.strip()}")
+    parts.append(f"Final answer:\n{(result.raw_answer or '').strip()}")
+    return "\n\n".join(parts)
+
+
+def judge_request(
+    item: Item, result: ItemResult, template: PromptTemplate, sample: int
+) -> ChatRequest:
+    points = rubric_of(item)
+    values = {
+        "question": item.question,
+        "choices": format_choices(item.choices),
+        "answer": item.answer,
+        "reference": str(item.meta.get("thinking") or "(none)").strip(),
+        "rubric": render_rubric(points),
+        "count": str(len(points)),
+        "response": response_text(result).replace("</response>", "[/response]"),
+    }
+    messages = template.render(**{k: values[k] for k in template.placeholders})
+    return ChatRequest(item_id=item.id, messages=messages, sample_index=sample)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One judge reply read: the score per point, or why it could not be read."""
+
+    scores: tuple[int, ...] | None
+    problem: str | None = None
+
+
+def parse_scores(text: str, points: Sequence[RubricPoint]) -> Parsed:
+    """The judge's `POINT n: score` lines (the last line per point wins), checked against the
+    rubric: every point present, no other point, every score one of the point's choices."""
+    found: dict[int, str] = {}
+    for match in _POINT.finditer(text):
+        found[int(match.group(1))] = match.group(2)
+    if not found:
+        return Parsed(None, "no `POINT n: score` lines")
+    extra = sorted(n for n in found if not 1 <= n <= len(points))
+    if extra:
+        return Parsed(None, f"point(s) {extra} are not in the rubric of {len(points)} points")
+    missing = [n for n in range(1, len(points) + 1) if n not in found]
+    if missing:
+        return Parsed(None, f"no score for point(s) {missing}")
+    scores = []
+    for number, point in enumerate(points, start=1):
+        value = float(found[number])
+        if not value.is_integer() or int(value) not in point.choices:
+            return Parsed(
+                None, f"point {number} scored {found[number]}, not one of {point.choices}"
+            )
+        scores.append(int(value))
+    return Parsed(tuple(scores))
+
+
+def middle_mean(totals: Sequence[float]) -> float:
+    """The mean of the totals without the lowest and the highest (MMAR: middle three of five)."""
+    if len(totals) < 3:
+        raise ValueError(f"a trimmed mean needs at least three totals, got {len(totals)}")
+    ordered = sorted(totals)
+    middle = ordered[1:-1]
+    return sum(middle) / len(middle)
+
+
+@dataclass
+class ItemJudgement:
+    id: str
+    status: str
+    """`scored`, `unparsed` (a judge reply could not be read), `judge-error` (the judge call
+    failed), `no-answer` (the run has no answer: scores 0) or `no-rubric` (not judged)."""
+    max_points: int = 0
+    score: float | None = None
+    """The middle-three mean total over max_points, a fraction; None when not scored."""
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "max_points": self.max_points,
+            "score": self.score,
+            "samples": self.samples,
+        }
+
+
+UNJUDGED = ("judge-error", "unparsed")
+"""Statuses of items the judge should have scored but did not (exit code 3)."""
+
+
+def judge_items(
+    items: Sequence[Item],
+    results: Mapping[str, Mapping[str, Any]],
+    reasoner: Reasoner,
+    template: PromptTemplate,
+    cache: Cache,
+    *,
+    samples: int = SAMPLES,
+    batch_size: int = 16,
+    counts: AnswerCounts | None = None,
+) -> list[ItemJudgement]:
+    """Judge every item that has a rubric and a result, `samples` judge calls each."""
+    counts = counts or AnswerCounts()
+    judged: list[ItemJudgement] = []
+    todo: list[tuple[Item, ItemResult, ItemJudgement]] = []
+    for item in items:
+        if item.id not in results:
+            continue
+        points = rubric_of(item)
+        judgement = ItemJudgement(item.id, "no-rubric", sum(max(p.choices) for p in points))
+        judged.append(judgement)
+        if not points:
+            continue
+        result = ItemResult.from_json(results[item.id])
+        if result.raw_answer is None:
+            judgement.status, judgement.score = "no-answer", 0.0
+            continue
+        todo.append((item, result, judgement))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        requests = [judge_request(i, r, template, k) for i, r, _ in batch for k in range(samples)]
+        records = answer(requests, reasoner, cache, counts)
+        for index, (item, _, judgement) in enumerate(batch):
+            mine = records[index * samples : (index + 1) * samples]
+            _settle(judgement, rubric_of(item), mine)
+    return judged
+
+
+def _settle(
+    judgement: ItemJudgement, points: Sequence[RubricPoint], records: Sequence[AnswerRecord]
+) -> None:
+    totals: list[int] = []
+    problems = []
+    for record in records:
+        response = record.response
+        sample: dict[str, Any] = {
+            "sample": record.request.sample_index,
+            "key": record.key,
+            "cached": record.cached,
+            "text": response.text,
+        }
+        if not response.ok:
+            sample["error"] = response.error
+            problems.append("judge-error")
+        else:
+            parsed = parse_scores(response.text, points)
+            sample["scores"] = list(parsed.scores) if parsed.scores is not None else None
+            sample["problem"] = parsed.problem
+            if parsed.scores is None:
+                problems.append("unparsed")
+            else:
+                totals.append(sum(parsed.scores))
+        judgement.samples.append(sample)
+    if problems:
+        judgement.status = "judge-error" if "judge-error" in problems else "unparsed"
+        return
+    judgement.status = "scored"
+    judgement.score = middle_mean(totals) / judgement.max_points if judgement.max_points else 0.0
+
+
+def _mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """A 95% t-interval of a mean (clipped to [0, 1]); the point itself for fewer than 2."""
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return (mean, mean)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return (max(0.0, mean - half), min(1.0, mean + half))
+
+
+def rubric_table(
+    items: Sequence[Item],
+    results: Mapping[str, Mapping[str, Any]],
+    judged: Sequence[ItemJudgement],
+    by: Sequence[str] = ("modality", "category"),
+) -> pd.DataFrame:
+    """Rubric score (mean, 95% interval) beside official accuracy, overall and per group, on the
+    items that have a rubric score."""
+    scored: dict[str, float] = {j.id: j.score for j in judged if j.score is not None}
+    lookup = {i.id: i for i in items}
+    groups: list[tuple[str, list[str]]] = [("all", list(scored))]
+    for key in by:
+        values: dict[str, list[str]] = {}
+        for item_id in scored:
+            values.setdefault(lookup[item_id].groups[key], []).append(item_id)
+        groups += [(f"{key}={v}", ids) for v, ids in sorted(values.items())]
+    rows = []
+    for name, ids in groups:
+        if not ids:
+            continue
+        rubric = [scored[i] for i in ids]
+        correct = [
+            score_answer(lookup[i], ItemResult.from_json(results[i])).correct["official"]
+            for i in ids
+        ]
+        low, high = _mean_interval(rubric)
+        rows.append(
+            {
+                "group": name,
+                "n": len(ids),
+                "rubric": sum(rubric) / len(rubric),
+                "rubric_ci_low": low,
+                "rubric_ci_high": high,
+                "accuracy": sum(correct) / len(correct),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The rubric table formatted for reading (percentages with intervals)."""
+    if table.empty:
+        return table
+    return pd.DataFrame(
+        {
+            "group": table["group"],
+            "n": table["n"],
+            "rubric % [95% CI]": [
+                f"{pct(r)} [{pct(lo)}, {pct(hi)}]"
+                for r, lo, hi in zip(
+                    table["rubric"], table["rubric_ci_low"], table["rubric_ci_high"], strict=True
+                )
+            ],
+            "accuracy % (official)": [pct(a) for a in table["accuracy"]],
+        }
+    )
+
+
+def render_markdown(
+    name: str, judge: str, table: pd.DataFrame, judged: Sequence[ItemJudgement]
+) -> str:
+
+    shown = display_table(table)
+    status: dict[str, list[str]] = {}
+    for j in judged:
+        status.setdefault(j.status, []).append(j.id)
+    lines = [
+        f"# Rubric scores of {name} by {judge}",
+        "",
+        f"{SAMPLES} judge samples per item; the middle three totals averaged, over the item's "
+        "maximum. Items the run failed to answer score 0; items with an unreadable judge reply "
+        "or a failed judge call have no score and are listed below. Intervals: t, 95%.",
+        "",
+        "Items: " + "; ".join(f"{k} {len(v)}" for k, v in sorted(status.items())),
+        "",
+        markdown(shown),
+    ]
+    for kind in ("unparsed", "judge-error"):
+        if status.get(kind):
+            lines += [f"## Not scored ({kind})", "", ", ".join(status[kind]), ""]
+    return "\n".join(lines)
+
+
+def judge_files(run_dir: Path, judge: str) -> dict[str, Path]:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", judge)
+    return {ext: run_dir / f"judge-{safe}.{ext}" for ext in ("json", "md", "csv")}
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    judged: list[ItemJudgement]
+    table: pd.DataFrame
+    files: dict[str, Path]
+    counts: AnswerCounts
+
+
+def load_run(run_dir: Path) -> tuple[Any, list[Item], dict[str, dict[str, Any]]]:
+    """A finished run's resolved config, its benchmark items (with metadata) and its results."""
+
+    if not (run_dir / CONFIG).is_file() or not (run_dir / RESULTS).is_file():
+        raise CascadeError(f"{run_dir} is not a run directory (no {CONFIG} or {RESULTS})")
+    stored = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8")) or {}
+    config = configs.validate(stored.get("config") or {}, source=str(run_dir / CONFIG))
+    benchmark = plan.load_benchmark(config.benchmark, need_audio=False)
+    return config, list(benchmark.items), read_results(run_dir / RESULTS)
+
+
+def judge_run(
+    run_dir: Path,
+    judge: str,
+    *,
+    reasoner: Reasoner | None = None,
+    samples: int = SAMPLES,
+    prompt: str = PROMPT,
+    overrides: Sequence[str] = (),
+    cache_dir: Path | None = None,
+) -> JudgeResult:
+    """Judge a run directory with a reasoner preset (or registered backend) and write
+    judge-<name>.json, .md and .csv into it. The run's page, which shows the rubric scores
+    beside accuracy, is the report layer's to rewrite (`cascade.commands.judge` does both).
+
+    `overrides` are `key=value` settings of the judge's spec (`config.temperature=0.7`).
+    """
+
+    config, items, results = load_run(run_dir)
+    if reasoner is None:
+        data = configs.component_spec(judge, "reasoners")
+        configs.apply_overrides(data, overrides)
+        spec = configs.validate({"reasoner": data}, source=f"judge {judge}").reasoner
+        reasoner = plan.build_reasoner(config.model_copy(update={"reasoner": spec}))
+    template = prompts.load(prompt)
+    counts = AnswerCounts()
+    try:
+        judged = judge_items(
+            items,
+            results,
+            reasoner,
+            template,
+            Cache(cache_dir or config.cache_dir),
+            samples=samples,
+            batch_size=config.run.batch_size,
+            counts=counts,
+        )
+    finally:
+        reasoner.close()
+    table = rubric_table(items, results, judged)
+    files = judge_files(run_dir, judge)
+    record = {
+        "run": config.name,
+        "judge": judge,
+        "judge_identity": reasoner.identity.to_json(),
+        "prompt": f"{template.name} v{template.version}",
+        "samples": samples,
+        "calls": {"computed": counts.computed, "reused": counts.reused, "failed": counts.failed},
+        "groups": table.to_dict("records"),
+        "items": [j.to_json() for j in judged],
+    }
+    write_atomic(files["json"], json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(files["md"], render_markdown(config.name, judge, table, judged))
+    write_atomic(files["csv"], table.to_csv(index=False))
+    return JudgeResult(judged, table, files, counts)

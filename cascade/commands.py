@@ -1,0 +1,81 @@
+"""Each command's work from start to written reports, for the CLI and for library users.
+
+The run layer runs and the analysis layer analyses; the reports are rendered after them, from
+the files they wrote. `cli.py` parses arguments and prints; these functions do the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from cascade.analysis import (
+    JUDGE_PROMPT,
+    JUDGE_SAMPLES,
+    JudgeResult,
+    Outcome,
+    Sweep,
+    SweepResults,
+    ablate,
+    judge_run,
+)
+from cascade.core import Cache, FailureRateExceeded, Interrupted, Reasoner
+from cascade.report import finished, write_run_report, write_run_reports, write_sweep_report
+from cascade.run import ComponentPool, Progress, RunConfig, RunSummary, pipeline
+
+
+def run(
+    config: RunConfig,
+    *,
+    progress: Progress | None = None,
+    cache: Cache | None = None,
+    pool: ComponentPool | None = None,
+) -> RunSummary:
+    """Run (or resume) the cascade described by `config`, then write report.md and report.html.
+
+    A run stopped by the failure-rate limit or an interrupt has written its results so far:
+    its reports are written from them before the error goes on.
+    """
+    try:
+        summary = pipeline.execute(config, progress=progress, cache=cache, pool=pool)
+    except (FailureRateExceeded, Interrupted):
+        run_dir = pipeline.run_directory(config)
+        if finished(run_dir):
+            write_run_reports(run_dir)
+        raise
+    write_run_reports(summary.run_dir)
+    return summary
+
+
+def judge(
+    run_dir: Path,
+    judge: str,
+    *,
+    reasoner: Reasoner | None = None,
+    samples: int = JUDGE_SAMPLES,
+    prompt: str = JUDGE_PROMPT,
+    overrides: Sequence[str] = (),
+    cache_dir: Path | None = None,
+) -> JudgeResult:
+    """Judge a run directory (`judge_run`), then rewrite the run's report.html, which shows the
+    rubric scores beside accuracy."""
+    result = judge_run(
+        run_dir,
+        judge,
+        reasoner=reasoner,
+        samples=samples,
+        prompt=prompt,
+        overrides=overrides,
+        cache_dir=cache_dir,
+    )
+    if finished(run_dir):
+        write_run_report(run_dir)
+    return result
+
+
+def finish_sweep(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
+    """Score a sweep's finished variations and write its tables (`ablate.finish`), then its
+    report.html."""
+    results = ablate.finish(sweep, outcomes)
+    write_sweep_report(sweep, outcomes, results)
+    return results

@@ -1,0 +1,180 @@
+"""The two component roles, captioner and reasoner: their small interfaces and identities.
+
+A component declares its name, a version bumped whenever its output changes, a `Config` (what it
+computes: model id, prompt, vocabulary; part of every cache key) and a `Runtime` (how it runs:
+device, batch size, threads, concurrency; never part of a cache key). Heavy libraries are imported
+inside the component, through `require`, so that a missing one names the extra to install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from cascade.core.errors import MissingExtraError
+from cascade.core.records import ChatRequest, ReasonerResponse, StageInput, StageKind, StageOutput
+
+Role = Literal["captioner", "reasoner"]
+
+
+class ComponentConfig(BaseModel):
+    """What a component computes. Unknown keys are errors; every field enters the cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuntimeConfig(BaseModel):
+    """How a component runs. Unknown keys are errors; nothing here enters a cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation every hash in cascade is taken over."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who produced an output: role, name, version and output-affecting config."""
+
+    role: Role
+    name: str
+    version: int
+    config: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return digest(
+            {"role": self.role, "name": self.name, "version": self.version, "config": self.config}
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "name": self.name,
+            "version": self.version,
+            "config": self.config,
+        }
+
+
+def require(module: str, *, component: str, extra: str) -> ModuleType:
+    """Import a component's heavy library, or fail with the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        missing = error.name or module
+        raise MissingExtraError(component, extra, missing) from error
+
+
+class Component(ABC):
+    """Common ground of captioners and reasoners."""
+
+    role: ClassVar[Role]
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    extra: ClassVar[str | None] = None
+    """The pyproject extra that installs this component's libraries."""
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Modules the component imports; `cascade list` checks them to say if the extra is there."""
+    Config: ClassVar[type[ComponentConfig]] = ComponentConfig
+    Runtime: ClassVar[type[RuntimeConfig]] = RuntimeConfig
+
+    def __init__(
+        self,
+        config: ComponentConfig | dict[str, Any] | None = None,
+        runtime: RuntimeConfig | dict[str, Any] | None = None,
+    ) -> None:
+        self.config = (
+            config if isinstance(config, ComponentConfig) else self.Config(**(config or {}))
+        )
+        self.runtime = (
+            runtime if isinstance(runtime, RuntimeConfig) else self.Runtime(**(runtime or {}))
+        )
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(
+            role=self.role,
+            name=self.name,
+            version=self.version,
+            config={**self.config.model_dump(mode="json"), **self.identity_extras()},
+        )
+
+    def identity_extras(self) -> dict[str, Any]:
+        """What else decides the output beyond the config's own values, e.g. the content of a
+        prompt or vocabulary file the config names. Merged into the identity (and cache keys)."""
+        return {}
+
+    def load(self) -> object:
+        """Load the model (or reach the service) now and check that it works, so that a run
+        fails in seconds, before its first item, when a component cannot start. The pipeline
+        calls it for every component of a run before any item is processed. Loading twice
+        loads once. Returns what was loaded (None for components that hold nothing).
+
+        Raises:
+            CascadeError: the component cannot start; the message says why and what to change.
+        """
+        return None
+
+    def close(self) -> None:  # noqa: B027  (optional hook: most components hold nothing)
+        """Release the model. Components load on `load()` or on first use, and keep the model
+        until then."""
+
+
+class Captioner(Component):
+    """A front-end stage: a batch of clips in, one StageOutput per clip out, in order.
+
+    A clip the component cannot handle becomes a StageOutput with `error` set; raising from
+    `describe` is reserved for failures of the whole component (the pipeline then retries the
+    items one by one to find the culprit).
+    """
+
+    role: ClassVar[Role] = "captioner"
+    kind: ClassVar[StageKind]
+
+    @property
+    def conditions_on_question(self) -> bool:
+        """True when the output depends on the question and choices (they enter the cache key)."""
+        return False
+
+    @abstractmethod
+    def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
+        """Describe every clip of the batch, keeping order."""
+
+    def output(self, item: StageInput, text: str, **data: Any) -> StageOutput:
+        """A successful output of this stage for one item."""
+        return StageOutput(
+            item_id=item.item_id, stage=self.name, kind=self.kind, text=text, data=data
+        )
+
+    def failure(self, item: StageInput, error: str | BaseException) -> StageOutput:
+        """A per-item failure of this stage, recorded instead of crashing the batch."""
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        return StageOutput(item_id=item.item_id, stage=self.name, kind=self.kind, error=message)
+
+
+class Reasoner(Component):
+    """An answering back-end: a batch of chat requests in, one response per request out, in order.
+
+    A request that fails becomes a ReasonerResponse with `error` set (never answer text);
+    thinking traces go to `reasoning`; a length stop is `finish_reason="length"`.
+    """
+
+    role: ClassVar[Role] = "reasoner"
+
+    @abstractmethod
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:
+        """Answer every request of the batch, keeping order."""

@@ -1,0 +1,125 @@
+"""Tables (pandas) from metrics, and the report.md of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from cascade.core import markdown, pct
+from cascade.run import stored_sentence
+from cascade.scoring import GROUP_KEYS, SCORERS
+
+
+def _cell(group: Mapping[str, Any]) -> str:
+    lo, hi = group["ci95"]
+    mark = "*" if group["significant"] else ""
+    return f"{pct(group['accuracy'])}{mark} [{pct(lo)}, {pct(hi)}]"
+
+
+def headline_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per scorer: accuracy with its interval, n, random-guess expectation, p-value."""
+    rows = []
+    for scorer in SCORERS:
+        overall = metrics["scorers"][scorer]["overall"]
+        if overall is None:
+            continue
+        rows.append(
+            {
+                "scorer": scorer,
+                "accuracy % [95% CI]": _cell(overall),
+                "n": overall["n"],
+                "correct": overall["correct"],
+                "random %": pct(overall["random_expectation"]),
+                "p vs random": f"{overall['p_value']:.2e}",
+                "invalid %": pct(metrics["invalid_rate"].get(scorer))
+                if scorer in metrics["invalid_rate"]
+                else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def group_table(metrics: Mapping[str, Any], key: str) -> pd.DataFrame:
+    """One row per value of a group key (modality, layer...), one column per scorer."""
+    values = metrics["scorers"]["official"]["by"].get(key, {})
+    rows = []
+    for value in values:
+        first = values[value]
+        row: dict[str, Any] = {
+            key: value,
+            "n": first["n"],
+            "random %": pct(first["random_expectation"]),
+        }
+        for scorer in SCORERS:
+            row[f"{scorer} %"] = _cell(metrics["scorers"][scorer]["by"][key][value])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _claim_lines(summary: Mapping[str, Any]) -> list[str]:
+
+    line = stored_sentence(summary)
+    return [line, ""] if line is not None else []
+
+
+def notices(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
+    """What the reader must know before any number: scripted components and fallbacks (from
+    the run), and how many items have no answer."""
+    found = list(summary.get("notices") or metrics.get("notices") or [])
+    unanswered = summary.get("unanswered")
+    if unanswered:
+        found.append(
+            f"{unanswered} of {summary.get('total')} items have no answer (errors: see "
+            "results.jsonl); they count as wrong in every figure below."
+        )
+    return found
+
+
+def render_markdown(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
+    """report.md: headline, the figures that qualify it, then every breakdown."""
+    scoring = metrics["scoring"]
+    lines = [
+        f"# {summary.get('name', 'run')} on {metrics['benchmark']}",
+        "",
+        *(f"> **{notice}**\n" for notice in notices(metrics, summary)),
+        f"Items scored: {metrics['n_items']}; pending: {metrics['pending']}; "
+        f"skipped before the run: {len(metrics['skipped'])}; errors (counted wrong): "
+        f"{metrics['errors']}; truncated answers: {metrics['truncated']}.",
+        "",
+        *_claim_lines(summary),
+        f"`*` = better than random guessing, one-sided exact Poisson-binomial test at "
+        f"alpha {scoring['alpha']} / {scoring['family_size']} (Bonferroni). Intervals: "
+        f"{scoring['ci']}, 95%.",
+        "",
+        markdown(headline_table(metrics)),
+    ]
+    cache = metrics.get("cache") or {}
+    if cache:
+        lines += [
+            "Cache: "
+            + "; ".join(
+                f"{part}: {counts.get('computed', 0)} computed, {counts.get('reused', 0)} re-used"
+                for part, counts in cache.items()
+                if isinstance(counts, Mapping)
+            ),
+            "",
+        ]
+    titles = {
+        "modality": "By modality",
+        "category": "By layer",
+        "sub-category": "By sub-category",
+        "language": "By language",
+    }
+    for key in GROUP_KEYS:
+        lines += [f"## {titles[key]}", "", markdown(group_table(metrics, key))]
+    if metrics["errors_by_stage"]:
+        lines += ["## Errors by stage", ""]
+        lines += [f"- {stage}: {n}" for stage, n in metrics["errors_by_stage"].items()]
+        lines.append("")
+    if metrics["skipped"]:
+        lines += ["## Skipped items", ""]
+        lines += [f"- {item}: {reason}" for item, reason in metrics["skipped"].items()]
+        lines.append("")
+    return "\n".join(lines)

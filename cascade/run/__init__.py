@@ -1,0 +1,76 @@
+"""Running: the run config and its plan, the front-end and answering stages, the pipeline that
+drives them batch by batch, and the run directory it writes. Renders no report.
+"""
+
+from cascade.run import config, pipeline, plan, rescore
+from cascade.run.answering import (
+    AnswerCounts,
+    AnswerRecord,
+    answer,
+    answered,
+    format_choices,
+    letters_phrase,
+    render_request,
+)
+from cascade.run.claims import claim_json, stored_sentence
+from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunConfig
+from cascade.run.description import KIND_LABELS, NO_DESCRIPTION, QUOTE_TAGS, compose
+from cascade.run.frontend import Clipped, Counts, Stage, run_stages
+from cascade.run.pipeline import Progress, RunSummary, run_directory
+from cascade.run.pool import ComponentPool
+from cascade.run.rescore import Scorable
+from cascade.run.rundir import (
+    CONFIG,
+    METRICS,
+    PREDICTIONS,
+    REPORT_MD,
+    RESULTS,
+    SUMMARY,
+    RunDir,
+    read_results,
+)
+from cascade.run.variations import Variation, derangement, needs_audio
+
+__all__ = [
+    "CONFIG",
+    "KIND_LABELS",
+    "METRICS",
+    "NO_DESCRIPTION",
+    "PREDICTIONS",
+    "QUOTE_TAGS",
+    "REPORT_MD",
+    "RESULTS",
+    "SUMMARY",
+    "AnswerCounts",
+    "AnswerRecord",
+    "AudioSpec",
+    "Clipped",
+    "ComponentPool",
+    "ComponentSpec",
+    "Counts",
+    "DescriptionSpec",
+    "Progress",
+    "RunConfig",
+    "RunDir",
+    "RunSummary",
+    "Scorable",
+    "Stage",
+    "Variation",
+    "answer",
+    "answered",
+    "claim_json",
+    "compose",
+    "config",
+    "derangement",
+    "format_choices",
+    "letters_phrase",
+    "needs_audio",
+    "pipeline",
+    "plan",
+    "read_results",
+    "render_request",
+    "rescore",
+    "run_directory",
+    "run_stages",
+    "stored_sentence",
+]

@@ -1,0 +1,169 @@
+"""Render the answering prompt for an item and get the reasoner's answers, cache first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cascade.core import (
+    Cache,
+    CascadeError,
+    ChatRequest,
+    Item,
+    PromptTemplate,
+    Reasoner,
+    ReasonerResponse,
+    messages_hash,
+    reasoner_key,
+)
+from cascade.scoring import option_letters
+
+
+def format_choices(choices: Sequence[str]) -> str:
+    """ "(A) first\\n(B) second…", with as many letters as the item has choices."""
+    return "\n".join(
+        f"({letter}) {text}"
+        for letter, text in zip(option_letters(len(choices)), choices, strict=True)
+    )
+
+
+def letters_phrase(n: int) -> str:
+    """ "A or B", "A, B, C or D"."""
+    letters = option_letters(n)
+    return f"{', '.join(letters[:-1])} or {letters[-1]}"
+
+
+def render_request(
+    item: Item, description: str, template: PromptTemplate, sample_index: int = 0
+) -> ChatRequest:
+    """The chat request for one item; the template takes whichever placeholders it declares."""
+    values = {
+        "description": description,
+        "question": item.question,
+        "choices": format_choices(item.choices),
+        "letters": letters_phrase(len(item.choices)),
+    }
+    messages = template.render(**{k: values[k] for k in template.placeholders if k in values})
+    return ChatRequest(item_id=item.id, messages=messages, sample_index=sample_index)
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    request: ChatRequest
+    response: ReasonerResponse
+    key: str
+    prompt_hash: str
+    cached: bool
+
+
+def cacheable(response: ReasonerResponse) -> bool:
+    """Only complete answers are stored: never errors, empty text or length stops."""
+    return response.ok and not response.truncated and bool(response.text.strip())
+
+
+def has_answer(text: str | None, finish_reason: str | None) -> bool:
+    """Whether a stored final answer is an answer: some text, or a length stop (a truncated
+    answer is the model's own output, scored as the truncation policy says, not a failure)."""
+    return text is not None and (bool(text.strip()) or finish_reason == "length")
+
+
+def answered(result: Mapping[str, Any]) -> bool:
+    """Whether a stored result (a result line, or a predictions-file entry) holds an answer: no
+    error and a non-empty answer (an empty answer written by an older run is none, so that
+    resuming retries it)."""
+    return result.get("error") is None and has_answer(
+        result.get("raw_answer"), result.get("finish_reason")
+    )
+
+
+EMPTY_ANSWER = "empty answer: the reasoner returned no text"
+
+
+def _refuse_empty(response: ReasonerResponse) -> ReasonerResponse:
+    """An empty (or whitespace) answer that did not stop at the length limit is a failure:
+    a server that returns nothing must not be scored, cached or kept on resume as an answer."""
+    if response.ok and not has_answer(response.text, response.finish_reason):
+        reason = f"{EMPTY_ANSWER} (finish reason {response.finish_reason!r})"
+        return replace(response, text="", error=reason)
+    return response
+
+
+def _generate_isolated(
+    reasoner: Reasoner, requests: Sequence[ChatRequest]
+) -> list[ReasonerResponse]:
+    """The reasoner's responses; a batch that raises is retried request by request."""
+    started = time.perf_counter()
+    try:
+        responses = reasoner.generate(requests)
+        if len(responses) != len(requests):
+            raise CascadeError(
+                f"reasoner {reasoner.name!r} returned {len(responses)} responses for "
+                f"{len(requests)} requests"
+            )
+        return responses
+    except CascadeError:
+        raise
+    except Exception as error:
+        if len(requests) == 1:
+            return [
+                ReasonerResponse.failed(
+                    f"{type(error).__name__}: {error}", time.perf_counter() - started
+                )
+            ]
+    return [r for request in requests for r in _generate_isolated(reasoner, [request])]
+
+
+@dataclass
+class AnswerCounts:
+    computed: int = 0
+    reused: int = 0
+    failed: int = 0
+    model_seconds: float = 0.0
+
+
+def answer(
+    requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: AnswerCounts
+) -> list[AnswerRecord]:
+    """One answer per request, in order: cached answers re-used, the rest generated in one batch."""
+    identity = reasoner.identity
+    namespace = f"reasoners/{identity.name}"
+    keyed = [(r, reasoner_key(r.messages, identity, r.sample_index)) for r in requests]
+    found: dict[int, AnswerRecord] = {}
+    missing: list[int] = []
+    for index, (request, key) in enumerate(keyed):
+        hit = cache.get(namespace, key)
+        if hit is not None:
+            response = ReasonerResponse.from_json(hit["response"])
+            found[index] = AnswerRecord(
+                request, response, key, messages_hash(request.messages), True
+            )
+            counts.reused += 1
+        else:
+            missing.append(index)
+    if missing:
+        started = time.perf_counter()
+        generated = _generate_isolated(reasoner, [keyed[i][0] for i in missing])
+        responses = [_refuse_empty(r) for r in generated]
+        counts.model_seconds += time.perf_counter() - started
+        for index, response in zip(missing, responses, strict=True):
+            request, key = keyed[index]
+            if cacheable(response):
+                cache.put(
+                    namespace,
+                    key,
+                    {
+                        "response": response.to_json(),
+                        "request": request.to_json(),
+                        "identity": identity.to_json(),
+                    },
+                )
+                counts.computed += 1
+            else:
+                counts.failed += not response.ok
+                counts.computed += response.ok
+            found[index] = AnswerRecord(
+                request, response, key, messages_hash(request.messages), False
+            )
+    return [found[i] for i in range(len(keyed))]

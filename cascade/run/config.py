@@ -1,0 +1,378 @@
+"""Run configs: YAML files in `configs/` plus command-line overrides, validated by pydantic.
+
+Resolution order: the named run config (default `default`), then `--captioner`/`--reasoner`/
+`--benchmark`/`--limit` shortcuts (a `--reasoner` preset that claims a published row also sets
+the prompts that row needs), then `--set key=value` overrides. A component name given on the
+command line is a preset from `configs/captioners/` or `configs/reasoners/` when one exists, else a
+registered component with its default config. Unknown keys anywhere are errors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from cascade.core import BenchmarkSpec, ConfigError, Strict, digest, prompts, registry, shipped_dir
+from cascade.scoring import ScoringSpec
+
+
+class Claim(Strict):
+    """A published result, and every setting of a run that the result depends on.
+
+    A preset or run config that reproduces a paper's row carries one. The claim holds for a
+    resolved run only while every required setting has its required value (`cascade.run.claims`);
+    otherwise the plan and the reports say which settings differ instead of naming the row.
+    """
+
+    row: str
+    """The published result, e.g. "MMAR (arXiv 2505.13032), cascade table: Caption + DeepSeek-R1,
+    55.50% avg"."""
+    requires: dict[str, Any] = Field(default_factory=dict)
+    """Setting (a dotted `--set` key) -> its required value. `captioners` takes a list of
+    captioner preset names: the run's front-end must be exactly those presets' components and
+    configs. Settings under `prompts.` are applied by `--reasoner NAME` when the preset claims a
+    row (a later `--set` still wins, and then drops the claim). Besides these, a claim always
+    requires the whole benchmark and no ablation (`cascade.run.claims.IMPLIED`)."""
+    assumes: str = ""
+    """What the publication leaves unstated and the claim assumes (said wherever it is shown)."""
+
+    @model_validator(mode="after")
+    def _captioners_are_preset_names(self) -> Claim:
+        captioners = self.requires.get("captioners")
+        if captioners is not None and not (
+            isinstance(captioners, list) and all(isinstance(c, str) for c in captioners)
+        ):
+            raise ValueError("claim.requires.captioners must be a list of captioner preset names")
+        return self
+
+
+RUN_LEVEL_CLAIM_SETTINGS = ("prompts.",)
+"""Claimed settings that naming a reasoner preset with `--reasoner` applies to the run."""
+
+
+class ComponentSpec(Strict):
+    """A component by registered name, with its output-affecting config and its runtime options."""
+
+    name: str
+    """A registered captioner or reasoner (`cascade list`)."""
+    label: str | None = None
+    """The stage's name in descriptions and results (defaults to `name`); lets one component run
+    twice with different configs."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """What the component computes (model, prompt, sampling...): part of every cache key."""
+    runtime: dict[str, Any] = Field(default_factory=dict)
+    """How it runs (device, batch size, concurrency...): never part of a cache key."""
+    preset: str | None = None
+    """The preset this spec came from, if any (for reports)."""
+    note: str | None = None
+    """What the preset is for, when it claims no published row (for `cascade list`)."""
+    claim: Claim | None = None
+    """The published row this preset reproduces, with the settings it depends on."""
+    fallback_from: str | None = None
+    """The preset asked for, when its component is not installed here and the preset named in its
+    `fallback` ran instead (said in the plan and every report; not part of the run's hash, which
+    covers what did run)."""
+
+    @property
+    def stage(self) -> str:
+        return self.label or self.name
+
+
+class PromptSpec(Strict):
+    description: str = "description"
+    """Template that composes the stage outputs into one description."""
+    answer: str = "mcq_cot"
+    """Template of the answering prompt (question, choices, description)."""
+
+
+class RunSpec(Strict):
+    output_dir: Path = Path("runs")
+    """Where run directories are made (one per resolved config)."""
+    run_dir: Path | None = None
+    """An explicit run directory (default: output_dir/<config name>-<config hash>)."""
+    batch_size: int = Field(default=16, ge=1)
+    """Items per pipeline batch (each stage and the reasoner see this many at a time)."""
+    max_failure_rate: float = Field(default=0.2, ge=0, le=1)
+    """Stop the run when more than this fraction of the processed items failed."""
+    min_items_for_failure_rate: int = Field(default=10, ge=1)
+    """Processed items before the failure-rate limit applies."""
+    schedule: Literal["overlap", "sequential", "frontend-first"] = "overlap"
+    """`overlap`: the front-end of the next batch runs while the reasoner answers the current
+    one. `sequential`: one after the other, batch by batch. `frontend-first`: the front-end over
+    every item, its models released, then the reasoner (when both would not fit in memory
+    together, e.g. two vLLM engines on one GPU)."""
+
+
+class AudioSpec(Strict):
+    """What the front-end hears: the item's own audio, or a substitute (an ablation)."""
+
+    replace: Literal["none", "noise", "silence", "shuffle"] = "none"
+    """`none`: the item's clip. `noise` / `silence`: a generated clip of the same length (white
+    noise, or digital silence), written once under `<cache>/synthetic/`. `shuffle`: another item's
+    clip (a seeded derangement of the run's items), so each item is described by another's audio
+    (a captioner conditioned on the question hears the other clip with this item's question; an
+    oracle description takes the other item's annotations)."""
+    seed: int = 0
+    """Seed of the noise and of the shuffle."""
+
+
+class DescriptionSpec(Strict):
+    """Where the description comes from, and how it is degraded (ablations of caption quality).
+
+    Degradations apply to what each part of the description says (stage texts, or the oracle's
+    fields), never to its labels or transcript quoting, in this order: truncation, word dropout,
+    simulated ASR errors. Each is seeded per item and part, so a run is reproducible.
+    """
+
+    source: Literal["frontend", "oracle"] = "frontend"
+    """`frontend`: the captioners' outputs. `oracle`: the benchmark's own annotations (MMAR `cue`
+    and `thinking`) rendered by `oracle_template`, with no front-end at all (an upper bound)."""
+    oracle_template: str = "oracle"
+    """Template of the oracle description (`oracle`: cues and reference reasoning;
+    `oracle_cues`: cues only)."""
+    truncate_words: int | None = Field(default=None, ge=0)
+    """Keep only the first N words of the description's content (parts in stage order)."""
+    word_dropout: float = Field(default=0.0, ge=0, lt=1)
+    """Drop each word independently with this probability."""
+    asr_wer: float = Field(default=0.0, ge=0, le=1)
+    """Simulated recognition errors at this word error rate (substitutions, deletions and
+    insertions at exactly round(rate * words) positions)."""
+    degrade_stages: list[str] = Field(default_factory=list)
+    """Stage labels (or `cue`, `thinking` for the oracle) the degradations apply to; empty: all."""
+    seed: int = 0
+    """Seed of the dropout and of the simulated errors."""
+
+
+class RunConfig(Strict):
+    """Everything a run depends on. Its hash names the run directory."""
+
+    name: str = "default"
+    benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
+    captioners: list[ComponentSpec] = Field(default_factory=list)
+    reasoner: ComponentSpec
+    """The reasoner, always named: there is no default (a test double never runs unless named)."""
+    prompts: PromptSpec = Field(default_factory=PromptSpec)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    run: RunSpec = Field(default_factory=RunSpec)
+    audio: AudioSpec = Field(default_factory=AudioSpec)
+    """Audio substitution for ablations (default: the items' own clips)."""
+    description: DescriptionSpec = Field(default_factory=DescriptionSpec)
+    """Description source and degradations for ablations (default: the front-end, untouched)."""
+    cache_dir: Path | None = None
+    """Content-addressed cache (default: $CASCADE_CACHE or ~/.cache/cascade)."""
+    claim: Claim | None = None
+    """The published row this run config reproduces (default: the reasoner preset's claim)."""
+
+    @model_validator(mode="after")
+    def _oracle_has_no_frontend(self) -> RunConfig:
+        if self.description.source == "oracle" and self.captioners:
+            raise ValueError(
+                "description.source=oracle uses no front-end: also set captioners to [] "
+                "(--set 'captioners=[]')"
+            )
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the result lines: not where they are written, how they are
+        computed (batching, runtime options) or scored (metrics are recomputed at every finish).
+
+        It covers the components' versions and the prompts' text, so that resuming after either
+        changed starts a new run directory instead of mixing old and new results. Ablation
+        sections left at their defaults are left out, so ordinary runs keep their directories.
+        """
+        data = self.model_dump(mode="json", exclude={"run", "scoring", "cache_dir", "claim"})
+        for section, default in (("audio", AudioSpec()), ("description", DescriptionSpec())):
+            if data[section] == default.model_dump(mode="json"):
+                data.pop(section)
+        for spec in [*data["captioners"], data["reasoner"]]:
+            for descriptive in ("runtime", "note", "claim", "fallback_from"):
+                spec.pop(descriptive, None)
+        components: list[tuple[registry.Table, ComponentSpec]] = [
+            *(("captioner", c) for c in self.captioners),
+            ("reasoner", self.reasoner),
+        ]
+        data["versions"] = [registry.resolve(t, spec.name).version for t, spec in components]
+        data["prompt_texts"] = [
+            prompts.load(name).digest for name in (self.prompts.description, self.prompts.answer)
+        ]
+        return digest(data)[:12]
+
+
+def configs_dir() -> Path:
+    return shipped_dir("configs")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path}: not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping at the top")
+    return data
+
+
+def find_config(name_or_path: str, folder: str = "") -> Path | None:
+    """A config by path, or by name under `configs/<folder>`."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = configs_dir() / folder / f"{name_or_path}.yaml"
+    return candidate if candidate.is_file() else None
+
+
+def presets(folder: str) -> dict[str, Path]:
+    """Every preset under `configs/<folder>` by name."""
+    return {p.stem: p for p in sorted((configs_dir() / folder).glob("*.yaml"))}
+
+
+def component_spec(name: str, folder: str) -> dict[str, Any]:
+    """A `--captioner`/`--reasoner` value: a preset file if one exists, else a registered name.
+
+    A preset may name a `fallback` preset, used instead when the preset's component cannot be
+    imported here (e.g. vLLM is not installed). Never silently: the resolved spec records the
+    preset asked for in `fallback_from`, which the plan and every report of the run show.
+    """
+    path = find_config(name, folder)
+    if path is None:
+        return {"name": name}
+    spec = read_yaml(path)
+    spec.setdefault("preset", path.stem)
+    fallback = spec.pop("fallback", None)
+    if fallback is not None and not installed(FOLDER_TABLES[folder], str(spec.get("name"))):
+        return {**component_spec(str(fallback), folder), "fallback_from": path.stem}
+    return spec
+
+
+FOLDER_TABLES: dict[str, registry.Table] = {"captioners": "captioner", "reasoners": "reasoner"}
+
+
+def installed(table: registry.Table, name: str) -> bool:
+    """Whether every module the registered component needs can be imported."""
+    component = registry.resolve(table, name)
+    return all(importlib.util.find_spec(m) is not None for m in getattr(component, "requires", ()))
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value, read as YAML (numbers, booleans, lists, null) or kept as a string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in nested dicts; list elements by index (`captioners.0.runtime.device`)."""
+    parts = dotted.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {dotted}: {'.'.join(parts[: i + 1])} is not in the list")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+        if not isinstance(node, dict | list):
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[: i + 1])} is not a section")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {dotted}: index {last} is not in the list")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def resolve(
+    config: str = "default",
+    *,
+    captioners: Sequence[str] = (),
+    reasoner: str | None = None,
+    benchmark: str | None = None,
+    limit: int | None = None,
+    overrides: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The run config from a config name or path plus command-line overrides, validated."""
+    data, path = load_data(config)
+    if captioners:
+        data["captioners"] = [component_spec(c, "captioners") for c in captioners]
+    if reasoner:
+        data["reasoner"] = component_spec(reasoner, "reasoners")
+        apply_claimed_settings(data, data["reasoner"].get("claim"))
+    if benchmark:
+        data.setdefault("benchmark", {})["name"] = benchmark
+    if limit is not None:
+        data.setdefault("benchmark", {})["limit"] = limit
+    for key, value in (extra or {}).items():
+        set_key(data, key, value)
+    apply_overrides(data, overrides)
+    return validate(data, source=str(path))
+
+
+def apply_claimed_settings(data: dict[str, Any], claim: Any) -> None:
+    """Apply the run-level settings a reasoner preset's claimed row depends on (its answer
+    prompt...), so that `--reasoner NAME` alone runs the row as published; `--set` overrides are
+    applied after, and win."""
+    if not isinstance(claim, Mapping):
+        return
+    for key, value in (claim.get("requires") or {}).items():
+        if str(key).startswith(RUN_LEVEL_CLAIM_SETTINGS):
+            set_key(data, str(key), value)
+
+
+def load_data(config: str) -> tuple[dict[str, Any], Path]:
+    """A run config by name or path as plain data (presets expanded, not yet validated)."""
+    path = find_config(config)
+    if path is None:
+        names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
+        raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
+    data = expand_presets(read_yaml(path))
+    data.setdefault("name", path.stem)
+    return data, path
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> None:
+    """Apply `key=value` overrides (values read as YAML) to config data, in order."""
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {override!r}")
+        set_key(data, key.strip(), parse_value(value))
+
+
+def expand_presets(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Component entries written as a bare name become their preset (or registered name)."""
+    expanded = dict(data)
+    if isinstance(expanded.get("captioners"), list):
+        expanded["captioners"] = [
+            component_spec(c, "captioners") if isinstance(c, str) else c
+            for c in expanded["captioners"]
+        ]
+    if isinstance(expanded.get("reasoner"), str):
+        expanded["reasoner"] = component_spec(expanded["reasoner"], "reasoners")
+    return expanded
+
+
+NO_REASONER = (
+    "no reasoner is named: add `reasoner: NAME` to the config or pass `--reasoner NAME`, e.g. "
+    "`--reasoner smollm2` (the bundled CPU model; `cascade list` shows every preset and backend)"
+)
+
+
+def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(expand_presets(data))
+    except ValidationError as error:
+        problems = "\n  ".join(
+            NO_REASONER
+            if e["loc"] == ("reasoner",) and e["type"] == "missing"
+            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ConfigError(f"invalid run config ({source}):\n  {problems}") from None

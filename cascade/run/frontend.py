@@ -1,0 +1,168 @@
+"""Run the front-end stages over a batch of clips: cache first, decode once, isolate failures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from cascade.core import Cache, Captioner, CascadeError, Clip, StageInput, StageOutput, stage_key
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A captioner as used in a run, under its label (its name unless configured otherwise)."""
+
+    label: str
+    component: Captioner
+
+
+@dataclass(frozen=True)
+class Clipped:
+    """What the front-end needs of an item: its id, its audio file, and its question."""
+
+    item_id: str
+    path: Path | None
+    question: str = ""
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """One stage's output for one item, with the cache key that holds it."""
+
+    output: StageOutput
+    key: str | None
+    cached: bool
+
+
+@dataclass
+class Counts:
+    """What the front-end computed versus re-used, and the time spent inside components."""
+
+    computed: int = 0
+    reused: int = 0
+    failed: int = 0
+    model_seconds: float = 0.0
+    by_stage: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, stage: str, outcome: str) -> None:
+        bucket = self.by_stage.setdefault(stage, {"computed": 0, "reused": 0, "failed": 0})
+        bucket[outcome] += 1
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+def _failure(stage: Stage, item_id: str, message: str) -> StageOutput:
+    return StageOutput(item_id=item_id, stage=stage.label, kind=stage.component.kind, error=message)
+
+
+def _describe_isolated(stage: Stage, inputs: Sequence[StageInput]) -> list[StageOutput]:
+    """The component's outputs for `inputs`; a batch that raises is retried item by item."""
+    try:
+        outputs = stage.component.describe(inputs)
+        if len(outputs) != len(inputs) or any(
+            o.item_id != i.item_id for o, i in zip(outputs, inputs, strict=False)
+        ):
+            raise CascadeError(
+                f"captioner {stage.label!r} returned {len(outputs)} outputs for {len(inputs)} "
+                "clips or changed their order"
+            )
+        return outputs
+    except CascadeError:
+        raise
+    except Exception:
+        if len(inputs) == 1:
+            raise
+    results = []
+    for single in inputs:
+        try:
+            results.extend(_describe_isolated(stage, [single]))
+        except CascadeError:
+            raise
+        except Exception as error:
+            results.append(_failure(stage, single.item_id, f"{type(error).__name__}: {error}"))
+    return results
+
+
+def run_stages(
+    items: Sequence[Clipped], stages: Sequence[Stage], cache: Cache, counts: Counts
+) -> dict[str, list[StageRecord]]:
+    """Every stage's output for every item, in stage order, from the cache where possible.
+
+    A clip that cannot be read fails every stage that needed to compute on it (with the reason);
+    stages whose output was cached for that clip content still answer from the cache.
+    """
+    records: dict[str, dict[str, StageRecord]] = {i.item_id: {} for i in items}
+    hashes: dict[str, str] = {}
+    audio_errors: dict[str, str] = {}
+    for item in items:
+        try:
+            if item.path is None:
+                raise FileNotFoundError("no audio file for this item")
+            hashes[item.item_id] = cache.audio_hash(item.path)
+        except OSError as error:
+            audio_errors[item.item_id] = f"audio unreadable: {error}"
+
+    clips: dict[str, Clip] = {}
+    for stage in stages:
+        identity = stage.component.identity
+        namespace = f"stages/{identity.name}"
+        misses: list[tuple[Clipped, str]] = []
+        for item in items:
+            if item.item_id in audio_errors:
+                counts.add(stage.label, "failed")
+                records[item.item_id][stage.label] = StageRecord(
+                    _failure(stage, item.item_id, audio_errors[item.item_id]), None, False
+                )
+                continue
+            conditioning = (
+                {"question": item.question, "choices": list(item.choices)}
+                if stage.component.conditions_on_question
+                else None
+            )
+            key = stage_key(hashes[item.item_id], identity, conditioning)
+            hit = cache.get(namespace, key)
+            if hit is not None:
+                output = replace(
+                    StageOutput.from_json(hit), item_id=item.item_id, stage=stage.label
+                )
+                records[item.item_id][stage.label] = StageRecord(output, key, True)
+                counts.add(stage.label, "reused")
+            else:
+                misses.append((item, key))
+        if not misses:
+            continue
+        inputs: list[StageInput] = []
+        keys: dict[str, str] = {}
+        for item, key in misses:
+            clip = clips.get(item.item_id)
+            if clip is None:
+                clip = clips[item.item_id] = Clip(item.path)  # type: ignore[arg-type]
+                try:
+                    clip.channels  # noqa: B018  (decode now: once per item, for every stage)
+                except CascadeError as error:
+                    audio_errors[item.item_id] = str(error)
+            if item.item_id in audio_errors:
+                counts.add(stage.label, "failed")
+                records[item.item_id][stage.label] = StageRecord(
+                    _failure(stage, item.item_id, audio_errors[item.item_id]), key, False
+                )
+                continue
+            inputs.append(StageInput(item.item_id, clip, item.question, item.choices))
+            keys[item.item_id] = key
+        if not inputs:
+            continue
+        started = time.perf_counter()
+        outputs = _describe_isolated(stage, inputs)
+        counts.model_seconds += time.perf_counter() - started
+        for output in outputs:
+            output = replace(output, stage=stage.label)
+            key = keys[output.item_id]
+            if output.ok:
+                cache.put(namespace, key, {**output.to_json(), "identity": identity.to_json()})
+                counts.add(stage.label, "computed")
+            else:
+                counts.add(stage.label, "failed")
+            records[output.item_id][stage.label] = StageRecord(output, key, False)
+    return {i: [by_label[s.label] for s in stages] for i, by_label in records.items()}

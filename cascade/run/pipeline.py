@@ -1,0 +1,454 @@
+"""Run a cascade over a benchmark in batches: front-end, description, prompt, reasoner, scores.
+
+Each item's result line is written as soon as its batch is done; a failing item (an empty answer
+included) is recorded with its error and the run goes on, until the failure rate passes the
+configured limit. Running the same config again resumes: answered items are kept, failed ones are
+retried, nothing is computed twice (the cache holds every stage and reasoner output). The summary
+counts the items left without an answer; the CLI turns them into exit code 3.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cascade.core import (
+    Benchmark,
+    Cache,
+    CascadeError,
+    ChatRequest,
+    FailureRateExceeded,
+    Interrupted,
+    Item,
+    ItemsFailed,
+    Reasoner,
+    StageOutput,
+)
+from cascade.run import plan
+from cascade.run.answering import AnswerCounts, answer, answered, render_request
+from cascade.run.claims import claim_json
+from cascade.run.config import RunConfig
+from cascade.run.frontend import Clipped, Counts, Stage, StageRecord, run_stages
+from cascade.run.plan import Prompts
+from cascade.run.pool import ComponentPool
+from cascade.run.rundir import METRICS, PREDICTIONS, SUMMARY, RunDir
+from cascade.run.variations import Variation, needs_audio
+from cascade.scoring import ItemResult, compute_metrics
+
+Progress = Callable[[int, int], None]
+"""Called with (items done, items total) after every batch."""
+
+
+@dataclass(frozen=True)
+class FrontendBatch:
+    """The stage outputs of one batch, and the front-end model time per item."""
+
+    records: dict[str, list[StageRecord]]
+    seconds_per_item: float
+    audio_errors: dict[str, str] = field(default_factory=dict)
+    """Items whose substitute audio (an ablation) could not be made: they fail, never hearing
+    their own clip instead."""
+
+    def computed(self) -> set[tuple[str, str]]:
+        """(item id, stage) of the outputs computed (not read from the cache) for this batch."""
+        return {(i, r.output.stage) for i, rs in self.records.items() for r in rs if not r.cached}
+
+    def mark_computed(self, fresh: set[tuple[str, str]]) -> FrontendBatch:
+        """The same outputs, with those computed earlier in this run marked as not re-used."""
+        records = {
+            i: [replace(r, cached=False) if (i, r.output.stage) in fresh else r for r in rs]
+            for i, rs in self.records.items()
+        }
+        return FrontendBatch(records, self.seconds_per_item, self.audio_errors)
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    name: str
+    benchmark: str
+    total: int
+    resumed: int = 0
+    """Items already finished in the run directory before this invocation."""
+    processed: int = 0
+    """Items this invocation computed a result for."""
+    errors: int = 0
+    frontend: Counts = field(default_factory=Counts)
+    reasoner: AnswerCounts = field(default_factory=AnswerCounts)
+    wall_seconds: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None
+    notices: list[str] = field(default_factory=list)
+    """What a reader of the numbers must know: scripted components, a preset's fallback."""
+    scripted: list[str] = field(default_factory=list)
+    """The scripted components (test doubles) of the run: `reasoner`, `captioner:<label>`."""
+    unanswered: int = 0
+    """Items of the benchmark without an answer when the run finished (errors and pending)."""
+    first_errors: dict[str, str] = field(default_factory=dict)
+    """Per error stage, the first error of this invocation ("item id: message")."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "name": self.name,
+            "benchmark": self.benchmark,
+            "total": self.total,
+            "resumed": self.resumed,
+            "processed": self.processed,
+            "errors": self.errors,
+            "unanswered": self.unanswered,
+            "first_errors": self.first_errors,
+            "notices": self.notices,
+            "scripted": self.scripted,
+            "stages": {
+                "computed": self.frontend.computed,
+                "reused": self.frontend.reused,
+                "failed": self.frontend.failed,
+                "by_stage": self.frontend.by_stage,
+                "model_seconds": round(self.frontend.model_seconds, 3),
+            },
+            "reasoner": {
+                "computed": self.reasoner.computed,
+                "reused": self.reasoner.reused,
+                "failed": self.reasoner.failed,
+                "model_seconds": round(self.reasoner.model_seconds, 3),
+            },
+            "wall_seconds": round(self.wall_seconds, 3),
+            "stopped": self.stopped,
+        }
+
+
+def run_directory(config: RunConfig) -> Path:
+    return config.run.run_dir or config.run.output_dir / f"{config.name}-{config.fingerprint()}"
+
+
+def unanswered_message(summary: RunSummary) -> str:
+    """The paragraph of exit code 3: how many items have no answer, why, and what to do."""
+    causes = "; ".join(summary.first_errors.values()) or "see results.jsonl"
+    return (
+        f"{summary.unanswered} of {summary.total} items of {summary.name} have no answer "
+        f"(the first failure of each stage: {causes}). Every output is written to "
+        f"{summary.run_dir}; those items count as wrong there. Fix the cause and run the same "
+        "command again: only the failed items are retried."
+    )
+
+
+def check_answered(summary: RunSummary) -> None:
+    """Raise ItemsFailed (exit code 3) when the finished run left items without an answer."""
+    if summary.unanswered:
+        raise ItemsFailed(unanswered_message(summary), summary.unanswered)
+
+
+def predictions_line(item: Item, result: dict[str, Any], key: str) -> dict[str, Any]:
+    """The item in its benchmark's own format plus the prediction keys its official scorer reads."""
+    return {
+        **item.meta,
+        key: result["answer_prediction"],
+        "thinking_prediction": result.get("reasoning") or "",
+    }
+
+
+class Runner:
+    """Holds the components of one run, loaded once, for every batch."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        benchmark: Benchmark,
+        stages: Sequence[Stage],
+        reasoner: Reasoner,
+        prompts: Prompts,
+        cache: Cache,
+        variation: Variation | None = None,
+    ) -> None:
+        self.config = config
+        self.benchmark = benchmark
+        self.stages = stages
+        self.reasoner = reasoner
+        self.prompts = prompts
+        self.cache = cache
+        self.variation = variation or Variation(config, benchmark.items, cache.root)
+        self.summary: RunSummary | None = None
+
+    def _frontend(self, items: Sequence[Item], counts: Counts) -> FrontendBatch:
+        if not self.stages:  # text-only or oracle: no clip is read, no model called
+            return FrontendBatch({i.id: [] for i in items}, 0.0)
+        before = counts.model_seconds
+        clipped: list[Clipped] = []
+        audio_errors: dict[str, str] = {}
+        for item in items:
+            try:
+                clipped.append(
+                    Clipped(item.id, self.variation.audio(item), item.question, item.choices)
+                )
+            except CascadeError as error:
+                audio_errors[item.id] = str(error)
+        records = run_stages(clipped, self.stages, self.cache, counts)
+        for item_id, message in audio_errors.items():
+            records[item_id] = [
+                StageRecord(
+                    StageOutput(item_id, s.label, s.component.kind, error=message), None, False
+                )
+                for s in self.stages
+            ]
+            for stage in self.stages:
+                counts.add(stage.label, "failed")
+        seconds = (counts.model_seconds - before) / max(len(items), 1)
+        return FrontendBatch(records, seconds, audio_errors)
+
+    def _answer(
+        self, items: Sequence[Item], front: FrontendBatch, summary: RunSummary
+    ) -> list[ItemResult]:
+        started = time.perf_counter()
+        stage_records, frontend_s = front.records, front.seconds_per_item
+        failed: dict[str, ItemResult] = {}
+        requests: list[tuple[Item, str, ChatRequest]] = []
+        for item in items:
+            records = stage_records[item.id]
+            stages_json = _stages_json(records)
+            broken = next((r for r in records if not r.output.ok), None)
+            if item.id in front.audio_errors:
+                failed[item.id] = ItemResult(
+                    id=item.id,
+                    raw_answer=None,
+                    error=front.audio_errors[item.id],
+                    error_stage="audio",
+                    stages=stages_json,
+                )
+                continue
+            if broken is not None:
+                failed[item.id] = ItemResult(
+                    id=item.id,
+                    raw_answer=None,
+                    error=f"stage {broken.output.stage}: {broken.output.error}",
+                    error_stage=f"stage:{broken.output.stage}",
+                    stages=stages_json,
+                )
+                continue
+            try:
+                description = self.variation.describe(
+                    item, [r.output for r in records], self.prompts.description
+                )
+                request = render_request(item, description, self.prompts.answer)
+            except CascadeError as error:
+                failed[item.id] = ItemResult(
+                    id=item.id,
+                    raw_answer=None,
+                    error=str(error),
+                    error_stage="prompt",
+                    stages=stages_json,
+                )
+                continue
+            requests.append((item, description, request))
+        answers = answer([r for _, _, r in requests], self.reasoner, self.cache, summary.reasoner)
+        done: dict[str, ItemResult] = dict(failed)
+        for (item, description, _), record in zip(requests, answers, strict=True):
+            response = record.response
+            done[item.id] = ItemResult(
+                id=item.id,
+                raw_answer=response.text if response.ok else None,
+                reasoning=response.reasoning,
+                finish_reason=response.finish_reason,
+                error=None if response.ok else f"reasoner: {response.error}",
+                error_stage=None if response.ok else "reasoner",
+                stages=_stages_json(stage_records[item.id]),
+                description=description,
+                prompt_hash=record.prompt_hash,
+                reasoner_key=record.key,
+                reasoner_cached=record.cached,
+                usage={
+                    "prompt_tokens": response.prompt_tokens,
+                    "completion_tokens": response.completion_tokens,
+                },
+                timings={
+                    "frontend_s": round(frontend_s, 4),
+                    "reasoner_s": round(response.latency_s, 4),
+                    "answer_batch_s": round(time.perf_counter() - started, 4),
+                },
+            )
+        return [done[i.id] for i in items]
+
+    def run(self, run_dir: RunDir, progress: Progress | None = None) -> RunSummary:
+        config = self.config
+        items = self.benchmark.items
+        summary = RunSummary(
+            run_dir=run_dir.path,
+            name=config.name,
+            benchmark=self.benchmark.name,
+            total=len(items),
+            notices=plan.notices(config),
+            scripted=plan.scripted(config),
+        )
+        self.summary = summary
+        started = time.perf_counter()
+        previous = run_dir.load_results()
+        # Latest outcome per item (True = failed): answered items are kept, failed ones retried.
+        failed = {i: not answered(r) for i, r in previous.items()}
+        summary.resumed = sum(1 for i in items if failed.get(i.id) is False)
+        todo = [i for i in items if failed.get(i.id) is not False]
+        size = config.run.batch_size
+        if progress:
+            progress(summary.resumed, len(items))
+        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
+        schedule = config.run.schedule
+        counts = summary.frontend
+        fresh: set[tuple[str, str]] = set()
+        if schedule == "frontend-first" and self.stages:
+            for batch in batches:
+                fresh |= self._frontend(batch, summary.frontend).computed()  # into the cache
+            for stage in self.stages:
+                stage.component.close()
+            counts = Counts()  # the answering pass reads the front-end from the cache
+        # With `overlap`, the front-end of batch k+1 runs while the reasoner answers batch k (at
+        # most two batches in flight); model libraries release the GIL, so the stages overlap.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frontend")
+        try:
+            ahead: Future[FrontendBatch] | None = None
+            for index, batch in enumerate(batches):
+                front = ahead.result() if ahead is not None else self._frontend(batch, counts)
+                front = front.mark_computed(fresh) if fresh else front
+                ahead = None
+                if schedule == "overlap" and index + 1 < len(batches):
+                    ahead = pool.submit(self._frontend, batches[index + 1], counts)
+                results = self._answer(batch, front, summary)
+                run_dir.append(r.to_json(item) for r, item in zip(results, batch, strict=True))
+                run_dir.sync()
+                summary.processed += len(batch)
+                summary.errors += sum(r.error is not None for r in results)
+                for r in results:
+                    if r.error is not None and r.error_stage is not None:
+                        summary.first_errors.setdefault(r.error_stage, f"{r.id}: {r.error}")
+                failed.update((r.id, r.error is not None) for r in results)
+                if progress:
+                    progress(summary.resumed + summary.processed, len(items))
+                self._check_failure_rate(sum(failed.values()), len(failed), summary)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            summary.wall_seconds = time.perf_counter() - started
+        return summary
+
+    def _check_failure_rate(self, errors: int, seen: int, summary: RunSummary) -> None:
+        limits = self.config.run
+        if seen >= limits.min_items_for_failure_rate and errors / seen > limits.max_failure_rate:
+            summary.stopped = (
+                f"stopped: {errors} of {seen} items failed ({100 * errors / seen:.0f}%), more than "
+                f"run.max_failure_rate={limits.max_failure_rate}. Results so far are in "
+                f"{summary.run_dir}; see the `error` field of results.jsonl, fix the cause and run "
+                "the same command again to resume (failed items are retried)."
+            )
+            raise FailureRateExceeded(summary.stopped)
+
+
+def _stages_json(records: Sequence[StageRecord]) -> dict[str, dict[str, Any]]:
+    return {
+        r.output.stage: {"key": r.key, "cached": r.cached, "error": r.output.error} for r in records
+    }
+
+
+def finalize(
+    run_dir: RunDir, config: RunConfig, benchmark: Benchmark, summary: RunSummary
+) -> dict[str, Any]:
+    """Compact the results; write predictions, metrics.json and summary.json (the reports are
+    rendered from these by the report layer: `cascade.commands.run`)."""
+    order = [i.id for i in benchmark.items]
+    results = run_dir.compact(order)
+    predictions = [
+        predictions_line(item, results[item.id], benchmark.prediction_key)
+        for item in benchmark.items
+        if item.id in results
+    ]
+    run_dir.write_json(PREDICTIONS, predictions)
+    summary.unanswered = sum(
+        1 for item in benchmark.items if item.id not in results or not answered(results[item.id])
+    )
+    summary_json = summary.to_json() | {"claim": claim_json(config)}
+    metrics = compute_metrics(
+        benchmark.items,
+        results,
+        config.scoring,
+        benchmark=benchmark.name,
+        skipped=benchmark.skipped,
+        cache={"stages": summary_json["stages"], "reasoner": summary_json["reasoner"]},
+    )
+    metrics["notices"], metrics["scripted"] = summary.notices, summary.scripted
+    run_dir.write_json(METRICS, metrics)
+    run_dir.write_json(SUMMARY, summary_json)
+    summary.metrics = metrics
+    return metrics
+
+
+def execute(
+    config: RunConfig,
+    *,
+    progress: Progress | None = None,
+    cache: Cache | None = None,
+    pool: ComponentPool | None = None,
+) -> RunSummary:
+    """Run (or resume) the cascade described by `config` and write its run directory.
+
+    With a `pool`, components come from it (loaded once for many runs) and stay open.
+    """
+    benchmark = plan.load_benchmark(config.benchmark, need_audio=needs_audio(config))
+    if pool is not None:
+        pool.retain(config)
+    stages = pool.stages(config) if pool is not None else plan.build_stages(config)
+    reasoner = pool.reasoner(config) if pool is not None else plan.build_reasoner(config)
+    prompts = plan.load_prompts(config)
+    cache = cache or Cache(config.cache_dir)
+    runner = Runner(config, benchmark, stages, reasoner, prompts, cache)
+    with RunDir(run_directory(config)) as run_dir:
+        run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
+        if unfinished(benchmark.items, run_dir.load_results()):
+            try:
+                load_components(config, stages, reasoner)
+            except BaseException:
+                if pool is None:
+                    _close(stages, reasoner)
+                raise
+        try:
+            summary = runner.run(run_dir, progress)
+        except FailureRateExceeded:
+            if runner.summary is not None:
+                finalize(run_dir, config, benchmark, runner.summary)
+            raise
+        except KeyboardInterrupt:
+            if runner.summary is None:
+                raise
+            runner.summary.stopped = "interrupted"
+            finalize(run_dir, config, benchmark, runner.summary)
+            raise Interrupted(
+                f"interrupted: the results so far are in {run_dir.path} (reports included); run "
+                "the same command again to resume"
+            ) from None
+        finally:
+            if pool is None:
+                _close(stages, reasoner)
+        finalize(run_dir, config, benchmark, summary)
+    return summary
+
+
+def unfinished(items: Sequence[Item], previous: dict[str, dict[str, Any]]) -> bool:
+    """Whether any item has no answer yet in the run directory (absent, failed or empty): the
+    run loop's own rule for what it retries."""
+    return any(i.id not in previous or not answered(previous[i.id]) for i in items)
+
+
+def load_components(config: RunConfig, stages: Sequence[Stage], reasoner: Reasoner) -> None:
+    """Load and check every component of the run before its first item, so that one that cannot
+    start fails the run in seconds instead of after the front-end has run. The reasoner goes
+    first (a large engine is the likeliest to fail); with the `frontend-first` schedule it is
+    left to load after the front-end pass, since it is not meant to share memory with it."""
+    if config.run.schedule != "frontend-first" or not stages:
+        reasoner.load()
+    for stage in stages:
+        stage.component.load()
+
+
+def _close(stages: Sequence[Stage], reasoner: Reasoner) -> None:
+    for stage in stages:
+        stage.component.close()
+    reasoner.close()

@@ -1,0 +1,158 @@
+"""Re-score without a model: a run directory, or a predictions file in an official format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from cascade.core import (
+    BenchmarkError,
+    CascadeError,
+    ConfigError,
+    Item,
+    RawRecord,
+    build_items,
+    mmar_fields,
+    mmau_fields,
+    read_records,
+)
+from cascade.run.rundir import CONFIG, PREDICTIONS, RESULTS, SUMMARY, read_results
+from cascade.scoring import ScoringSpec
+
+
+@dataclass(frozen=True)
+class Scorable:
+    """Items and their stored answers, ready for `compute_metrics`."""
+
+    name: str
+    benchmark: str
+    items: tuple[Item, ...]
+    results: Mapping[str, Mapping[str, Any]]
+    missing_prediction: tuple[str, ...] = ()
+    """Items of a predictions file without a prediction (skipped, as the official scorer does)."""
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    scoring: ScoringSpec | None = None
+    """How the run was scored (its config.yaml's `scoring`); None for a predictions file, which
+    is scored with the defaults. Every reader uses it unless the command line overrides it."""
+
+
+def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
+    """(benchmark, prediction key, field adapter) from the records' own fields."""
+    keys = set().union(*(r.keys() for r in records)) if records else set()
+    if "modality" in keys:
+        return "mmar", "answer_prediction", mmar_fields
+    if "task" in keys:
+        key = "model_output" if "model_output" in keys else "model_prediction"
+        return "mmau-test-mini", key, mmau_fields
+    raise BenchmarkError(
+        f"{source}: neither MMAR's format (a `modality` field) nor MMAU's (a `task` field)"
+    )
+
+
+def _prediction_key(benchmark: str, records: list[RawRecord], path: Path) -> str:
+    """The key holding the predictions: the one the benchmark's official script reads (MMAR
+    `answer_prediction`, MMAU `model_output`), or the other spelling the benchmark's documents use
+    (`model_output` in MMAR files, `model_prediction` in MMAU's README) when no item has it."""
+    mmar = benchmark == "mmar"
+    keys = ("answer_prediction", "model_output") if mmar else ("model_output", "model_prediction")
+    for key in keys:
+        if any(key in r for r in records):
+            return key
+    raise BenchmarkError(
+        f"{path}: no item has a prediction; each item of a {benchmark} predictions file "
+        f"needs `{keys[0]}` (the key the official scorer reads; "
+        f"{' or '.join(f'`{k}`' for k in keys[1:])} also accepted)"
+    )
+
+
+def from_predictions(path: Path) -> Scorable:
+    """A predictions file in MMAR's or MMAU's format.
+
+    Each item's prediction is scored as the official script scores it: `official` judges the
+    prediction verbatim, and the strict and lenient extractions are read from the same text (see
+    cascade.scoring.rules). An item without the prediction key is skipped, as the official
+    scripts do, and listed in `missing_prediction`.
+
+    Raises:
+        BenchmarkError: the file cannot be read, is in neither format, holds no item, or no item
+            has a prediction (or one that is not a string).
+    """
+    records = read_records(path)
+    benchmark, _, adapter = _format_of(records, path)
+    key = _prediction_key(benchmark, records, path)
+    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
+    results: dict[str, dict[str, Any]] = {}
+    missing = []
+    for number, (item, record) in enumerate(zip(items, records, strict=True), start=1):
+        if key not in record:
+            missing.append(item.id)
+            continue
+        prediction = record[key]
+        if not isinstance(prediction, str):
+            raise BenchmarkError(
+                f"{path} item {number} ({item.id}): `{key}` is {type(prediction).__name__}, "
+                "not a string; write the model's answer text there"
+            )
+        results[item.id] = {
+            "id": item.id,
+            "raw_answer": prediction,
+            "reasoning": record.get("thinking_prediction") or "",
+            "verbatim_prediction": True,
+        }
+    kept = tuple(i for i in items if i.id in results)
+    return Scorable(path.stem, benchmark, kept, results, tuple(missing))
+
+
+def from_run(run_dir: Path) -> Scorable:
+    """A run directory: items from its predictions file, answers and errors from its results."""
+    predictions = run_dir / PREDICTIONS
+    if not predictions.is_file() or not (run_dir / RESULTS).is_file():
+        raise CascadeError(
+            f"{run_dir} is not a finished run directory (no {PREDICTIONS} or {RESULTS})"
+        )
+    records = json.loads(predictions.read_text(encoding="utf-8"))
+    benchmark, _, adapter = _format_of(records, predictions)
+    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
+    results = read_results(run_dir / RESULTS)
+    summary_path = run_dir / SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if summary.get("benchmark"):
+        benchmark = summary["benchmark"]
+    return Scorable(
+        summary.get("name", run_dir.name),
+        benchmark,
+        tuple(i for i in items if i.id in results),
+        results,
+        summary=summary,
+        scoring=stored_scoring(run_dir),
+    )
+
+
+def stored_scoring(run_dir: Path) -> ScoringSpec | None:
+    """The scoring settings a run directory was made with (None: it has no config.yaml)."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        stored = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return ScoringSpec.model_validate((stored.get("config") or {}).get("scoring") or {})
+    except (yaml.YAMLError, AttributeError, ValidationError) as error:
+        raise ConfigError(
+            f"{path}: its `scoring` section cannot be read ({str(error).splitlines()[0]}); "
+            "fix the file or re-run the config"
+        ) from None
+
+
+def load(path: Path) -> Scorable:
+    """A run directory or a predictions file."""
+    if path.is_dir():
+        return from_run(path)
+    if path.is_file():
+        return from_predictions(path)
+    raise CascadeError(f"{path}: no such run directory or predictions file")
