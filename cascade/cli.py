@@ -333,9 +333,12 @@ def score(
     metrics = compute_metrics(scorable.items, scorable.results, spec, benchmark=scorable.benchmark)
     metrics["missing_prediction"] = list(scorable.missing_prediction)
     if output is not None:
+        from cascade.run import RunDir
+
         output.mkdir(parents=True, exist_ok=True)
-        (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
-        (output / "report.md").write_text(
+        written = RunDir(output)
+        written.write_metrics(metrics)
+        written.write_report_md(
             render_markdown(metrics, {**scorable.summary, "name": scorable.name})
         )
     if as_json:

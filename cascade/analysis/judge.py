@@ -12,7 +12,6 @@ as wrong in accuracy.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -21,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from cascade.core import (
     Cache,
-    CascadeError,
     ChatRequest,
     Item,
     PromptTemplate,
@@ -33,17 +30,16 @@ from cascade.core import (
     markdown,
     pct,
     prompts,
-    write_atomic,
 )
 from cascade.run import (
     CONFIG,
     RESULTS,
     AnswerCounts,
     AnswerRecord,
+    RunDir,
     answer,
     format_choices,
     plan,
-    read_results,
 )
 from cascade.run import config as configs
 from cascade.scoring import ItemResult, score_answer
@@ -351,11 +347,6 @@ def render_markdown(
     return "\n".join(lines)
 
 
-def judge_files(run_dir: Path, judge: str) -> dict[str, Path]:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", judge)
-    return {ext: run_dir / f"judge-{safe}.{ext}" for ext in ("json", "md", "csv")}
-
-
 @dataclass(frozen=True)
 class JudgeResult:
     judged: list[ItemJudgement]
@@ -367,12 +358,10 @@ class JudgeResult:
 def load_run(run_dir: Path) -> tuple[Any, list[Item], dict[str, dict[str, Any]]]:
     """A finished run's resolved config, its benchmark items (with metadata) and its results."""
 
-    if not (run_dir / CONFIG).is_file() or not (run_dir / RESULTS).is_file():
-        raise CascadeError(f"{run_dir} is not a run directory (no {CONFIG} or {RESULTS})")
-    stored = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8")) or {}
-    config = configs.validate(stored.get("config") or {}, source=str(run_dir / CONFIG))
-    benchmark = plan.load_benchmark(config.benchmark, need_audio=False)
-    return config, list(benchmark.items), read_results(run_dir / RESULTS)
+    run = RunDir(run_dir)
+    run.require(CONFIG, RESULTS)
+    config = run.config()
+    return config, run.items(config), run.results()
 
 
 def judge_run(
@@ -414,7 +403,6 @@ def judge_run(
     finally:
         reasoner.close()
     table = rubric_table(items, results, judged)
-    files = judge_files(run_dir, judge)
     record = {
         "run": config.name,
         "judge": judge,
@@ -425,7 +413,7 @@ def judge_run(
         "groups": table.to_dict("records"),
         "items": [j.to_json() for j in judged],
     }
-    write_atomic(files["json"], json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(files["md"], render_markdown(config.name, judge, table, judged))
-    write_atomic(files["csv"], table.to_csv(index=False))
+    files = RunDir(run_dir).write_judge(
+        judge, record, render_markdown(config.name, judge, table, judged), table.to_csv(index=False)
+    )
     return JudgeResult(judged, table, files, counts)

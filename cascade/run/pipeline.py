@@ -35,7 +35,7 @@ from cascade.run.config import RunConfig
 from cascade.run.frontend import Clipped, Counts, Stage, StageRecord, run_stages
 from cascade.run.plan import Prompts
 from cascade.run.pool import ComponentPool
-from cascade.run.rundir import METRICS, PREDICTIONS, SUMMARY, RunDir
+from cascade.run.rundir import RunDir
 from cascade.run.variations import Variation, needs_audio
 from cascade.scoring import ItemResult, compute_metrics
 
@@ -361,7 +361,7 @@ def finalize(
         for item in benchmark.items
         if item.id in results
     ]
-    run_dir.write_json(PREDICTIONS, predictions)
+    run_dir.write_predictions(predictions)
     summary.unanswered = sum(
         1 for item in benchmark.items if item.id not in results or not answered(results[item.id])
     )
@@ -375,8 +375,8 @@ def finalize(
         cache={"stages": summary_json["stages"], "reasoner": summary_json["reasoner"]},
     )
     metrics["notices"], metrics["scripted"] = summary.notices, summary.scripted
-    run_dir.write_json(METRICS, metrics)
-    run_dir.write_json(SUMMARY, summary_json)
+    run_dir.write_metrics(metrics)
+    run_dir.write_summary(summary_json)
     summary.metrics = metrics
     return metrics
 

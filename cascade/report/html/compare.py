@@ -20,18 +20,19 @@ from cascade.core import write_atomic
 from cascade.report.html import svg
 from cascade.report.html.run_page import (
     GROUP_TITLES,
-    REPORT_HTML,
     page,
     section,
     table_html,
 )
+from cascade.run import REPORT_HTML, RunDir
 from cascade.scoring import SCORERS
 
 
 def _link(run_dir: Path | None, page_dir: Path, text: str, item: str | None = None) -> str:
-    if run_dir is None or not (run_dir / REPORT_HTML).is_file():
+    report = None if run_dir is None else RunDir(run_dir).report_html_path
+    if report is None or not report.is_file():
         return escape(text)
-    href = Path(os.path.relpath(run_dir / REPORT_HTML, page_dir)).as_posix()
+    href = Path(os.path.relpath(report, page_dir)).as_posix()
     if item is not None:
         href += f"#item={item}"
     return f"<a href='{escape(href, quote=True)}'>{escape(text)}</a>"

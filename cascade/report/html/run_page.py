@@ -11,7 +11,6 @@ hash (`report.html#scorer=strict&outcome=wrong&modality=speech`).
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,14 +21,20 @@ from typing import Any
 import pandas as pd
 
 from cascade.analysis import judge
-from cascade.core import Cache, CascadeError, Item, messages_hash, prompts, write_atomic
+from cascade.core import Cache, CascadeError, Item, messages_hash, prompts
 from cascade.report.html import svg
 from cascade.report.html.assets import CSS, SCRIPT
 from cascade.report.tables import group_table, headline_table, notices
-from cascade.run import METRICS, SUMMARY, Variation, render_request, stored_sentence
+from cascade.run import (
+    CONFIG,
+    RESULTS,
+    RunDir,
+    Variation,
+    render_request,
+    stored_sentence,
+)
 from cascade.scoring import INVALID_BY, SCORERS, ItemResult, option_letters, score_answer
 
-REPORT_HTML = "report.html"
 EMBED_LIMIT = 256 * 1024
 """Clips up to this size are embedded (base64), so a small report plays anywhere."""
 EMBED_BUDGET = 24 * 1024 * 1024
@@ -146,11 +151,11 @@ class RunView:
 def load_run_view(run_dir: Path) -> RunView:
     """A run directory's config, items (with audio paths), results, metrics and summary."""
 
-    config, items, results = judge.load_run(run_dir)
-    metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
-    summary_path = run_dir / SUMMARY
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    kept = [i for i in items if i.id in results]
+    run = RunDir(run_dir)
+    run.require(CONFIG, RESULTS)
+    config, results, metrics = run.config(), run.results(), run.metrics()
+    summary = run.summary()
+    kept = [i for i in run.items(config) if i.id in results]
     return RunView(
         run_dir, config.name, metrics.get("benchmark", ""), kept, results, metrics, summary, config
     )
@@ -396,8 +401,7 @@ def _rubric_sections(run_dir: Path) -> list[str]:
     """The rubric scores of every judge that scored this run (judge-*.json), beside accuracy."""
 
     found = []
-    for path in sorted(run_dir.glob("judge-*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+    for file_name, record in RunDir(run_dir).judge_records():
         frame = pd.DataFrame(record.get("groups") or [])
         if frame.empty:
             continue
@@ -408,7 +412,7 @@ def _rubric_sections(run_dir: Path) -> list[str]:
                 table_html(shown),
                 f"<p class='note'>{record.get('samples')} judge samples per item, middle three "
                 f"averaged; prompt {escape(str(record.get('prompt')))}. Details: "
-                f"{escape(path.name)}.</p>",
+                f"{escape(file_name)}.</p>",
             )
         )
     return found
@@ -476,6 +480,5 @@ def run_page_parts(view: RunView, page_path: Path) -> list[str]:
 def write_run_report(run_dir: Path) -> Path:
     """Write report.html into a finished run directory."""
 
-    path = run_dir / REPORT_HTML
-    write_atomic(path, run_page_parts(load_run_view(run_dir), path))
-    return path
+    run = RunDir(run_dir)
+    return run.write_report_html(run_page_parts(load_run_view(run_dir), run.report_html_path))
