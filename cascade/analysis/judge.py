@@ -34,8 +34,8 @@ from cascade.core import (
 from cascade.run import (
     CONFIG,
     RESULTS,
-    AnswerCounts,
     AnswerRecord,
+    Counts,
     RunDir,
     answer,
     format_choices,
@@ -190,10 +190,10 @@ def judge_items(
     *,
     samples: int = SAMPLES,
     batch_size: int = 16,
-    counts: AnswerCounts | None = None,
+    counts: Counts | None = None,
 ) -> list[ItemJudgement]:
     """Judge every item that has a rubric and a result, `samples` judge calls each."""
-    counts = counts or AnswerCounts()
+    counts = counts or Counts()
     judged: list[ItemJudgement] = []
     todo: list[tuple[Item, ItemResult, ItemJudgement]] = []
     for item in items:
@@ -352,7 +352,7 @@ class JudgeResult:
     judged: list[ItemJudgement]
     table: pd.DataFrame
     files: dict[str, Path]
-    counts: AnswerCounts
+    counts: Counts
 
 
 def load_run(run_dir: Path) -> tuple[Any, list[Item], dict[str, dict[str, Any]]]:
@@ -388,7 +388,7 @@ def judge_run(
         spec = configs.validate({"reasoner": data}, source=f"judge {judge}").reasoner
         reasoner = plan.build_reasoner(config.model_copy(update={"reasoner": spec}))
     template = prompts.load(prompt)
-    counts = AnswerCounts()
+    counts = Counts()
     try:
         judged = judge_items(
             items,

@@ -4,7 +4,6 @@ drives them batch by batch, and the run directory it writes. Renders no report.
 
 from cascade.run import config, pipeline, plan, rescore
 from cascade.run.answering import (
-    AnswerCounts,
     AnswerRecord,
     answer,
     answered,
@@ -15,7 +14,8 @@ from cascade.run.answering import (
 from cascade.run.claims import claim_json, stored_sentence
 from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunConfig
 from cascade.run.description import KIND_LABELS, NO_DESCRIPTION, QUOTE_TAGS, compose
-from cascade.run.frontend import Clipped, Counts, Stage, run_stages
+from cascade.run.frontend import Clipped, Stage, run_stages
+from cascade.run.isolation import Counts, run_isolated
 from cascade.run.pipeline import Progress, RunSummary, run_directory
 from cascade.run.pool import ComponentPool
 from cascade.run.rescore import Scorable
@@ -43,7 +43,6 @@ __all__ = [
     "REPORT_MD",
     "RESULTS",
     "SUMMARY",
-    "AnswerCounts",
     "AnswerRecord",
     "AudioSpec",
     "Clipped",
@@ -73,6 +72,7 @@ __all__ = [
     "render_request",
     "rescore",
     "run_directory",
+    "run_isolated",
     "run_stages",
     "stored_sentence",
 ]

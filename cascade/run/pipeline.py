@@ -29,10 +29,11 @@ from cascade.core import (
     StageOutput,
 )
 from cascade.run import plan
-from cascade.run.answering import AnswerCounts, answer, answered, render_request
+from cascade.run.answering import answer, answered, render_request
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
-from cascade.run.frontend import Clipped, Counts, Stage, StageRecord, run_stages
+from cascade.run.frontend import Clipped, Stage, StageRecord, run_stages
+from cascade.run.isolation import Counts
 from cascade.run.plan import Prompts
 from cascade.run.pool import ComponentPool
 from cascade.run.rundir import RunDir
@@ -78,7 +79,7 @@ class RunSummary:
     """Items this invocation computed a result for."""
     errors: int = 0
     frontend: Counts = field(default_factory=Counts)
-    reasoner: AnswerCounts = field(default_factory=AnswerCounts)
+    reasoner: Counts = field(default_factory=Counts)
     wall_seconds: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None
