@@ -30,7 +30,7 @@ from cascade.run.rundir import (
     RunDir,
     read_results,
 )
-from cascade.run.variations import Variation, derangement, needs_audio
+from cascade.run.variations import Perturbation, derangement, needs_audio
 
 __all__ = [
     "CONFIG",
@@ -50,13 +50,13 @@ __all__ = [
     "ComponentSpec",
     "Counts",
     "DescriptionSpec",
+    "Perturbation",
     "Progress",
     "RunConfig",
     "RunDir",
     "RunSummary",
     "Scorable",
     "Stage",
-    "Variation",
     "answer",
     "answered",
     "claim_json",

@@ -37,7 +37,7 @@ from cascade.run.isolation import Counts
 from cascade.run.plan import Prompts
 from cascade.run.pool import ComponentPool
 from cascade.run.rundir import RunDir
-from cascade.run.variations import Variation, needs_audio
+from cascade.run.variations import Perturbation, needs_audio
 from cascade.scoring import ItemResult, compute_metrics
 
 Progress = Callable[[int, int], None]
@@ -164,7 +164,7 @@ class Runner:
         reasoner: Reasoner,
         prompts: Prompts,
         cache: Cache,
-        variation: Variation | None = None,
+        perturbation: Perturbation | None = None,
     ) -> None:
         self.config = config
         self.benchmark = benchmark
@@ -172,7 +172,7 @@ class Runner:
         self.reasoner = reasoner
         self.prompts = prompts
         self.cache = cache
-        self.variation = variation or Variation(config, benchmark.items, cache.root)
+        self.perturbation = perturbation or Perturbation(config, benchmark.items, cache.root)
         self.summary: RunSummary | None = None
 
     def _frontend(self, items: Sequence[Item], counts: Counts) -> FrontendBatch:
@@ -184,7 +184,7 @@ class Runner:
         for item in items:
             try:
                 clipped.append(
-                    Clipped(item.id, self.variation.audio(item), item.question, item.choices)
+                    Clipped(item.id, self.perturbation.audio(item), item.question, item.choices)
                 )
             except CascadeError as error:
                 audio_errors[item.id] = str(error)
@@ -231,7 +231,7 @@ class Runner:
                 )
                 continue
             try:
-                description = self.variation.describe(
+                description = self.perturbation.describe(
                     item, [r.output for r in records], self.prompts.description
                 )
                 request = render_request(item, description, self.prompts.answer)

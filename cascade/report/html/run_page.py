@@ -21,15 +21,15 @@ from typing import Any
 import pandas as pd
 
 from cascade.analysis import judge
-from cascade.core import Cache, CascadeError, Item, messages_hash, prompts
+from cascade.core import Cache, Item, messages_hash, prompts
 from cascade.report.html import svg
 from cascade.report.html.assets import CSS, SCRIPT
 from cascade.report.tables import group_table, headline_table, notices
 from cascade.run import (
     CONFIG,
     RESULTS,
+    Perturbation,
     RunDir,
-    Variation,
     render_request,
     stored_sentence,
 )
@@ -350,14 +350,8 @@ def _heard_paths(view: RunView) -> dict[str, Path | None]:
     if config is None or config.audio.replace == "none" or not config.captioners:
         return {}
 
-    variation = Variation(config, view.items, Cache(config.cache_dir).root)
-    heard: dict[str, Path | None] = {}
-    for item in view.items:
-        try:
-            heard[item.id] = variation.audio(item)
-        except CascadeError:
-            heard[item.id] = None  # the item failed for this reason: its card shows the error
-    return heard
+    perturbation = Perturbation(config, view.items, Cache(config.cache_dir).root)
+    return {item.id: perturbation.heard(item) for item in view.items}
 
 
 def _run_subtitle(view: RunView) -> str:
