@@ -193,8 +193,11 @@ class Perturbation:
         """The item whose audio (or annotations) stand in for this one's."""
         return self.items[self.donors[item.id]] if self.donors else item
 
-    def audio(self, item: Item) -> Path | None:
+    def audio(self, item: Item, *, make: bool = True) -> Path | None:
         """The clip the front-end hears for `item` (generating a substitute the first time).
+
+        With `make` off nothing is made (reports only read): a substitute the run did not leave
+        in the cache, or one whose item's clip is unreadable, is None.
 
         Raises:
             AudioError: a noise or silence substitute cannot be made (the item's clip, whose
@@ -206,34 +209,21 @@ class Perturbation:
             return self._source(item).audio
         if item.audio is None:
             return None
+        seed, root = self.audio_spec.seed, self.cache_root
         try:
             seconds = clip_seconds(item.audio)
-            return synthetic_clip(
-                kind, seconds, item_id=item.id, seed=self.audio_spec.seed, root=self.cache_root
-            )
+            if make:
+                return synthetic_clip(kind, seconds, item_id=item.id, seed=seed, root=root)
+            path, _, _ = _synthetic(kind, seconds, item_id=item.id, seed=seed, root=root)
+            return path if path.is_file() else None
         except Exception as error:
+            if not make:
+                return None  # the item failed for this reason: its card shows the error
             raise AudioError(
                 f"item {item.id}: audio.replace={kind} cannot make its substitute clip "
                 f"({type(error).__name__}: {error}); the item fails rather than hear its own "
                 f"clip {item.audio}. Fix or replace that file and run again."
             ) from error
-
-    def heard(self, item: Item) -> Path | None:
-        """The clip the front-end heard for `item`, without making anything: a substitute the
-        run did not leave in the cache is None (for reports, which only read)."""
-        kind = self.audio_spec.replace
-        if kind == "none" or kind == "shuffle":
-            return self._source(item).audio
-        if item.audio is None:
-            return None
-        try:
-            seconds = clip_seconds(item.audio)
-        except Exception:
-            return None  # the item failed for this reason: its card shows the error
-        path, _, _ = _synthetic(
-            kind, seconds, item_id=item.id, seed=self.audio_spec.seed, root=self.cache_root
-        )
-        return path if path.is_file() else None
 
     def describe(self, item: Item, outputs: Sequence[StageOutput], template: PromptTemplate) -> str:
         """The description of `item`: composed front-end outputs, or the oracle, degraded."""

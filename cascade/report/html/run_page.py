@@ -351,7 +351,7 @@ def _heard_paths(view: RunView) -> dict[str, Path | None]:
         return {}
 
     perturbation = Perturbation(config, view.items, Cache(config.cache_dir).root)
-    return {item.id: perturbation.heard(item) for item in view.items}
+    return {item.id: perturbation.audio(item, make=False) for item in view.items}
 
 
 def _run_subtitle(view: RunView) -> str:
