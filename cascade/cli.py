@@ -106,9 +106,10 @@ def _options(
 
 
 @contextlib.contextmanager
-def third_party_logs(folder: Path, title: str) -> Iterator[None]:
-    """Send what model libraries and engine processes print to `folder/cascade.log` (and, with
-    --verbose, on to the terminal); cascade's own lines still reach the terminal."""
+def third_party_logs(log: Path, title: str) -> Iterator[None]:
+    """Send what model libraries and engine processes print to the `log` file (a run's or a
+    sweep's cascade.log; with --verbose, on to the terminal too); cascade's own lines still reach
+    the terminal."""
     from cascade.core import logs
 
     def echo(text: str) -> None:
@@ -116,9 +117,7 @@ def third_party_logs(folder: Path, title: str) -> Iterator[None]:
 
     saved = [(c, c._file) for c in (console, errors)]
     try:
-        with logs.capture(
-            folder / logs.LOG_FILE, echo=echo if STATE["verbose"] else None, title=title
-        ) as captured:
+        with logs.capture(log, echo=echo if STATE["verbose"] else None, title=title) as captured:
             console.file, errors.file = captured.stdout, captured.stderr
             yield
     finally:
@@ -156,7 +155,7 @@ def run(
 ) -> None:
     """Run (or resume) a cascade over a benchmark and score it."""
     from cascade import commands
-    from cascade.run import pipeline, plan
+    from cascade.run import RunDir, pipeline, plan
 
     extra: dict[str, Any] = {}
     if run_dir is not None:
@@ -177,8 +176,8 @@ def run(
         described["run_dir"] = str(pipeline.run_directory(resolved))
         print_plan(described)
         return
-    folder = pipeline.run_directory(resolved)
-    with third_party_logs(folder, f"cascade run {resolved.name}"), progress_bar() as bar:
+    log = RunDir(pipeline.run_directory(resolved)).log_path
+    with third_party_logs(log, f"cascade run {resolved.name}"), progress_bar() as bar:
         task = bar.add_task(f"{resolved.name}", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -519,6 +518,7 @@ def ablate(
     from cascade import commands
     from cascade.analysis import ablate as ablating
     from cascade.analysis import sweep_table
+    from cascade.core import logs
     from cascade.run import ComponentPool, pipeline
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
@@ -547,7 +547,7 @@ def ablate(
         return summary.to_json()
 
     with (
-        third_party_logs(expanded.folder, f"cascade ablate {expanded.name}"),
+        third_party_logs(expanded.folder / logs.LOG_FILE, f"cascade ablate {expanded.name}"),
         ComponentPool() as pool,  # each model is loaded once for the whole sweep
     ):
         outcomes = ablating.run_sweep(expanded, run_one)
@@ -588,10 +588,11 @@ def judge(
     from cascade import commands
     from cascade.analysis import judge as judging
     from cascade.core import pct
+    from cascade.run import RunDir
 
     logged = run_dir.is_dir()  # else judge_run says what is wrong with the path
     with (
-        third_party_logs(run_dir, f"cascade judge {run_dir.name} --judge {judge_}")
+        third_party_logs(RunDir(run_dir).log_path, f"cascade judge {run_dir.name} --judge {judge_}")
         if logged
         else contextlib.nullcontext()
     ):
