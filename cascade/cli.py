@@ -584,6 +584,12 @@ def cues(
         Path | None,
         typer.Option(help="An oracle run (description.source=oracle) on the same items."),
     ] = None,
+    scorer: Annotated[
+        str,
+        typer.Option(
+            help="Scorer that decides which answers are wrong: strict, official, lenient."
+        ),
+    ] = "strict",
     json_: Annotated[
         bool, typer.Option("--json", help="Print every item's record (with its id) as JSON.")
     ] = False,
@@ -602,7 +608,9 @@ def cues(
         if logged
         else contextlib.nullcontext()
     ):
-        results = commands.cues(path, judge_, oracle=oracle, overrides=tuple(set_ or ()))
+        results = commands.cues(
+            path, judge_, oracle=oracle, scorer=scorer, overrides=tuple(set_ or ())
+        )
     if json_:
         records = [
             {"run": r.record["run"], "measure": r.measure, **item}

@@ -82,6 +82,7 @@ def cues(
     *,
     reasoner: Reasoner | None = None,
     oracle: Path | None = None,
+    scorer: str = "strict",
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
 ) -> list[CueResult]:
@@ -95,6 +96,7 @@ def cues(
                 judge,
                 reasoner=reasoner,
                 oracle=oracle,
+                scorer=scorer,
                 overrides=overrides,
                 cache_dir=cache_dir,
             )

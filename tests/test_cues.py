@@ -336,3 +336,37 @@ def test_coverage_levels_and_their_test_come_from_the_items() -> None:
     expected = independence_test([[8, 2], [1, 9], [1, 9]])
     assert expected is not None and table["test"]["p_value"] == pytest.approx(expected.p_value)
     assert table["test"]["p_value"] < 0.01
+
+
+def test_the_bundled_demo_has_cues_that_an_oracle_description_covers(tmp_path: Path) -> None:
+    from cascade.run.config import validate
+
+    config = validate(
+        {
+            "name": "demo-oracle",
+            "benchmark": {"name": "demo"},
+            "captioners": [],
+            "description": {"source": "oracle", "oracle_template": "oracle_cues"},
+            "reasoner": {"name": "scripted", "config": {"default": "ANSWER: A"}},
+            "run": {"run_dir": str(tmp_path / "run")},
+            "cache_dir": str(tmp_path / "cache"),
+        }
+    )
+    run_dir = commands.run(config).run_dir
+    result = CliRunner().invoke(app, ["cues", str(run_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert len(records) == 32
+    # the oracle description lists the cues themselves: every cue is covered, by `description`
+    assert all(r["status"] == "measured" and r["coverage"] == 1.0 for r in records)
+    assert all(c["stages"] == ["description"] for r in records for c in r["cues"])
+    assert {r["cause"] for r in records if r["correct"] is False} == {"reasoning"}
+
+
+def test_the_scorer_that_decides_wrong_answers_can_be_chosen(cue_run: Path) -> None:
+    result = CliRunner().invoke(app, ["cues", str(cue_run), "--scorer", "official", "--json"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((cue_run / "cues-lexical.json").read_text())
+    assert written["scorer"] == "official" and written["by_level"]["scorer"] == "official"
+    bad = CliRunner().invoke(app, ["cues", str(cue_run), "--scorer", "loose"])
+    assert bad.exit_code == ExitCode.ERROR and "unknown scorer 'loose'" in bad.output

@@ -1,6 +1,6 @@
 """Why each wrong answer was wrong, from cue coverage, and whether coverage predicts correctness.
 
-A wrong item (by the `strict` scorer) is attributed to:
+A wrong item (by the `strict` scorer unless another is chosen) is attributed to:
 - `perception`: a cue the answer needs is missing from the description;
 - `reasoning`: every annotated cue is in the description, yet the answer is wrong;
 - `unknown`: the item has no cue annotation, or some cue's verdict is unknown (a judge reply
@@ -21,7 +21,7 @@ from cascade.analysis.cues import ItemCoverage
 from cascade.scoring import independence_test, mean_interval, wilson_interval
 
 SCORER = "strict"
-"""The scorer whose verdicts attribution and conditioned accuracy use."""
+"""The scorer whose verdicts attribution and conditioned accuracy use by default."""
 CAUSES = ("perception", "reasoning", "unknown", "failed")
 LEVELS = ("all", "some", "none")
 FRONT_END_LOSS = "front-end loss"
@@ -81,7 +81,8 @@ def attribute(
     answered: Mapping[str, bool],
     oracle: Mapping[str, bool] | None = None,
 ) -> list[Attributed]:
-    """Every item's attribution (`correct`: by SCORER; `oracle`: the oracle run's verdicts)."""
+    """Every item's attribution (`correct`: by the chosen scorer; `oracle`: the oracle run's
+    verdicts by the same scorer)."""
     out = []
     for coverage in coverages:
         right = correct[coverage.id]
@@ -137,11 +138,11 @@ def attribution_table(
 
 
 def coverage_accuracy(
-    coverages: Sequence[ItemCoverage], correct: Mapping[str, bool]
+    coverages: Sequence[ItemCoverage], correct: Mapping[str, bool], scorer: str = SCORER
 ) -> dict[str, Any]:
-    """Accuracy (SCORER) of the items whose description covers all, some or none of their
-    cues (items with a known coverage only), and a chi-square test of independence of
-    coverage level and correctness."""
+    """Accuracy (`correct`: by `scorer`) of the items whose description covers all, some or
+    none of their cues (items with a known coverage only), and a chi-square test of
+    independence of coverage level and correctness."""
     counts = {level: [0, 0] for level in LEVELS}
     for coverage in coverages:
         if coverage.level is not None:
@@ -161,7 +162,7 @@ def coverage_accuracy(
                 }
             )
     test = independence_test([counts[level] for level in LEVELS])
-    return {"scorer": SCORER, "rows": rows, "test": test.to_json() if test else None}
+    return {"scorer": scorer, "rows": rows, "test": test.to_json() if test else None}
 
 
 def coverage_groups(

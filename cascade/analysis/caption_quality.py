@@ -14,7 +14,7 @@ from cascade.analysis import attribution, cues
 from cascade.analysis.judge import build_judge, load_run
 from cascade.core import Cache, CascadeError, Item, Reasoner, prompts
 from cascade.run import CONFIG, RESULTS, AnswerCounts, RunDir, answered
-from cascade.scoring import ItemResult, score_answer
+from cascade.scoring import SCORERS, ItemResult, score_answer
 
 
 @dataclass(frozen=True)
@@ -56,21 +56,21 @@ def run_dirs(path: Path) -> list[Path]:
     )
 
 
-def strict_verdicts(
-    items: Sequence[Item], results: dict[str, dict[str, Any]]
+def verdicts(
+    items: Sequence[Item], results: dict[str, dict[str, Any]], scorer: str = attribution.SCORER
 ) -> tuple[dict[str, bool], dict[str, bool]]:
-    """Per item with a result: right by the strict scorer; and whether it was answered."""
+    """Per item with a result: right by `scorer`; and whether it was answered."""
     correct, done = {}, {}
     for item in items:
         if item.id in results:
             scored = score_answer(item, ItemResult.from_json(results[item.id]))
-            correct[item.id] = bool(scored.correct[attribution.SCORER])
+            correct[item.id] = bool(scored.correct[scorer])
             done[item.id] = answered(results[item.id])
     return correct, done
 
 
-def oracle_verdicts(oracle: Path) -> dict[str, bool]:
-    """The strict verdicts of an oracle run (description.source=oracle), by item id, on the
+def oracle_verdicts(oracle: Path, scorer: str = attribution.SCORER) -> dict[str, bool]:
+    """The verdicts (by `scorer`) of an oracle run (description.source=oracle), by item id, on the
     items it answered (an item it failed on says nothing about the front-end)."""
     config, items, results = load_run(oracle)
     if config.description.source != "oracle":
@@ -79,7 +79,7 @@ def oracle_verdicts(oracle: Path) -> dict[str, bool]:
             f"{config.description.source!r}); give a run made with description.source=oracle "
             "on the same benchmark, e.g. the `oracle` variation of a sweep"
         )
-    correct, done = strict_verdicts(items, results)
+    correct, done = verdicts(items, results, scorer)
     return {i: right for i, right in correct.items() if done[i]}
 
 
@@ -89,11 +89,15 @@ def measure_run(
     *,
     reasoner: Reasoner | None = None,
     oracle: Path | None = None,
+    scorer: str = attribution.SCORER,
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
 ) -> CueResult:
     """Measure the cue coverage of a run's descriptions (lexical, or by the reasoner preset
-    `judge`), attribute its wrong answers, and write `cues-<measure>.json` into it."""
+    `judge`), attribute its wrong answers (by `scorer`: strict unless chosen), and write
+    `cues-<measure>.json` into it."""
+    if scorer not in SCORERS:
+        raise CascadeError(f"unknown scorer {scorer!r}: choose one of {', '.join(SCORERS)}")
     config, items, results = load_run(run_dir)
     descriptions = {i: r.get("description") for i, r in results.items()}
     counts = AnswerCounts()
@@ -128,20 +132,20 @@ def measure_run(
                 "failed": counts.failed,
             },
         }
-    correct, done = strict_verdicts(items, results)
-    oracle_correct = oracle_verdicts(oracle) if oracle is not None else None
+    correct, done = verdicts(items, results, scorer)
+    oracle_correct = oracle_verdicts(oracle, scorer) if oracle is not None else None
     attributed = attribution.attribute(coverages, correct, done, oracle_correct)
     record = {
         "run": config.name,
         "measure": measure,
         **header,
-        "scorer": attribution.SCORER,
+        "scorer": scorer,
         "oracle": str(oracle) if oracle is not None else None,
         "statuses": dict(Counter(c.status for c in coverages)),
         "coverage": attribution.coverage_groups(coverages),
         "attribution": attribution.attribution_table(attributed),
         "published": {"shares": attribution.PUBLISHED, "note": attribution.PUBLISHED_NOTE},
-        "by_level": attribution.coverage_accuracy(coverages, correct),
+        "by_level": attribution.coverage_accuracy(coverages, correct, scorer),
         "items": [c.to_json() | a.to_json() for c, a in zip(coverages, attributed, strict=True)],
     }
     with RunDir(run_dir) as directory:
