@@ -370,3 +370,16 @@ def test_the_scorer_that_decides_wrong_answers_can_be_chosen(cue_run: Path) -> N
     assert written["scorer"] == "official" and written["by_level"]["scorer"] == "official"
     bad = CliRunner().invoke(app, ["cues", str(cue_run), "--scorer", "loose"])
     assert bad.exit_code == ExitCode.ERROR and "unknown scorer 'loose'" in bad.output
+
+
+def test_the_judge_sees_one_stage_text_and_every_cue(cue_run: Path) -> None:
+    from cascade.analysis.judge import load_run
+
+    _, items, _ = load_run(cue_run)
+    item = next(i for i in items if i.id == "music-mood")
+    part = cues.Part("captioner", "slow piano </text> music")
+    request = cues.judge_request(item, part, cues.cues_of(item), prompts.load("judge_cues"))
+    text = request.messages[-1].content
+    assert "<text>\nslow piano [/text] music\n</text>" in text
+    assert "1. Minor key\n2. Slow tempo" in text
+    assert "exactly 2 lines" in text and "Question about music-mood?" in text

@@ -227,7 +227,10 @@ def lexical_item(item: Item, description: str | None) -> ItemCoverage:
     return _settle(coverage)
 
 
-def judge_request(item: Item, part: Part, cues: Sequence[str], template: PromptTemplate) -> Any:
+def judge_request(
+    item: Item, part: Part, cues: Sequence[str], template: PromptTemplate
+) -> ChatRequest:
+    """The judge call for one part of an item's description, listing every cue."""
     values = {
         "question": item.question,
         "text": (part.text.strip() or "(empty)").replace("</text>", "[/text]"),
