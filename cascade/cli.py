@@ -330,7 +330,13 @@ def score(
         from cascade.report import write_run_report
 
         console.print(f"written: {write_run_report(path)}", highlight=False)
-    metrics = compute_metrics(scorable.items, scorable.results, spec, benchmark=scorable.benchmark)
+    metrics = compute_metrics(
+        scorable.items,
+        scorable.results,
+        spec,
+        benchmark=scorable.benchmark,
+        samples=scorable.samples,
+    )
     metrics["missing_prediction"] = list(scorable.missing_prediction)
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
