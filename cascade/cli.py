@@ -366,9 +366,7 @@ def score(
 def _check_scored(scorable: Any) -> None:
     """Exit code 3 when the scored run or file has items without an answer: an error, an empty
     prediction, or no prediction at all."""
-    from cascade.run import answered
-
-    empty = [i for i, r in scorable.results.items() if not answered(r)]
+    empty = scorable.unanswered()
     missing = len(scorable.missing_prediction)
     if empty or missing:
         total = len(scorable.results) + missing

@@ -130,7 +130,6 @@ class ScriptedReasoner(Reasoner):
             )
         return responses
 
-
     def _text(self, request: ChatRequest) -> str:
         per_sample = self.config.sample_answers.get(request.item_id, [])
         if request.sample_index < len(per_sample):

@@ -22,6 +22,7 @@ from cascade.core import (
     mmau_fields,
     read_records,
 )
+from cascade.run.answering import answered
 from cascade.run.rundir import CONFIG, PREDICTIONS, RESULTS, SUMMARY, Samples, read_samples
 from cascade.scoring import ScoringSpec, majority_results
 
@@ -43,6 +44,11 @@ class Scorable:
     samples: Samples | None = None
     """Every result line by item and sample, for a run directory (`results` then holds each
     item's majority-vote line when an item has several samples); None for a predictions file."""
+
+    def unanswered(self) -> list[str]:
+        """Items with a failed or empty answer (of any of their samples), in item order."""
+        lines = self.samples or {i: {0: r} for i, r in self.results.items()}
+        return [i for i, by_sample in lines.items() if not all(map(answered, by_sample.values()))]
 
 
 def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
