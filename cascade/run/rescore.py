@@ -47,7 +47,9 @@ class Scorable:
 
     def unanswered(self) -> list[str]:
         """Items with a failed or empty answer (of any of their samples), in item order."""
-        lines = self.samples or {i: {0: r} for i, r in self.results.items()}
+        lines: Mapping[str, Mapping[int, Mapping[str, Any]]] = self.samples or {
+            i: {0: r} for i, r in self.results.items()
+        }
         return [i for i, by_sample in lines.items() if not all(map(answered, by_sample.values()))]
 
 
