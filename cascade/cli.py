@@ -228,6 +228,13 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         )
     else:
         _print_frame(headline_table(metrics), title)
+        if metrics.get("samples"):
+            from cascade.report import samples_table
+
+            _print_frame(
+                samples_table(metrics),
+                f"{metrics['samples']['k']} samples per item (the table above: majority vote)",
+            )
         if unanswered:
             console.print(
                 f"[bold red]{unanswered} of {total} items have no answer[/] (counted as wrong "

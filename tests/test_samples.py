@@ -197,12 +197,16 @@ def test_greedy_reasoner_refuses_samples_from_the_cli(tmp_path: Path) -> None:
 
 
 def test_samples_below_one_is_a_config_error(make_config: MakeConfig) -> None:
-    with pytest.raises(ConfigError, match=r"run\.samples"):
+    with pytest.raises(
+        ConfigError, match=r"run\.samples: Input should be greater than or equal to 1"
+    ):
         make_config(run__samples=0)
 
 
-def test_sampled_config_round_trips_through_a_file(make_config: MakeConfig, tmp_path: Path) -> None:
+def test_cli_run_prints_the_sampled_figures(make_config: MakeConfig, tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(sampled(make_config).model_dump(mode="json")))
     result = runner.invoke(app, ["run", "--config", str(path)])
     assert result.exit_code == 0, result.output
+    assert "3 samples per item (the table above: majority vote)" in result.stdout
+    assert "61.11" in result.stdout  # agreement 11/18
