@@ -17,6 +17,7 @@ from cascade.cli import app
 from cascade.core import ConfigError
 from cascade.run import pipeline
 from cascade.scoring import official_match
+from cascade.scoring.samples import mean_interval
 from tests.conftest import ITEMS, MakeConfig
 
 runner = CliRunner()
@@ -210,3 +211,18 @@ def test_cli_run_prints_the_sampled_figures(make_config: MakeConfig, tmp_path: P
     assert result.exit_code == 0, result.output
     assert "3 samples per item (the table above: majority vote)" in result.stdout
     assert "61.11" in result.stdout  # agreement 11/18
+
+
+def test_a_server_default_temperature_samples_and_greedy_presets_refuse() -> None:
+    from cascade.run.config import resolve
+
+    assert resolve(reasoner="deepseek-r1", overrides=["run.samples=3"]).run.samples == 3
+    with pytest.raises(ConfigError, match=r"^invalid run config \(.*\):\n  run\.samples=3 needs"):
+        resolve(reasoner="gpt-4o", overrides=["run.samples=3"])
+
+
+def test_one_item_has_no_standard_error() -> None:
+    assert mean_interval([2 / 3]) == {"mean": 2 / 3, "se": None, "ci95": [0.0, 1.0]}
+    assert mean_interval([1.0, 0.0])["se"] == pytest.approx(
+        statistics.stdev([1.0, 0.0]) / math.sqrt(2)
+    )

@@ -199,7 +199,8 @@ class RunConfig(Strict):
             found = "no temperature" if not hasattr(config, "temperature") else "temperature 0"
             raise ValueError(
                 f"run.samples={self.run.samples} needs a sampling reasoner, but reasoner "
-                f"{self.reasoner.stage!r} has {found} (greedy decoding gives {self.run.samples} "
+                f"{self.reasoner.preset or self.reasoner.stage!r} has {found} (greedy decoding "
+                f"gives {self.run.samples} "
                 "identical answers): set one, e.g. --set reasoner.config.temperature=0.7, or "
                 "set run.samples=1"
             )
@@ -405,7 +406,7 @@ def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
         problems = "\n  ".join(
             NO_REASONER
             if e["loc"] == ("reasoner",) and e["type"] == "missing"
-            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".removeprefix(": Value error, ")
             for e in error.errors()
         )
         raise ConfigError(f"invalid run config ({source}):\n  {problems}") from None

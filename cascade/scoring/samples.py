@@ -124,10 +124,13 @@ def sampled(samples: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> bool:
 
 
 def mean_interval(values: Sequence[float]) -> dict[str, Any]:
-    """Mean of per-item accuracies, its standard error and 95% normal interval."""
+    """Mean of per-item accuracies, its standard error and 95% normal interval (one item: no
+    standard error, and the interval is [0, 1])."""
     n = len(values)
     mean = sum(values) / n
-    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else 0.0
+    if n == 1:
+        return {"mean": mean, "se": None, "ci95": [0.0, 1.0]}
+    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
     return {
         "mean": mean,
         "se": se,
