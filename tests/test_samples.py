@@ -125,13 +125,15 @@ def test_resume_answers_only_the_missing_samples(make_config: MakeConfig) -> Non
         for r in lines(path)
         if (r["id"], r["sample"]) not in {("tone-880", 2), ("mix-6", 0), ("mix-6", 1)}
     ]
+    failed = {"error": "reasoner: boom", "error_stage": "reasoner", "raw_answer": None}
+    kept = [r | failed if (r["id"], r["sample"]) == ("music-mood", 1) else r for r in kept]
     path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     again = commands.run(config)
 
-    assert (again.resumed, again.processed) == (4, 2)
-    assert again.reasoner.computed + again.reasoner.reused == 3
-    assert again.frontend.reused == 2  # the two unfinished items, described from the cache
+    assert (again.resumed, again.processed) == (3, 3)
+    assert again.reasoner.computed + again.reasoner.reused == 4  # 3 missing, 1 failed
+    assert again.frontend.reused == 3  # the unfinished items, described from the cache
     assert len(lines(path)) == 18
     assert again.metrics["samples"] == first.metrics["samples"]
 
