@@ -58,6 +58,7 @@ def test_each_item_is_described_once_and_answered_k_times(make_config: MakeConfi
     assert [r["raw_answer"] for r in results if r["id"] == "tone-880"] == SAMPLE_ANSWERS["tone-880"]
     assert (summary.frontend.computed, summary.reasoner.computed) == (6, 18)
     assert summary.unanswered == 0
+    assert "tone-880" in (summary.run_dir / "report.html").read_text()  # one entry per item
 
 
 def test_metrics_hold_mean_majority_and_agreement(make_config: MakeConfig) -> None:
