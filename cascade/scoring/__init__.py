@@ -23,6 +23,7 @@ from cascade.scoring.rules import (
     prediction_text,
     score,
 )
+from cascade.scoring.samples import majority_results, samples_metrics
 from cascade.scoring.spec import ScoringSpec
 from cascade.scoring.stats import (
     PAIRED_ALPHA,
@@ -64,6 +65,7 @@ __all__ = [
     "extraction_json",
     "group_stats",
     "independence_test",
+    "majority_results",
     "mcnemar_exact",
     "mean_interval",
     "official_match",
@@ -74,6 +76,7 @@ __all__ = [
     "poisson_binomial_sf",
     "prediction_text",
     "random_expectation",
+    "samples_metrics",
     "score",
     "score_answer",
     "wilson_interval",
