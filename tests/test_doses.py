@@ -171,6 +171,10 @@ def test_description_levels_compute_the_front_end_once_and_write_the_dose_table(
     assert dose["rows"][0]["coverage"] is None
     markdown = (folder / "table.md").read_text()
     assert "## Dose-response (strict)" in markdown and "cue coverage" not in markdown
+    page = (folder / "report.html").read_text()
+    assert "<h2>Dose-response</h2>" in page
+    assert page.count("dropout: accuracy (strict) by level") == 2  # the chart's title and text
+    assert "random guess" in page and "cue coverage" not in page
 
     # cue coverage, once the runs have it, joins the table on the next (free) invocation
     runs = {v["name"]: Path(v["run_dir"]) for v in record["variations"]}
@@ -192,6 +196,8 @@ def test_description_levels_compute_the_front_end_once_and_write_the_dose_table(
     )
     assert strict.iloc[2]["coverage"] == pytest.approx(0.25)
     assert "cue coverage % [95% CI]" in (folder / "table.md").read_text()
+    page = (folder / "report.html").read_text()
+    assert 'data-series="cue coverage"' in page
 
 
 # --- the table against an independent computation -------------------------------------------------
