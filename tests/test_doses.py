@@ -164,7 +164,7 @@ def test_description_levels_compute_the_front_end_once_and_write_the_dose_table(
     assert list(strict["level"]) == [0.0, 0.3, 0.6]
     assert list(strict["variation"]) == ["dropout=0", "dropout=0.3", "dropout=0.6"]
     assert list(strict["n"]) == [6, 6, 6] and list(strict["correct"]) == [5, 5, 5]
-    assert strict["coverage"].isna().all()  # no run has cues.json
+    assert strict["coverage"].isna().all()  # no run has cue coverage
     dumped = json.loads((folder / "dose_response.json").read_text())
     (dose,) = dumped["doses"]
     assert (dose["name"], dose["key"]) == ("dropout", "description.word_dropout")
@@ -176,28 +176,37 @@ def test_description_levels_compute_the_front_end_once_and_write_the_dose_table(
     assert page.count("dropout: accuracy (strict) by level") == 2  # the chart's title and text
     assert "random guess" in page and "cue coverage" not in page
 
-    # cue coverage, once the runs have it, joins the table on the next (free) invocation
+    # cue coverage, once `cascade cues` wrote it, joins the table on the next (free) invocation
     runs = {v["name"]: Path(v["run_dir"]) for v in record["variations"]}
-    coverage = {"dropout=0": [1.0, 0.5, 1.0, 1.0, 0.5, 1.0], "dropout=0.6": [0.0, 0.5, None]}
-    for name, values in coverage.items():
-        items = [{"id": i[0], "coverage": v} for i, v in zip(ITEMS, values, strict=False)]
-        (runs[name] / "cues.json").write_text(json.dumps({"items": items}))
+    lexical = {"group": "all", "items": 5, "cues": 9, "coverage": 0.7, "ci95": [0.4, 0.95]}
+    judged = {"group": "all", "items": 5, "cues": 9, "coverage": 0.2, "ci95": [0.0, 0.5]}
+    by_stage = {"group": "stage=first", "items": 5, "cues": 9, "coverage": 0.1, "ci95": [0, 1]}
+    files = {
+        ("dropout=0", "cues-lexical.json"): {"measure": "lexical", "coverage": [by_stage, lexical]},
+        ("dropout=0", "cues-judge-x.json"): {"measure": "judge-x", "coverage": [judged]},
+        ("dropout=0.6", "cues-judge-x.json"): {"measure": "judge-x", "coverage": [judged]},
+        ("dropout=0.3", "cues-lexical.json"): {"measure": "lexical", "coverage": []},
+    }
+    for (name, file), content in files.items():
+        (runs[name] / file).write_text(json.dumps(content | {"items": []}))
     again = CliRunner().invoke(app, ["ablate", str(path)])
     assert again.exit_code == 0, again.output
 
     strict = pd.read_csv(folder / "dose_response.csv").query("scorer == 'strict'")
-    assert list(strict["coverage_n"].fillna(0)) == [6, 0, 2]
-    full = [1.0, 0.5, 1.0, 1.0, 0.5, 1.0]
-    mean, sd = sum(full) / 6, float(np.std(full, ddof=1))
-    row = strict.iloc[0]
-    assert row["coverage"] == pytest.approx(mean)
-    assert (row["coverage_low"], row["coverage_high"]) == pytest.approx(
-        (mean - 1.96 * sd / math.sqrt(6), min(1.0, mean + 1.96 * sd / math.sqrt(6)))
-    )
-    assert strict.iloc[2]["coverage"] == pytest.approx(0.25)
-    assert "cue coverage % [95% CI]" in (folder / "table.md").read_text()
+    columns = ["coverage", "coverage_n", "coverage_low", "coverage_high", "coverage_measure"]
+    assert strict[columns].astype(object).fillna("-").values.tolist() == [
+        [0.7, 5, 0.4, 0.95, "lexical"],  # the lexical measure first, its group `all` as written
+        ["-", "-", "-", "-", "-"],  # no item with cues
+        [0.2, 5, 0.0, 0.5, "judge-x"],
+    ]
+    assert "70.00 [40.00, 95.00] (n=5, lexical)" in (folder / "table.md").read_text()
     page = (folder / "report.html").read_text()
-    assert 'data-series="cue coverage"' in page
+    assert 'data-series="cue coverage (lexical)"' in page
+
+    (runs["dropout=0"] / "cues-lexical.json").write_text("{}")
+    broken = CliRunner().invoke(app, ["ablate", str(path)])
+    assert broken.exit_code == 1
+    assert "cues-lexical.json: not a cue coverage file" in " ".join(broken.output.split())
 
 
 # --- the table against an independent computation -------------------------------------------------

@@ -3,7 +3,8 @@
 A sweep's `doses` expand into one variation per level (`ablate.expand`); this module gathers
 their rows of the sweep table (accuracy with its 95% interval, n, the random-guess expectation,
 all computed once by `sweep_table`) into one table per degradation, ordered by level, and adds
-the runs' cue coverage when a run directory holds `cues.json`. Pure functions besides the
+the runs' cue coverage when a run directory holds one (`cues-<measure>.json`, written by
+`cascade cues`). Pure functions besides the
 reading of those files.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +22,9 @@ import pandas as pd
 from cascade.analysis.sweep_table import ALL
 from cascade.core import CascadeError, markdown, pct
 
-CUES_JSON = "cues.json"
+CUES_PREFIX = "cues-"
+LEXICAL = "cues-lexical.json"
+"""`cascade cues` writes `cues-<measure>.json` into a run directory (lexical, judge-<preset>)."""
 DOSE_CSV = "dose_response.csv"
 DOSE_JSON = "dose_response.json"
 COLUMNS = (
@@ -39,6 +43,7 @@ COLUMNS = (
     "coverage_n",
     "coverage_low",
     "coverage_high",
+    "coverage_measure",
 )
 
 
@@ -52,41 +57,45 @@ class Dose(Protocol):
     def variation(self, level: float) -> str: ...
 
 
-def cue_coverage(run_dir: Path) -> tuple[float, int, float, float] | None:
-    """Mean cue coverage of a run's items with its 95% interval, from its `cues.json`.
+@dataclass(frozen=True)
+class Coverage:
+    """A run's mean cue coverage over its items with cues, as `cascade cues` wrote it."""
 
-    Reads the `coverage` (0 to 1) of each record in the file's `items` (a list, or a mapping
-    by item id); records without a number are left out. Returns None when the run has no
-    `cues.json` or no item with a coverage. The interval is the normal one of a mean, clipped
-    to [0, 1].
+    measure: str
+    mean: float
+    n: int
+    low: float
+    high: float
+
+
+def cue_coverage(run_dir: Path) -> Coverage | None:
+    """The overall cue coverage of a run, from its `cues-<measure>.json` (`cascade cues`).
+
+    The lexical measure when the run has it, else the first other file by name; its `coverage`
+    group `all` (mean item coverage, items, 95% interval) is taken as written, not recomputed.
+    Returns None when the run has no such file, or no item with cues.
 
     Raises:
-        CascadeError: the file exists but is not JSON of that shape.
+        CascadeError: the file is not JSON of that shape.
     """
-    path = run_dir / CUES_JSON
-    if not path.is_file():
+    files = sorted(run_dir.glob(f"{CUES_PREFIX}*.json"), key=lambda p: (p != run_dir / LEXICAL, p))
+    if not files:
         return None
+    path = files[0]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        records = data["items"] if isinstance(data, dict) else data
-        if isinstance(records, dict):
-            records = list(records.values())
-        values = [
-            float(r["coverage"])
-            for r in records
-            if isinstance(r.get("coverage"), int | float) and not isinstance(r["coverage"], bool)
-        ]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        overall = [g for g in data["coverage"] if g["group"] == "all"]
+        if not overall:
+            return None
+        (group,) = overall
+        low, high = group["ci95"]
+        measure = str(data.get("measure") or path.stem.removeprefix(CUES_PREFIX))
+        return Coverage(measure, float(group["coverage"]), int(group["items"]), low, high)
+    except (ValueError, KeyError, TypeError) as error:
         raise CascadeError(
             f"{path}: not a cue coverage file ({type(error).__name__}: {error}); run "
-            "`cascade cues` on that run again or delete the file"
+            "`cascade cues` on that run again, or delete the file"
         ) from None
-    if not values:
-        return None
-    n = len(values)
-    mean = sum(values) / n
-    spread = 1.96 * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else 0.0
-    return mean, n, max(0.0, mean - spread), min(1.0, mean + spread)
 
 
 def dose_table(
@@ -103,7 +112,15 @@ def dose_table(
             if mine.empty:
                 continue
             coverage = cue_coverage(run_dirs[variation]) if variation in run_dirs else None
-            covered: dict[str, Any] = dict(zip(COLUMNS[-4:], coverage or (None,) * 4, strict=True))
+            covered: dict[str, Any] = dict.fromkeys(COLUMNS[-5:])
+            if coverage is not None:
+                covered |= {
+                    "coverage": coverage.mean,
+                    "coverage_n": coverage.n,
+                    "coverage_low": coverage.low,
+                    "coverage_high": coverage.high,
+                    "coverage_measure": coverage.measure,
+                }
             for record in mine.to_dict("records"):
                 rows.append(
                     {
@@ -159,7 +176,8 @@ def render_markdown(found: pd.DataFrame, axes: Mapping[str, str], scorer: str) -
                     "–"
                     if _missing(record["coverage"])
                     else f"{pct(record['coverage'])} [{pct(record['coverage_low'])}, "
-                    f"{pct(record['coverage_high'])}] (n={int(record['coverage_n'])})"
+                    f"{pct(record['coverage_high'])}] (n={int(record['coverage_n'])}, "
+                    f"{record['coverage_measure']})"
                 )
             rows.append(row)
         lines += [f"### {dose}: `{key}` ({axes[key]})", "", markdown(pd.DataFrame(rows))]

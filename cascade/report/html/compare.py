@@ -90,7 +90,7 @@ def dose_charts(doses: pd.DataFrame, scorer: str) -> str:
         )
         covered = [r for r in rows if _value(r, "coverage") is not None]
         coverage = svg.Curve(
-            "cue coverage",
+            f"cue coverage ({covered[0]['coverage_measure']})" if covered else "cue coverage",
             tuple(
                 svg.Point(
                     float(r["level"]),
