@@ -228,6 +228,13 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         )
     else:
         _print_frame(headline_table(metrics), title)
+        if metrics.get("samples"):
+            from cascade.report import samples_table
+
+            _print_frame(
+                samples_table(metrics),
+                f"{metrics['samples']['k']} samples per item (the table above: majority vote)",
+            )
         if unanswered:
             console.print(
                 f"[bold red]{unanswered} of {total} items have no answer[/] (counted as wrong "
@@ -330,7 +337,13 @@ def score(
         from cascade.report import write_run_report
 
         console.print(f"written: {write_run_report(path)}", highlight=False)
-    metrics = compute_metrics(scorable.items, scorable.results, spec, benchmark=scorable.benchmark)
+    metrics = compute_metrics(
+        scorable.items,
+        scorable.results,
+        spec,
+        benchmark=scorable.benchmark,
+        samples=scorable.samples,
+    )
     metrics["missing_prediction"] = list(scorable.missing_prediction)
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
@@ -360,9 +373,7 @@ def score(
 def _check_scored(scorable: Any) -> None:
     """Exit code 3 when the scored run or file has items without an answer: an error, an empty
     prediction, or no prediction at all."""
-    from cascade.run import answered
-
-    empty = [i for i, r in scorable.results.items() if not answered(r)]
+    empty = scorable.unanswered()
     missing = len(scorable.missing_prediction)
     if empty or missing:
         total = len(scorable.results) + missing

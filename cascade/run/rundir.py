@@ -1,4 +1,5 @@
-"""A run directory: the resolved config, one result line per item, predictions, metrics, reports.
+"""A run directory: the resolved config, one result line per item and sample, predictions, metrics,
+reports.
 
 Result lines are appended and flushed as soon as items finish, and synced per batch; a run killed
 mid-write leaves at most one partial last line, which the next run on the same directory drops
@@ -27,8 +28,12 @@ SUMMARY = "summary.json"
 REPORT_MD = "report.md"
 
 
-def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
-    """Result lines by item id (the last line of an id wins).
+Samples = dict[str, dict[int, dict[str, Any]]]
+"""Result lines by item id, then by sample index (`run.samples`; 0 for a single-answer run)."""
+
+
+def read_samples(path: Path, *, repair: bool = False) -> Samples:
+    """Every result line by item id and sample (the last line of an (id, sample) wins).
 
     A partial last line (a run killed while writing it) is ignored, and cut off the file when
     `repair` is set; damage anywhere else is an error naming the line.
@@ -36,7 +41,7 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
     if not path.is_file():
         return {}
     data = path.read_bytes()
-    results: dict[str, dict[str, Any]] = {}
+    results: Samples = {}
     good_end = 0
     lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
@@ -52,12 +57,22 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
             if is_last or all(not rest.strip() for rest in lines[number:]):
                 break
             raise CascadeError(f"{path} line {number} is damaged ({error})") from None
-        results[record["id"]] = record
+        results.setdefault(record["id"], {})[int(record.get("sample", 0))] = record
         good_end += len(line) + 1
     if repair and good_end < len(data):
         with path.open("r+b") as f:
             f.truncate(good_end)
     return results
+
+
+def first_samples(samples: Samples) -> dict[str, dict[str, Any]]:
+    """One line per item: its lowest sample (the only one of a single-answer run)."""
+    return {i: by_sample[min(by_sample)] for i, by_sample in samples.items() if by_sample}
+
+
+def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
+    """Result lines by item id: each item's first sample (`read_samples` has them all)."""
+    return first_samples(read_samples(path, repair=repair))
 
 
 class RunDir:
@@ -122,6 +137,9 @@ class RunDir:
     def load_results(self) -> dict[str, dict[str, Any]]:
         return read_results(self.results_path, repair=True)
 
+    def load_samples(self) -> Samples:
+        return read_samples(self.results_path, repair=True)
+
     def append(self, lines: Iterable[Mapping[str, Any]]) -> None:
         """Append result lines, flushed at once (synced to disk by `sync`)."""
         if self._results is None:
@@ -135,18 +153,20 @@ class RunDir:
             self._results.flush()
             os.fsync(self._results.fileno())
 
-    def compact(self, order: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Rewrite the results with one line per item, in benchmark order."""
+    def compact(self, order: Sequence[str]) -> Samples:
+        """Rewrite the results with one line per item and sample, in benchmark then sample
+        order."""
         if self._results is not None:
             self.sync()
             self._results.close()
             self._results = None
-        results = read_results(self.results_path)
-        lines = [results[i] for i in order if i in results]
+        results = read_samples(self.results_path)
+        kept = {i: dict(sorted(results[i].items())) for i in order if i in results}
+        lines = [line for by_sample in kept.values() for line in by_sample.values()]
         write_atomic(
             self.results_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines)
         )
-        return {r["id"]: r for r in lines}
+        return kept
 
     def write_json(self, name: str, value: Any) -> None:
         write_atomic(self.path / name, json.dumps(value, ensure_ascii=False, indent=2) + "\n")

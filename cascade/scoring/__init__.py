@@ -23,6 +23,7 @@ from cascade.scoring.rules import (
     prediction_text,
     score,
 )
+from cascade.scoring.samples import majority_results, samples_metrics
 from cascade.scoring.spec import ScoringSpec
 from cascade.scoring.stats import (
     PAIRED_ALPHA,
@@ -59,6 +60,7 @@ __all__ = [
     "extract_strict",
     "extraction_json",
     "group_stats",
+    "majority_results",
     "mcnemar_exact",
     "official_match",
     "option_letters",
@@ -68,6 +70,7 @@ __all__ = [
     "poisson_binomial_sf",
     "prediction_text",
     "random_expectation",
+    "samples_metrics",
     "score",
     "score_answer",
     "wilson_interval",
