@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from cascade.analysis import Outcome, Sweep, SweepResults, sweep_table
+from cascade.analysis import DOSE_KEYS, Outcome, Sweep, SweepResults, sweep_table
 from cascade.analysis import compare as comparison
 from cascade.core import write_atomic
 from cascade.report.html import svg
@@ -61,6 +61,63 @@ def _flip_list(
 # --- sweep -------------------------------------------------------------------------------------
 
 
+def _value(record: Mapping[str, Any], key: str) -> float | None:
+    value = record.get(key)
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def dose_charts(doses: pd.DataFrame, scorer: str) -> str:
+    """One dose-response chart per dose (`doses.dose_table`) for one scorer: accuracy and, when
+    the runs have it, cue coverage against the level, with the random-guess line."""
+    charts = []
+    for dose in dict.fromkeys(doses["dose"]):
+        rows = doses[(doses["dose"] == dose) & (doses["scorer"] == scorer)].to_dict("records")
+        if not rows:
+            continue
+        accuracy = svg.Curve(
+            "accuracy",
+            tuple(
+                svg.Point(
+                    float(r["level"]),
+                    float(r["accuracy"]),
+                    _value(r, "ci_low"),
+                    _value(r, "ci_high"),
+                    f"n={r['n']}",
+                )
+                for r in rows
+                if _value(r, "accuracy") is not None
+            ),
+        )
+        covered = [r for r in rows if _value(r, "coverage") is not None]
+        coverage = svg.Curve(
+            f"cue coverage ({covered[0]['coverage_measure']})" if covered else "cue coverage",
+            tuple(
+                svg.Point(
+                    float(r["level"]),
+                    float(r["coverage"]),
+                    _value(r, "coverage_low"),
+                    _value(r, "coverage_high"),
+                    f"n={int(r['coverage_n'])}",
+                )
+                for r in covered
+            ),
+        )
+        key = str(rows[0]["key"])
+        charts.append(
+            svg.dose_chart(
+                [accuracy, coverage] if covered else [accuracy],
+                title=f"{dose}: accuracy ({scorer}) by level, 95% intervals",
+                axis=f"{key}: {DOSE_KEYS[key]}",
+                reference=[
+                    (float(r["level"]), float(r["random"]))
+                    for r in rows
+                    if _value(r, "random") is not None
+                ],
+            )
+        )
+    return "".join(charts)
+
+
 def sweep_page(
     name: str,
     table: pd.DataFrame,
@@ -72,9 +129,10 @@ def sweep_page(
     alpha: float,
     scorer: str = "strict",
     text_only: Sequence[str] = (),
+    doses: pd.DataFrame | None = None,
 ) -> str:
     """The report.html of a sweep, opening on `scorer`; `text_only` names the variations whose
-    right answers came without hearing anything."""
+    right answers came without hearing anything; `doses` is the sweep's dose-response table."""
 
     page_dir = page_path.parent
     variations = list(dict.fromkeys(table["variation"]))
@@ -150,6 +208,20 @@ def sweep_page(
     sections = [
         _scorer_picker(scorer),
         section("Differences from the base", *charts),
+        *(
+            [
+                section(
+                    "Dose-response",
+                    *(
+                        f"<div class='charts' data-for-scorer='{name}'>"
+                        f"{dose_charts(doses, name)}</div>"
+                        for name in SCORERS
+                    ),
+                )
+            ]
+            if doses is not None and not doses.empty
+            else []
+        ),
         section(
             "Results",
             "<p class='note'>Differences are against the base on the items both answered; p: "
@@ -291,6 +363,7 @@ def write_sweep_report(sweep: Sweep, outcomes: Sequence[Outcome], results: Sweep
         alpha=sweep.spec.alpha,
         scorer=sweep.spec.scorer,
         text_only=results.text_only,
+        doses=results.doses,
     )
     write_atomic(html, page)
     return html

@@ -1,8 +1,10 @@
-"""Small inline SVG charts for the HTML reports: intervals, differences, a confusion heat map.
+"""Small inline SVG charts for the HTML reports: intervals, differences, a confusion heat map,
+a dose-response curve.
 
 Pure functions from numbers to SVG text (no plotting library, no network): accuracies as
 horizontal bars with 95% whiskers and a random-guess tick per row, paired differences as bars
-around zero, and counts as a heat map. Text is escaped; sizes follow the number of rows.
+around zero, counts as a heat map, and fractions against a degradation's level as lines with
+whiskers. Text is escaped; sizes follow the number of rows.
 """
 
 from __future__ import annotations
@@ -250,5 +252,132 @@ def heatmap(
             parts.append(
                 _text(x + cell / 2, y + cell / 2 + 4, str(value), "middle", f'fill="{ink}"')
             )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Point:
+    level: float
+    value: float
+    """A fraction (0 to 1)."""
+    low: float | None = None
+    high: float | None = None
+    note: str = ""
+    """Tooltip text (e.g. "n=32")."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    label: str
+    points: tuple[Point, ...]
+
+
+DOSE_LEFT = 56
+DOSE_TOP = 34
+DOSE_WIDTH = 440
+DOSE_HEIGHT = 220
+"""The plot area of `dose_chart`: levels span its width, 0-100% its height (top is 100%)."""
+
+
+def dose_chart(
+    curves: Sequence[Curve],
+    *,
+    title: str,
+    axis: str,
+    reference: Sequence[tuple[float, float]] = (),
+) -> str:
+    """Fractions (0-100%) against the level of a degradation: one line with 95% whiskers per
+    curve, and the random-guess expectation at each level as a dashed line.
+
+    Levels are placed linearly between the smallest (left edge) and the largest (right edge);
+    a single level sits in the middle.
+    """
+    levels = sorted({p.level for c in curves for p in c.points} | {lv for lv, _ in reference})
+    lowest, highest = (levels[0], levels[-1]) if levels else (0.0, 1.0)
+    width = DOSE_LEFT + DOSE_WIDTH + 30
+    legend_y = DOSE_TOP + DOSE_HEIGHT + 50
+    height = legend_y + 12
+
+    def x_of(level: float) -> float:
+        if highest == lowest:
+            return DOSE_LEFT + DOSE_WIDTH / 2
+        return DOSE_LEFT + (level - lowest) / (highest - lowest) * DOSE_WIDTH
+
+    def y_of(value: float) -> float:
+        return DOSE_TOP + (1 - max(0.0, min(1.0, value))) * DOSE_HEIGHT
+
+    bottom = DOSE_TOP + DOSE_HEIGHT
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="{FONT}">',
+        f"<title>{escape(title)}</title>",
+        _text(4, 16, title, extra='font-weight="600" font-size="13"'),
+    ]
+    for tick in range(0, 101, 20):
+        y = y_of(tick / 100)
+        parts.append(
+            f'<line x1="{DOSE_LEFT}" y1="{y:.1f}" x2="{DOSE_LEFT + DOSE_WIDTH}" y2="{y:.1f}" '
+            'stroke="#e3e3e3"/>'
+        )
+        parts.append(_text(DOSE_LEFT - 6, y + 4, f"{tick}%", "end", 'fill="#666"'))
+    for level in levels:
+        x = x_of(level)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#666"/>'
+        )
+        parts.append(_text(x, bottom + 16, f"{level:g}", "middle", 'fill="#666"'))
+    parts.append(_text(DOSE_LEFT + DOSE_WIDTH / 2, bottom + 32, axis, "middle", 'fill="#333"'))
+    if reference:
+        line = " ".join(f"{x_of(lv):.1f},{y_of(v):.1f}" for lv, v in sorted(reference))
+        parts.append(
+            f'<polyline class="reference" points="{line}" fill="none" stroke="#c0392b" '
+            'stroke-width="1.5" stroke-dasharray="4,3"><title>random guess</title></polyline>'
+        )
+    for index, curve in enumerate(curves):
+        colour = PALETTE[index % len(PALETTE)]
+        points = sorted(curve.points, key=lambda p: p.level)
+        line = " ".join(f"{x_of(p.level):.1f},{y_of(p.value):.1f}" for p in points)
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for point in points:
+            x = x_of(point.level)
+            if point.low is not None and point.high is not None:
+                parts.append(
+                    f'<line x1="{x:.1f}" y1="{y_of(point.low):.1f}" x2="{x:.1f}" '
+                    f'y2="{y_of(point.high):.1f}" stroke="{colour}" stroke-width="1.2"/>'
+                )
+                for end in (point.low, point.high):
+                    parts.append(
+                        f'<line x1="{x - 4:.1f}" y1="{y_of(end):.1f}" x2="{x + 4:.1f}" '
+                        f'y2="{y_of(end):.1f}" stroke="{colour}" stroke-width="1.2"/>'
+                    )
+            tip = escape(
+                f"{curve.label} at {point.level:g}: {100 * point.value:.1f}%"
+                + (
+                    f" [{100 * point.low:.1f}, {100 * point.high:.1f}]"
+                    if point.low is not None and point.high is not None
+                    else ""
+                )
+                + (f" · {point.note}" if point.note else "")
+            )
+            parts.append(
+                f'<circle class="point" data-series="{escape(curve.label, quote=True)}" '
+                f'cx="{x:.1f}" cy="{y_of(point.value):.1f}" r="3.5" fill="{colour}">'
+                f"<title>{tip}</title></circle>"
+            )
+    x = float(DOSE_LEFT)
+    for index, curve in enumerate(curves):
+        colour = PALETTE[index % len(PALETTE)]
+        parts.append(
+            f'<rect x="{x:.1f}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>'
+        )
+        parts.append(_text(x + 14, legend_y, _clip(curve.label, 24)))
+        x += 24 + 7 * min(len(curve.label), 24)
+    if reference:
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{legend_y - 4}" x2="{x + 16:.1f}" y2="{legend_y - 4}" '
+            'stroke="#c0392b" stroke-width="1.5" stroke-dasharray="4,3"/>'
+        )
+        parts.append(_text(x + 20, legend_y, "random guess"))
     parts.append("</svg>")
     return "".join(parts)
