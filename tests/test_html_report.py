@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markupsafe import escape
@@ -19,8 +20,9 @@ from cascade import commands
 from cascade.analysis import compare as comparing
 from cascade.analysis import sweep_table
 from cascade.cli import app
+from cascade.core import Item
 from cascade.report import Embedder, compare_page, sweep_page, write_run_report
-from cascade.report.html import render, svg
+from cascade.report.html import render, run_page, svg
 from cascade.run import rescore
 from tests.conftest import ITEMS, MakeConfig, correct_letter
 
@@ -130,6 +132,30 @@ def test_score_html_rewrites_the_run_report(run_dir: Path) -> None:
     assert parse((run_dir / "report.html").read_text()).svg == 9
     predictions = CliRunner().invoke(app, ["score", str(run_dir / "predictions.json"), "--html"])
     assert predictions.exit_code == 1 and "--html needs a run directory" in predictions.output
+
+
+def test_run_page_builds_each_item_card_only_when_it_is_written(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    card = run_page.item_card
+
+    def counted(view: run_page.RunView, item: Item, *args: Any) -> run_page.Card:
+        built.append(item.id)
+        return card(view, item, *args)
+
+    monkeypatch.setattr(run_page, "item_card", counted)
+    view = run_page.load_run_view(run_dir)
+    parts = run_page.run_page_parts(view, run_dir / "report.html")
+    written = ""
+    while 'class="item"' not in written:
+        written += next(parts)
+    assert built == [view.items[0].id]  # the first card, not all of them: memory stays bounded
+    rest = list(parts)
+    assert len(built) == len(view.items)
+    cards = [part for part in rest if "data:audio/" in part]
+    assert all(part.count("data:audio/") == 1 for part in cards)  # one clip per part at most
+    assert written + "".join(rest) == (run_dir / "report.html").read_text()
 
 
 def test_large_clips_are_linked_by_relative_path(tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ def stream(name: str, **context: Any) -> Iterator[str]:
     """The page `name` in pieces, produced as they are written (a loop over a generator in the
     template renders one element at a time, so a large page is never whole in memory)."""
     try:
-        yield from environment().get_template(name).generate(**context)
+        for part in environment().get_template(name).generate(**context):
+            yield str(part)  # plain text: a Markup part would escape what is added to it
     except jinja2.TemplateNotFound as error:  # the page's own template or one it includes
         raise _missing(error) from error
