@@ -1,4 +1,5 @@
-"""report.html for a run, a comparison and a sweep: one self-contained file each.
+"""report.html of a run: what its page shows, gathered here and rendered by
+templates/run_page.html.j2 (one item card at a time, templates/item_card.html.j2).
 
 Everything is inline (stylesheet, script, SVG charts), so a report opens from disk with no server
 and no network. A run's page shows its headline figures, accuracy by modality and layer with 95%
