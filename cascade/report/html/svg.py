@@ -4,7 +4,8 @@ a dose-response curve.
 Pure functions from numbers to SVG text (no plotting library, no network): accuracies as
 horizontal bars with 95% whiskers and a random-guess tick per row, paired differences as bars
 around zero, counts as a heat map, and fractions against a degradation's level as lines with
-whiskers. Text is escaped; sizes follow the number of rows.
+whiskers. Every text in a chart is escaped, which is what lets the pages take a chart as
+`Markup`; sizes follow the number of rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+
+from markupsafe import Markup
 
 PALETTE = ("#3b6ea8", "#d9822b", "#4c9a5b", "#8e5ba8", "#b5475a", "#5b8e9a")
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:12px"
@@ -47,7 +50,7 @@ def _clip(label: str, limit: int = 32) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
-def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str] = ()) -> str:
+def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str] = ()) -> Markup:
     """Horizontal bars (0-100%) with 95% whiskers, one block of bars per group, and a dashed
     random-guess tick per group."""
     names = list(series) or list(dict.fromkeys(b.series for g in groups for b in g.bars))
@@ -137,7 +140,7 @@ def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str]
         )
         parts.append(_text(x + 20, y, "random guess"))
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,7 @@ class Delta:
     note: str = ""
 
 
-def delta_chart(deltas: Sequence[Delta], *, title: str) -> str:
+def delta_chart(deltas: Sequence[Delta], *, title: str) -> Markup:
     """Bars around zero (in percentage points); significant differences drawn solid."""
     span = max([0.05, *(abs(d.value) for d in deltas)])
     span = min(1.0, (int(span * 20) + 1) / 20)
@@ -207,7 +210,7 @@ def delta_chart(deltas: Sequence[Delta], *, title: str) -> str:
         )
     )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def heatmap(
@@ -218,7 +221,7 @@ def heatmap(
     title: str,
     row_title: str,
     column_title: str,
-) -> str:
+) -> Markup:
     """A count matrix as shaded cells with the count written in each."""
     cell = 34
     left, top = 96, 56
@@ -253,7 +256,7 @@ def heatmap(
                 _text(x + cell / 2, y + cell / 2 + 4, str(value), "middle", f'fill="{ink}"')
             )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 @dataclass(frozen=True)
@@ -286,7 +289,7 @@ def dose_chart(
     title: str,
     axis: str,
     reference: Sequence[tuple[float, float]] = (),
-) -> str:
+) -> Markup:
     """Fractions (0-100%) against the level of a degradation: one line with 95% whiskers per
     curve, and the random-guess expectation at each level as a dashed line.
 
@@ -380,4 +383,4 @@ def dose_chart(
         )
         parts.append(_text(x + 20, legend_y, "random guess"))
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
