@@ -501,8 +501,13 @@ def describe(
             f"stage outputs computed {counts.computed}, re-used {counts.reused}, "
             f"failed {counts.failed}"
         )
-    if any(entry["description"] is None for entry in report):
-        raise typer.Exit(1)
+    failed = [entry["audio"] for entry in report if entry["description"] is None]
+    if failed:
+        raise ItemsFailed(
+            f"{len(failed)} of {len(report)} clips have no description ({', '.join(failed[:3])}"
+            f"{', ...' if len(failed) > 3 else ''}): see the stage errors above",
+            len(failed),
+        )
 
 
 @app.command()

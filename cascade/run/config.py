@@ -128,8 +128,21 @@ class AudioSpec(Strict):
     clip (a seeded derangement of the run's items), so each item is described by another's audio
     (a captioner conditioned on the question hears the other clip with this item's question; an
     oracle description takes the other item's annotations)."""
+    snr_db: float | None = None
+    """Mix seeded white noise into the item's own clip at this signal-to-noise ratio (dB): the
+    front-end hears the mixture, written once under `<cache>/synthetic/snr/`. Only with
+    `replace: none`."""
     seed: int = 0
-    """Seed of the noise and of the shuffle."""
+    """Seed of the noise (substitute or mixed in) and of the shuffle."""
+
+    @model_validator(mode="after")
+    def _snr_mixes_the_own_clip(self) -> AudioSpec:
+        if self.snr_db is not None and self.replace != "none":
+            raise ValueError(
+                f"audio.snr_db mixes noise into the item's own clip; with "
+                f"audio.replace={self.replace} there is none: leave one of them out"
+            )
+        return self
 
 
 class DescriptionSpec(Strict):
