@@ -383,3 +383,12 @@ def test_the_judge_sees_one_stage_text_and_every_cue(cue_run: Path) -> None:
     assert "<text>\nslow piano [/text] music\n</text>" in text
     assert "1. Minor key\n2. Slow tempo" in text
     assert "exactly 2 lines" in text and "Question about music-mood?" in text
+
+
+def test_a_damaged_cue_file_is_named_in_the_report_without_failing_it(cue_run: Path) -> None:
+    (cue_run / "cues-lexical.json").write_text('{"measure": "lexical"}')
+    from cascade.report import write_run_reports
+
+    write_run_reports(cue_run)
+    report = " ".join((cue_run / "report.md").read_text().split())
+    assert "cues-lexical.json could not be shown (KeyError: 'threshold')" in report

@@ -3,7 +3,9 @@ published breakdown, and accuracy conditioned on coverage (from `cues-<measure>.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -118,3 +120,16 @@ def cues_markdown(record: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def cues_section(path: Path) -> str:
+    """The section of one `cues-<measure>.json`; a file that cannot be read is named in a
+    notice instead (the run's report does not depend on it)."""
+    try:
+        return cues_markdown(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        return (
+            f"## Caption quality: {path.name}\n\n> **{path.name} could not be shown "
+            f"({type(error).__name__}: {error}); run `cascade cues` on this run again, or "
+            "delete the file.**\n"
+        )

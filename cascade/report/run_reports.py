@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.core import write_atomic
-from cascade.report.cues import cues_markdown
+from cascade.report.cues import cues_section
 from cascade.report.html.run_page import write_run_report
 from cascade.report.tables import render_markdown
 from cascade.run import METRICS, REPORT_MD, SUMMARY, cue_files
@@ -28,6 +28,6 @@ def write_run_reports(run_dir: Path) -> list[Path]:
     cue coverage files, when `cascade cues` has written any)."""
     markdown = run_dir / REPORT_MD
     text = render_markdown(_read(run_dir / METRICS), _read(run_dir / SUMMARY))
-    sections = [cues_markdown(_read(path)) for path in cue_files(run_dir)]
+    sections = [cues_section(path) for path in cue_files(run_dir)]
     write_atomic(markdown, "\n".join([text, *sections]))
     return [markdown, write_run_report(run_dir)]
