@@ -392,3 +392,25 @@ def test_a_damaged_cue_file_is_named_in_the_report_without_failing_it(cue_run: P
     write_run_reports(cue_run)
     report = " ".join((cue_run / "report.md").read_text().split())
     assert "cues-lexical.json could not be shown (KeyError: 'threshold')" in report
+
+
+def test_the_run_page_marks_each_cue_covered_missing_or_unknown(cue_run: Path) -> None:
+    def card(item_id: str) -> str:
+        page = (cue_run / "report.html").read_text()
+        start = page.index(f'id="item-{item_id}"')
+        return page[start : page.index('<details class="item"', start + 1)]
+
+    result = CliRunner().invoke(app, ["cues", str(cue_run)])
+    assert result.exit_code == 0, result.output
+    shown = card("music-mood")
+    assert "<h3>Cues (lexical)</h3>" in shown
+    assert '<li class="missing">Minor key (missing)</li>' in shown
+    assert '<li class="covered">Slow tempo (covered: captioner)</li>' in shown
+    assert "Wrong answer attributed to perception: missing from the description: Minor key" in shown
+
+    (cue_run / "cues-lexical.json").unlink()
+    judge = PerItemJudge(config={"answers": {i: "No idea." for i in CUES}})
+    commands.cues(cue_run, "scripted-judge", reasoner=judge)
+    shown = card("music-mood")
+    assert "<h3>Cues (judge-scripted-judge)</h3>" in shown
+    assert '<li class="unknown">Minor key (unknown)</li>' in shown
