@@ -1,4 +1,4 @@
-"""The `cascade` command: run, score, compare, ablate, judge, describe, list, cache."""
+"""The `cascade` command: run, score, compare, ablate, judge, cues, describe, list, cache."""
 
 from __future__ import annotations
 
@@ -581,6 +581,77 @@ def ablate(
     for problem in ablating.problems(outcomes):
         errors.print(f"[bold red]{problem}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(ablating.exit_code(outcomes))
+
+
+@app.command()
+@reported
+def cues(
+    path: Annotated[
+        Path, typer.Argument(help="A finished run directory, or a sweep folder (every run).")
+    ],
+    judge_: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            help="Reasoner preset or backend that judges each cue; default: the lexical measure.",
+        ),
+    ] = None,
+    oracle: Annotated[
+        Path | None,
+        typer.Option(help="An oracle run (description.source=oracle) on the same items."),
+    ] = None,
+    scorer: Annotated[
+        str,
+        typer.Option(
+            help="Scorer that decides which answers are wrong: strict, official, lenient."
+        ),
+    ] = "strict",
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print every item's record (with its id) as JSON.")
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
+    ] = None,
+) -> None:
+    """Cue coverage of a run's descriptions (MMAR `cue`) and why its wrong answers were wrong."""
+    from cascade import commands
+    from cascade.report.cues import attribution_frame, coverage_frame, level_frame
+
+    logged = path.is_dir() and judge_ is not None
+    with (
+        third_party_logs(path, f"cascade cues {path.name} --judge {judge_}")
+        if logged
+        else contextlib.nullcontext()
+    ):
+        results = commands.cues(
+            path, judge_, oracle=oracle, scorer=scorer, overrides=tuple(set_ or ())
+        )
+    if json_:
+        records = [
+            {"run": r.record["run"], "measure": r.measure, **item}
+            for r in results
+            for item in r.record["items"]
+        ]
+        print(json.dumps(records, ensure_ascii=False, indent=1))
+    else:
+        for result in results:
+            name = f"{result.run_dir.name} ({result.measure})"
+            _print_frame(coverage_frame(result.record), f"cue coverage (%) of {name}")
+            _print_frame(attribution_frame(result.record), f"why answers were wrong: {name}")
+            if result.record["by_level"]["rows"]:
+                _print_frame(level_frame(result.record), f"accuracy by cue coverage: {name}")
+            console.print(f"written: {result.file}", highlight=False)
+    unjudged = [(r, i) for r in results for i in r.unjudged]
+    if unjudged:
+        first = unjudged[0][0]
+        raise ItemsFailed(
+            f"{len(unjudged)} items have cues without a verdict (a judge call failed or its "
+            f"reply could not be read; e.g. {', '.join(i for _, i in unjudged[:3])}): see "
+            f"`judge_calls` in {first.file}. Failed judge calls are retried by running the same "
+            "command again (replies that were read are cached).",
+            len(unjudged),
+        )
 
 
 @app.command()

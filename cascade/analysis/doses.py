@@ -21,10 +21,8 @@ import pandas as pd
 
 from cascade.analysis.sweep_table import ALL
 from cascade.core import CascadeError, markdown, pct
+from cascade.run import CUES_PREFIX, cue_files
 
-CUES_PREFIX = "cues-"
-LEXICAL = "cues-lexical.json"
-"""`cascade cues` writes `cues-<measure>.json` into a run directory (lexical, judge-<preset>)."""
 DOSE_CSV = "dose_response.csv"
 DOSE_JSON = "dose_response.json"
 COLUMNS = (
@@ -78,7 +76,7 @@ def cue_coverage(run_dir: Path) -> Coverage | None:
     Raises:
         CascadeError: the file is not JSON of that shape.
     """
-    files = sorted(run_dir.glob(f"{CUES_PREFIX}*.json"), key=lambda p: (p != run_dir / LEXICAL, p))
+    files = cue_files(run_dir)
     if not files:
         return None
     path = files[0]

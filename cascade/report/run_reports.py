@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from cascade.core import write_atomic
+from cascade.report.cues import cues_section
 from cascade.report.html.run_page import write_run_report
 from cascade.report.tables import render_markdown
-from cascade.run import METRICS, REPORT_MD, SUMMARY
+from cascade.run import METRICS, REPORT_MD, SUMMARY, cue_files
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -23,7 +24,10 @@ def finished(run_dir: Path) -> bool:
 
 
 def write_run_reports(run_dir: Path) -> list[Path]:
-    """Write report.md and report.html from the run's metrics.json and summary.json."""
+    """Write report.md and report.html from the run's metrics.json and summary.json (and its
+    cue coverage files, when `cascade cues` has written any)."""
     markdown = run_dir / REPORT_MD
-    write_atomic(markdown, render_markdown(_read(run_dir / METRICS), _read(run_dir / SUMMARY)))
+    text = render_markdown(_read(run_dir / METRICS), _read(run_dir / SUMMARY))
+    sections = [cues_section(path) for path in cue_files(run_dir)]
+    write_atomic(markdown, "\n".join([text, *sections]))
     return [markdown, write_run_report(run_dir)]

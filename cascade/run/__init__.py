@@ -21,18 +21,22 @@ from cascade.run.pool import ComponentPool
 from cascade.run.rescore import Scorable
 from cascade.run.rundir import (
     CONFIG,
+    CUES_PREFIX,
     METRICS,
     PREDICTIONS,
     REPORT_MD,
     RESULTS,
     SUMMARY,
     RunDir,
+    cue_files,
+    cues_name,
     read_results,
 )
 from cascade.run.variations import Variation, derangement, needs_audio
 
 __all__ = [
     "CONFIG",
+    "CUES_PREFIX",
     "KIND_LABELS",
     "METRICS",
     "NO_DESCRIPTION",
@@ -61,6 +65,8 @@ __all__ = [
     "claim_json",
     "compose",
     "config",
+    "cue_files",
+    "cues_name",
     "derangement",
     "format_choices",
     "letters_phrase",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,18 @@ PREDICTIONS = "predictions.json"
 METRICS = "metrics.json"
 SUMMARY = "summary.json"
 REPORT_MD = "report.md"
+CUES_PREFIX = "cues-"
+
+
+def cues_name(measure: str) -> str:
+    """The file of a run's cue coverage by one measure (`lexical`, `judge-<preset>`)."""
+    return CUES_PREFIX + re.sub(r"[^A-Za-z0-9._-]+", "-", measure) + ".json"
+
+
+def cue_files(path: Path) -> list[Path]:
+    """The cue coverage files of a run directory, lexical first."""
+    found = sorted(path.glob(f"{CUES_PREFIX}*.json"))
+    return sorted(found, key=lambda p: p.name != cues_name("lexical"))
 
 
 Samples = dict[str, dict[int, dict[str, Any]]]
@@ -173,3 +186,9 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> None:
         write_atomic(self.path / name, text)
+
+    def write_cues(self, measure: str, record: Any) -> Path:
+        """Write the run's cue coverage by `measure` (`cascade cues`); returns the file."""
+        name = cues_name(measure)
+        self.write_json(name, record)
+        return self.path / name

@@ -27,7 +27,7 @@ from cascade.core import Cache, CascadeError, Item, messages_hash, prompts, writ
 from cascade.report.html import svg
 from cascade.report.html.render import stream
 from cascade.report.tables import group_table, headline_table, notices
-from cascade.run import METRICS, SUMMARY, Variation, render_request, stored_sentence
+from cascade.run import METRICS, SUMMARY, Variation, cue_files, render_request, stored_sentence
 from cascade.scoring import INVALID_BY, SCORERS, ItemResult, option_letters, score_answer
 
 REPORT_HTML = "report.html"
@@ -98,6 +98,21 @@ class RunView:
     config: Any = None
     """The resolved RunConfig, when the run directory has one."""
     notes: list[str] = field(default_factory=list)
+    cues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each item's cue coverage record by id, from the run's first cue file (lexical first)."""
+    cues_measure: str | None = None
+
+
+def load_cues(run_dir: Path) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """The measure and item records of the run's first readable `cues-<measure>.json`; a file
+    that cannot be read is skipped here (report.md names it)."""
+    for path in cue_files(run_dir):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            return str(record["measure"]), {i["id"]: i for i in record["items"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None, {}
 
 
 def load_run_view(run_dir: Path) -> RunView:
@@ -108,8 +123,18 @@ def load_run_view(run_dir: Path) -> RunView:
     summary_path = run_dir / SUMMARY
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     kept = [i for i in items if i.id in results]
+    measure, cues = load_cues(run_dir)
     return RunView(
-        run_dir, config.name, metrics.get("benchmark", ""), kept, results, metrics, summary, config
+        run_dir,
+        config.name,
+        metrics.get("benchmark", ""),
+        kept,
+        results,
+        metrics,
+        summary,
+        config,
+        cues=cues,
+        cues_measure=measure,
     )
 
 
@@ -222,7 +247,14 @@ class Cue:
     """A cue the item's description should carry, and whether it does."""
 
     text: str
-    covered: bool
+    covered: bool | None
+    """None: unknown (no verdict could be had)."""
+    stages: tuple[str, ...] = ()
+    """The front-end stages whose text conveys the cue."""
+
+    @property
+    def state(self) -> str:
+        return {True: "covered", False: "missing", None: "unknown"}[self.covered]
 
 
 @dataclass(frozen=True)
@@ -240,6 +272,18 @@ class Card:
     """Lower-cased text the page's search box matches."""
     cues: Sequence[Cue] | None = None
     """Shown under the description when given."""
+    cues_measure: str | None = None
+    cause: str | None = None
+    """Why a wrong answer was wrong (`cascade cues`), with the reason."""
+
+
+def _cues(view: RunView, item: Item) -> tuple[list[Cue] | None, str | None]:
+    record = view.cues.get(item.id)
+    if record is None or not record.get("cues"):
+        return None, None
+    cues = [Cue(c["cue"], c["covered"], tuple(c.get("stages") or ())) for c in record["cues"]]
+    cause = record.get("cause")
+    return cues, f"{cause}: {record.get('reason', '')}" if cause else None
 
 
 def item_card(view: RunView, item: Item, embed: Embedder, heard: Path | None) -> Card:
@@ -260,6 +304,7 @@ def item_card(view: RunView, item: Item, embed: Embedder, heard: Path | None) ->
         *((s, status.outcome[s]) for s in SCORERS),
         ("finish", result.finish_reason or "–"),
     ]
+    cues, cause = _cues(view, item)
     return Card(
         item=item,
         result=result,
@@ -272,6 +317,9 @@ def item_card(view: RunView, item: Item, embed: Embedder, heard: Path | None) ->
         facts=[(key, str(value)) for key, value in facts],
         prompt=_prompt_text(view, item, result),
         search=" ".join([item.id, item.question, *item.choices, result.description or ""]).lower(),
+        cues=cues,
+        cues_measure=view.cues_measure,
+        cause=cause,
     )
 
 
