@@ -312,7 +312,7 @@ def test_mean_interval_is_the_t_interval() -> None:
     mean, sd = 0.6, math.sqrt(sum((v - 0.6) ** 2 for v in values) / 4)
     half = 2.7764451051977987 * sd / math.sqrt(5)  # t quantile 0.975, 4 degrees of freedom
     assert mean_interval(values) == pytest.approx((mean - half, min(1.0, mean + half)))
-    assert mean_interval([0.25]) == (0.25, 0.25)
+    assert mean_interval([0.25]) == (0.0, 1.0)  # one value: its spread is unknown
 
 
 def test_coverage_levels_and_their_test_come_from_the_items() -> None:

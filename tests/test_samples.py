@@ -17,7 +17,7 @@ from cascade.cli import app
 from cascade.core import ConfigError
 from cascade.run import pipeline
 from cascade.scoring import official_match
-from cascade.scoring.samples import mean_interval
+from cascade.scoring.samples import mean_summary
 from tests.conftest import ITEMS, MakeConfig
 
 runner = CliRunner()
@@ -73,7 +73,8 @@ def test_metrics_hold_mean_majority_and_agreement(make_config: MakeConfig) -> No
     se = statistics.stdev(PER_ITEM_ACCURACY) / math.sqrt(6)
     assert se == pytest.approx(math.sqrt(7 / 540))
     assert mean["se"] == pytest.approx(se)
-    assert mean["ci95"] == pytest.approx([0.5 - 1.959964 * se, 0.5 + 1.959964 * se])
+    t = 2.570581835636314  # t quantile 0.975, 5 degrees of freedom: items are the unit
+    assert mean["ci95"] == pytest.approx([0.5 - t * se, 0.5 + t * se])
     assert overall["majority_accuracy"] == pytest.approx(
         dict.fromkeys(["official", "strict", "lenient"], 2 / 6)
     )
@@ -225,7 +226,7 @@ def test_a_server_default_temperature_samples_and_greedy_presets_refuse() -> Non
 
 
 def test_one_item_has_no_standard_error() -> None:
-    assert mean_interval([2 / 3]) == {"mean": 2 / 3, "se": None, "ci95": [0.0, 1.0]}
-    assert mean_interval([1.0, 0.0])["se"] == pytest.approx(
+    assert mean_summary([2 / 3]) == {"mean": 2 / 3, "se": None, "ci95": [0.0, 1.0]}
+    assert mean_summary([1.0, 0.0])["se"] == pytest.approx(
         statistics.stdev([1.0, 0.0]) / math.sqrt(2)
     )

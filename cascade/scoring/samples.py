@@ -13,9 +13,9 @@ The policy, the one place it is defined:
 - The majority-vote line is each item's line in predictions.json (what the official scripts
   score) and in every per-item figure of metrics.json (`scorers`, invalid rates, `compare`).
 - **Mean accuracy** over samples: per item, the share of its samples that are correct; averaged
-  over items. Samples of one item are not independent, so its interval is the normal interval of
-  the mean of the per-item accuracies: standard error = their standard deviation (n - 1) over
-  sqrt(n items), 95% interval mean +- 1.96 SE clipped to [0, 1].
+  over items. Samples of one item are not independent, so its interval is the t-interval of the
+  mean of the per-item accuracies (`stats.mean_interval`): standard error = their standard
+  deviation (n - 1) over sqrt(n items), 95% interval mean +- t(0.975, n - 1) SE clipped to [0, 1].
 - **Agreement** of an item: the share of its samples whose vote is its modal answer (1 when all
   agree; with a tie, the tied count over k).
 """
@@ -30,9 +30,7 @@ from typing import Any
 
 from cascade.core import Item
 from cascade.scoring.results import SCORERS, ItemResult, Scored, score_answer
-
-Z95 = 1.959963984540054
-"""The two-sided 95% normal quantile."""
+from cascade.scoring.stats import mean_interval
 
 TIE = "tie"
 
@@ -123,26 +121,20 @@ def sampled(samples: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> bool:
     return any(len(by_sample) > 1 for by_sample in samples.values())
 
 
-def mean_interval(values: Sequence[float]) -> dict[str, Any]:
-    """Mean of per-item accuracies, its standard error and 95% normal interval (one item: no
-    standard error, and the interval is [0, 1])."""
+def mean_summary(values: Sequence[float]) -> dict[str, Any]:
+    """Mean of per-item accuracies, its standard error and 95% t-interval (one item: no standard
+    error, and the interval is [0, 1])."""
     n = len(values)
     mean = sum(values) / n
-    if n == 1:
-        return {"mean": mean, "se": None, "ci95": [0.0, 1.0]}
-    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-    return {
-        "mean": mean,
-        "se": se,
-        "ci95": [max(0.0, mean - Z95 * se), min(1.0, mean + Z95 * se)],
-    }
+    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else None
+    return {"mean": mean, "se": se, "ci95": list(mean_interval(values))}
 
 
 def _group(votes: Sequence[ItemVotes]) -> dict[str, Any]:
     return {
         "n": len(votes),
         "mean_accuracy": {
-            scorer: mean_interval([v.mean_correct(scorer) for v in votes]) for scorer in SCORERS
+            scorer: mean_summary([v.mean_correct(scorer) for v in votes]) for scorer in SCORERS
         },
         "majority_accuracy": {
             scorer: sum(

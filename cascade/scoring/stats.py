@@ -398,8 +398,9 @@ def paired_test(
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """A t-interval of the mean of per-item fractions, clipped to [0, 1]; the mean itself for
-    fewer than two values.
+    """A t-interval of the mean of per-item fractions, clipped to [0, 1]; [0, 1] for fewer than
+    two values (their spread, hence the interval, is unknown). The one interval of a mean of
+    per-item values in cascade: rubric scores, cue coverage, accuracy over repeated samples.
 
     Raises:
         ValueError: on no values or a confidence outside (0, 1).
@@ -412,7 +413,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     _z(confidence)
     mean = sum(values) / n
     if n < 2:
-        return (mean, mean)
+        return (0.0, 1.0)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
     return (max(0.0, mean - half), min(1.0, mean + half))
