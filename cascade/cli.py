@@ -1,4 +1,4 @@
-"""The `cascade` command: run, score, compare, ablate, judge, describe, list, cache."""
+"""The `cascade` command: run, score, compare, ablate, judge, cues, describe, list, cache."""
 
 from __future__ import annotations
 
@@ -227,6 +227,13 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         )
     else:
         _print_frame(headline_table(metrics), title)
+        if metrics.get("samples"):
+            from cascade.report import samples_table
+
+            _print_frame(
+                samples_table(metrics),
+                f"{metrics['samples']['k']} samples per item (the table above: majority vote)",
+            )
         if unanswered:
             console.print(
                 f"[bold red]{unanswered} of {total} items have no answer[/] (counted as wrong "
@@ -329,7 +336,13 @@ def score(
         from cascade.report import write_run_report
 
         console.print(f"written: {write_run_report(path)}", highlight=False)
-    metrics = compute_metrics(scorable.items, scorable.results, spec, benchmark=scorable.benchmark)
+    metrics = compute_metrics(
+        scorable.items,
+        scorable.results,
+        spec,
+        benchmark=scorable.benchmark,
+        samples=scorable.samples,
+    )
     metrics["missing_prediction"] = list(scorable.missing_prediction)
     if output is not None:
         from cascade.run import RunDir
@@ -362,9 +375,7 @@ def score(
 def _check_scored(scorable: Any) -> None:
     """Exit code 3 when the scored run or file has items without an answer: an error, an empty
     prediction, or no prediction at all."""
-    from cascade.run import answered
-
-    empty = [i for i, r in scorable.results.items() if not answered(r)]
+    empty = scorable.unanswered()
     missing = len(scorable.missing_prediction)
     if empty or missing:
         total = len(scorable.results) + missing
@@ -492,8 +503,13 @@ def describe(
             f"stage outputs computed {counts.computed}, re-used {counts.reused}, "
             f"failed {counts.failed}"
         )
-    if any(entry["description"] is None for entry in report):
-        raise typer.Exit(1)
+    failed = [entry["audio"] for entry in report if entry["description"] is None]
+    if failed:
+        raise ItemsFailed(
+            f"{len(failed)} of {len(report)} clips have no description ({', '.join(failed[:3])}"
+            f"{', ...' if len(failed) > 3 else ''}): see the stage errors above",
+            len(failed),
+        )
 
 
 @app.command()
@@ -568,6 +584,78 @@ def ablate(
     for problem in ablating.problems(outcomes):
         errors.print(f"[bold red]{problem}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(ablating.exit_code(outcomes))
+
+
+@app.command()
+@reported
+def cues(
+    path: Annotated[
+        Path, typer.Argument(help="A finished run directory, or a sweep folder (every run).")
+    ],
+    judge_: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            help="Reasoner preset or backend that judges each cue; default: the lexical measure.",
+        ),
+    ] = None,
+    oracle: Annotated[
+        Path | None,
+        typer.Option(help="An oracle run (description.source=oracle) on the same items."),
+    ] = None,
+    scorer: Annotated[
+        str,
+        typer.Option(
+            help="Scorer that decides which answers are wrong: strict, official, lenient."
+        ),
+    ] = "strict",
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print every item's record (with its id) as JSON.")
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
+    ] = None,
+) -> None:
+    """Cue coverage of a run's descriptions (MMAR `cue`) and why its wrong answers were wrong."""
+    from cascade import commands
+    from cascade.report.cues import attribution_frame, coverage_frame, level_frame
+    from cascade.run import RunDir
+
+    logged = path.is_dir() and judge_ is not None
+    with (
+        third_party_logs(RunDir(path).log_path, f"cascade cues {path.name} --judge {judge_}")
+        if logged
+        else contextlib.nullcontext()
+    ):
+        results = commands.cues(
+            path, judge_, oracle=oracle, scorer=scorer, overrides=tuple(set_ or ())
+        )
+    if json_:
+        records = [
+            {"run": r.record["run"], "measure": r.measure, **item}
+            for r in results
+            for item in r.record["items"]
+        ]
+        print(json.dumps(records, ensure_ascii=False, indent=1))
+    else:
+        for result in results:
+            name = f"{result.run_dir.name} ({result.measure})"
+            _print_frame(coverage_frame(result.record), f"cue coverage (%) of {name}")
+            _print_frame(attribution_frame(result.record), f"why answers were wrong: {name}")
+            if result.record["by_level"]["rows"]:
+                _print_frame(level_frame(result.record), f"accuracy by cue coverage: {name}")
+            console.print(f"written: {result.file}", highlight=False)
+    unjudged = [(r, i) for r in results for i in r.unjudged]
+    if unjudged:
+        first = unjudged[0][0]
+        raise ItemsFailed(
+            f"{len(unjudged)} items have cues without a verdict (a judge call failed or its "
+            f"reply could not be read; e.g. {', '.join(i for _, i in unjudged[:3])}): see "
+            f"`judge_calls` in {first.file}. Failed judge calls are retried by running the same "
+            "command again (replies that were read are cached).",
+            len(unjudged),
+        )
 
 
 @app.command()

@@ -12,12 +12,15 @@ from pathlib import Path
 from cascade.analysis import (
     JUDGE_PROMPT,
     JUDGE_SAMPLES,
+    CueResult,
     JudgeResult,
     Outcome,
     Sweep,
     SweepResults,
     ablate,
+    caption_quality,
     judge_run,
+    measure_run,
 )
 from cascade.core import Cache, FailureRateExceeded, Interrupted, Reasoner
 from cascade.report import finished, write_run_report, write_run_reports, write_sweep_report
@@ -71,6 +74,36 @@ def judge(
     if finished(run_dir):
         write_run_report(run_dir)
     return result
+
+
+def cues(
+    path: Path,
+    judge: str | None = None,
+    *,
+    reasoner: Reasoner | None = None,
+    oracle: Path | None = None,
+    scorer: str = "strict",
+    overrides: Sequence[str] = (),
+    cache_dir: Path | None = None,
+) -> list[CueResult]:
+    """Measure the cue coverage of a run (or of every run of a sweep folder) and attribute its
+    wrong answers (`measure_run`), then rewrite each run's report.md and report.html."""
+    results = []
+    for run_dir in caption_quality.run_dirs(path):
+        results.append(
+            measure_run(
+                run_dir,
+                judge,
+                reasoner=reasoner,
+                oracle=oracle,
+                scorer=scorer,
+                overrides=overrides,
+                cache_dir=cache_dir,
+            )
+        )
+        if finished(run_dir):
+            write_run_reports(run_dir)
+    return results
 
 
 def finish_sweep(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:

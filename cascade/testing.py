@@ -74,6 +74,9 @@ class ScriptedReasonerConfig(ComponentConfig):
     """Final answer text per item id."""
     default: str = "ANSWER: A"
     """Answer for items not in `answers`."""
+    sample_answers: dict[str, list[str]] = Field(default_factory=dict)
+    """Item id -> answer text per sample index (`run.samples`); samples past the list answer
+    from `answers` / `default`."""
     reasoning: str = ""
     """Thinking trace returned with every answer."""
     errors: dict[str, str] = Field(default_factory=dict)
@@ -110,7 +113,7 @@ class ScriptedReasoner(Reasoner):
                 continue
             responses.append(
                 ReasonerResponse(
-                    text=self.config.answers.get(request.item_id, self.config.default),
+                    text=self._text(request),
                     reasoning=self.config.reasoning,
                     finish_reason="length" if request.item_id in self.config.truncated else "stop",
                     prompt_tokens=sum(len(m.content.split()) for m in request.messages),
@@ -119,6 +122,12 @@ class ScriptedReasoner(Reasoner):
                 )
             )
         return responses
+
+    def _text(self, request: ChatRequest) -> str:
+        per_sample = self.config.sample_answers.get(request.item_id, [])
+        if request.sample_index < len(per_sample):
+            return per_sample[request.sample_index]
+        return self.config.answers.get(request.item_id, self.config.default)
 
 
 def sine(path: Path, *, frequency: float = 440.0, seconds: float = 1.0, rate: int = 16000) -> Path:

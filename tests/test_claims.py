@@ -5,12 +5,12 @@ hold, and otherwise say which settings differ."""
 from __future__ import annotations
 
 import json
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from markupsafe import escape
 from typer.testing import CliRunner
 
 from cascade.cli import app

@@ -29,7 +29,7 @@ def test_scripted_stage_describes_files_and_names_a_corrupt_one(tmp_path: Path) 
     bad = audio.corrupt(tmp_path / "bad.wav")
     cache = ["--set", f"cache_dir={tmp_path / 'cache'}"]
     code, report = describe(str(good), str(bad), "--captioner", "scripted", *cache)
-    assert code == 1 and isinstance(report, list)
+    assert code == 3 and isinstance(report, list)
     assert report[0]["description"].startswith(
         "Audio caption (from scripted):\n<caption>\na clip of 1.5"
     )

@@ -3,19 +3,27 @@ real browser (Debian's chromium, headless)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
+from markupsafe import escape
 from typer.testing import CliRunner
 
 from cascade import commands
+from cascade.analysis import compare as comparing
+from cascade.analysis import sweep_table
 from cascade.cli import app
-from cascade.report import Embedder
+from cascade.core import Item
+from cascade.report import Embedder, compare_page, sweep_page, write_run_report
+from cascade.report.html import render, run_page, svg
+from cascade.run import rescore
 from tests.conftest import ITEMS, MakeConfig, correct_letter
 
 # speech-yes: invalid (no answer line), music-mood: wrong, mix-6: error, the rest right.
@@ -141,6 +149,30 @@ def test_score_html_rewrites_the_run_report(run_dir: Path) -> None:
     assert predictions.exit_code == 1 and "--html needs a run directory" in predictions.output
 
 
+def test_run_page_builds_each_item_card_only_when_it_is_written(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    card = run_page.item_card
+
+    def counted(view: run_page.RunView, item: Item, *args: Any) -> run_page.Card:
+        built.append(item.id)
+        return card(view, item, *args)
+
+    monkeypatch.setattr(run_page, "item_card", counted)
+    view = run_page.load_run_view(run_dir)
+    parts = run_page.run_page_parts(view, run_dir / "report.html")
+    written = ""
+    while 'class="item"' not in written:
+        written += next(parts)
+    assert built == [view.items[0].id]  # the first card, not all of them: memory stays bounded
+    rest = list(parts)
+    assert len(built) == len(view.items)
+    cards = [part for part in rest if "data:audio/" in part]
+    assert all(part.count("data:audio/") == 1 for part in cards)  # one clip per part at most
+    assert written + "".join(rest) == (run_dir / "report.html").read_text()
+
+
 def test_large_clips_are_linked_by_relative_path(tmp_path: Path) -> None:
     clip = tmp_path / "audio" / "big.flac"
     clip.parent.mkdir()
@@ -167,6 +199,138 @@ def test_compare_html_links_runs_and_flipped_items(
     assert page.svg == 9  # per scorer: differences, by modality, by layer
     flipped = [link for link in page.links if link.endswith("#item=music-mood")]
     assert flipped and all(link.endswith("report.html#item=music-mood") for link in flipped)
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def assert_escaped(html: str) -> None:
+    """Markup in run text reaches the page as text: the page runs its own script only."""
+    assert HOSTILE not in html
+    assert str(escape(HOSTILE)) in html
+    assert html.count("<script") == 1
+
+
+def hostile_run(bench: Path, make_config: MakeConfig) -> Path:
+    """A run whose item question and choice, description, answer, reasoning and judge record
+    all carry a script tag."""
+    lines = [json.loads(line) for line in bench.read_text().splitlines()]
+    for line in lines:
+        if line["id"] == "music-mood":
+            line["question"] = f"Which mood? {HOSTILE}"
+            line["choices"][0] = f"Happy {HOSTILE}"
+    bench.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = make_config(
+        captioners=[{"name": "scripted", "config": {"texts": {"music-mood": HOSTILE}}}],
+        reasoner={
+            "name": "scripted",
+            "config": {
+                "answers": SCRIPT | {"music-mood": f"{HOSTILE}\nANSWER: A"},
+                "reasoning": HOSTILE,
+            },
+        },
+    )
+    run_dir = commands.run(config).run_dir
+    group = {"group": HOSTILE, "n": 1, "rubric": 0.5, "rubric_ci_low": 0.1}
+    record = {"judge": HOSTILE, "samples": 5, "prompt": HOSTILE}
+    record["groups"] = [group | {"rubric_ci_high": 0.9, "accuracy": 1.0}]
+    (run_dir / "judge-hostile.json").write_text(json.dumps(record))
+    write_run_report(run_dir)
+    return run_dir
+
+
+def test_text_from_items_models_and_judges_is_escaped_in_every_page(
+    bench: Path, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    run_dir = hostile_run(bench, make_config)
+    run_page = (run_dir / "report.html").read_text()
+    assert_escaped(run_page)
+    for shown in (
+        f"Which mood? {HOSTILE}",  # question
+        f"(A) Happy {HOSTILE}",  # choice
+        f"{HOSTILE}\nANSWER: A",  # answer
+        f"Rubric scores by {HOSTILE}",  # judge
+    ):
+        assert str(escape(shown)) in run_page, shown
+    # the description of music-mood and the reasoning of the five answered items
+    assert run_page.count(f"<pre>{escape(HOSTILE)}</pre>") == 6
+
+    other = commands.run(make_config()).run_dir
+    runs = [(HOSTILE, rescore.load(run_dir)), ("other", rescore.load(other))]
+    compared = comparing.compare(runs, alpha=0.05)
+    assert_escaped(compare_page(compared, [run_dir, other], tmp_path / "compare.html"))
+
+    named = [("base", runs[1][1]), (HOSTILE, runs[0][1])]
+    table = sweep_table.sweep_table(named, scoring=make_config().scoring)
+    sweep = sweep_page(
+        HOSTILE,
+        table,
+        sweep_table.flips(named),
+        {"base": {}, HOSTILE: {"error": HOSTILE}},
+        {"base": other, HOSTILE: run_dir},
+        tmp_path / "sweep.html",
+        alpha=0.05,
+        text_only=[HOSTILE],
+    )
+    assert_escaped(sweep)
+    assert str(escape(f"failed: {HOSTILE}")) in sweep
+
+
+def test_charts_escape_their_labels() -> None:
+    bars = (svg.Bar(HOSTILE, 0.5, 0.4, 0.6, note=HOSTILE),)
+    charts = [
+        svg.interval_chart([svg.Group(HOSTILE, bars, 0.25)], title=HOSTILE),
+        svg.delta_chart([svg.Delta(HOSTILE, 0.1, True, HOSTILE)], title=HOSTILE),
+        svg.heatmap(
+            [[1]],
+            rows=[HOSTILE],
+            columns=[HOSTILE],
+            title=HOSTILE,
+            row_title=HOSTILE,
+            column_title=HOSTILE,
+        ),
+    ]
+    for chart in charts:
+        assert "<script" not in chart and "&lt;script&gt;" in chart
+
+
+def test_sweep_page_opens_on_the_sweeps_scorer(
+    make_config: MakeConfig, run_dir: Path, tmp_path: Path
+) -> None:
+    runs = [("base", rescore.load(run_dir)), ("again", rescore.load(run_dir))]
+    table = sweep_table.sweep_table(runs, scoring=make_config().scoring)
+    page = sweep_page(
+        "s",
+        table,
+        sweep_table.flips(runs),
+        {},
+        {},
+        tmp_path / "s.html",
+        alpha=0.05,
+        scorer="official",
+    )
+    assert "<option selected>official</option>" in page
+    assert 'scorer: "official"' in page
+
+
+@pytest.mark.parametrize("missing", ["run_page.html.j2", "item_card.html.j2", "report.js"])
+def test_a_missing_template_fails_loudly_and_keeps_the_old_page(
+    missing: str, run_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "templates"
+    shutil.copytree(render.TEMPLATES, broken)
+    (broken / missing).unlink()
+    monkeypatch.setattr(render, "TEMPLATES", broken)
+    render.environment.cache_clear()
+    before = (run_dir / "report.html").read_text()
+    try:
+        result = CliRunner().invoke(app, ["score", str(run_dir), "--html"])
+    finally:
+        render.environment.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert f"HTML template {missing} is missing" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert (run_dir / "report.html").read_text() == before  # written whole or not at all
 
 
 def chromium() -> str:

@@ -41,6 +41,10 @@ def test_wheel_holds_prompts_configs_and_data(wheel: Path) -> None:
         for module in (ROOT / folder).glob("*.py"):
             assert f"cascade/{folder}/{module.name}" in names
     assert "cascade/captioners/vocabularies/moods.txt" in names
+    templates = ROOT / "cascade" / "report" / "html" / "templates"
+    assert sorted(templates.iterdir())  # the pages' templates, stylesheet and script
+    for template in templates.iterdir():
+        assert f"cascade/report/html/templates/{template.name}" in names
     # Only `cascade` goes into site-packages: no generic top-level package another project
     # could also install.
     assert {n.split("/")[0] for n in names if not n.startswith("cascade_eval-")} == {"cascade"}
@@ -89,6 +93,10 @@ def test_installed_wheel_finds_its_prompts_and_configs(wheel: Path, tmp_path: Pa
         "print(r.shipped_dir('prompts')); print(r.shipped_dir('configs'))\n"
         "print(p.load('mcq_cot').name)\n"
         "print(len(b.load_mmar(b.BenchmarkSpec(name='mmar'), need_audio=False).items))\n"
+        "import cascade.report.html.render as h\n"
+        "print(h.TEMPLATES)\n"
+        "print('<h1>x &lt;b&gt;</h1>' in h.render('base.html.j2', title='x <b>', subtitle='',"
+        " scorer='strict'))\n"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r})\n{code}"],
@@ -99,4 +107,5 @@ def test_installed_wheel_finds_its_prompts_and_configs(wheel: Path, tmp_path: Pa
     ).stdout.splitlines()
     assert out[0] == str(target / "cascade" / "_shipped" / "prompts")
     assert out[1] == str(target / "cascade" / "_shipped" / "configs")
-    assert out[2:] == ["mcq_cot", "1000"]
+    assert out[2:4] == ["mcq_cot", "1000"]
+    assert out[4:] == [str(target / "cascade" / "report" / "html" / "templates"), "True"]

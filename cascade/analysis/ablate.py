@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from cascade.analysis import doses as dosing
 from cascade.analysis import sweep_table
 from cascade.core import CascadeError, ConfigError, ExitCode, Strict, write_atomic
 from cascade.run import RunConfig, rescore, run_directory
@@ -59,11 +60,70 @@ class VariationSpec(Strict):
     degrade_stages: list[str] | None = None
     """Stages the degradations apply to (default: all)."""
     audio: Literal["noise", "silence", "shuffle"] | None = None
+    snr_db: float | None = None
+    """Mix seeded white noise into each item's own clip at this SNR (dB)."""
     description: Literal["none", "oracle", "oracle_cues"] | None = None
     """`none`: no front-end at all (the text-only prior); `oracle`: the benchmark's annotations
     (cues and reference reasoning); `oracle_cues`: the annotated cues only."""
     seed: int | None = None
     """Seed of the audio substitution and of the degradations."""
+
+
+DOSE_KEYS = {
+    "description.word_dropout": "share of the description's words dropped",
+    "description.asr_wer": "simulated ASR word error rate",
+    "description.truncate_words": "words of the description kept",
+    "audio.snr_db": "SNR of the noise mixed into the clip (dB)",
+}
+"""The degradations a dose can vary, and what their level means (the chart's axis)."""
+
+
+class DoseSpec(Strict):
+    """One degradation at a list of levels: a variation `<name>=<level>` per level."""
+
+    name: str = Field(min_length=1)
+    key: str
+    """The config key the levels set (one of `DOSE_KEYS`)."""
+    levels: list[float]
+    """In the order the table and the chart show them."""
+    set: list[str] = Field(default_factory=list)
+    """More `key=value` overrides for every level, e.g. `description.degrade_stages=[whisper]`."""
+
+    @field_validator("key")
+    @classmethod
+    def _known_key(cls, key: str) -> str:
+        if key not in DOSE_KEYS:
+            raise ValueError(
+                f"{key!r} is not a degradation with levels; use one of {list(DOSE_KEYS)}"
+            )
+        return key
+
+    @field_validator("levels")
+    @classmethod
+    def _distinct(cls, levels: list[float]) -> list[float]:
+        if not levels:
+            raise ValueError("a dose needs at least one level, e.g. levels: [0.0, 0.3, 0.6]")
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"levels {levels} repeat a level")
+        return levels
+
+    @model_validator(mode="after")
+    def _whole_words(self) -> DoseSpec:
+        if self.key == "description.truncate_words" and any(v != int(v) for v in self.levels):
+            raise ValueError(f"{self.key} levels are word counts (whole numbers): {self.levels}")
+        return self
+
+    def value(self, level: float) -> float | int:
+        """The config value of a level (word counts as integers)."""
+        return int(level) if self.key == "description.truncate_words" else level
+
+    def variation(self, level: float) -> str:
+        return f"{self.name}={format_level(level)}"
+
+
+def format_level(level: float) -> str:
+    """A level as written in variation names and tables: 0.3, 20, -5."""
+    return f"{level:g}"
 
 
 class SweepSpec(Strict):
@@ -73,6 +133,8 @@ class SweepSpec(Strict):
     base: str | dict[str, Any] = "default"
     set: list[str] = Field(default_factory=list)
     variations: dict[str, VariationSpec | list[str]] = Field(default_factory=dict)
+    doses: list[DoseSpec] = Field(default_factory=list)
+    """Degradations at several levels, each level a variation (after the listed ones)."""
     drop_each_stage: bool = False
     each_stage_alone: bool = False
     by: list[Literal["modality", "category", "sub-category", "language"]] = Field(
@@ -182,6 +244,8 @@ def apply_variation(data: dict[str, Any], spec: VariationSpec, name: str) -> dic
             description["oracle_template"] = spec.description
     if spec.audio is not None:
         audio["replace"] = spec.audio
+    if spec.snr_db is not None:
+        audio["snr_db"] = spec.snr_db
     if spec.seed is not None:
         audio["seed"] = description["seed"] = spec.seed
     configs.apply_overrides(out, spec.set)
@@ -220,9 +284,22 @@ def expand(
         for key, value in spec.variations.items()
     }
     named = {BASE: VariationSpec(), **automatic(base, spec), **listed}
+    levels: dict[str, tuple[str, float | int]] = {}
+    for dose in spec.doses:
+        for level in dose.levels:
+            variation = dose.variation(level)
+            if variation in named:
+                raise ConfigError(
+                    f"sweep {name}: dose {dose.name!r} makes a variation {variation!r}, a name the "
+                    "sweep already has; rename the dose or that variation"
+                )
+            named[variation] = VariationSpec(set=dose.set)
+            levels[variation] = (dose.key, dose.value(level))
     variations = []
     for variation, shorthand in named.items():
         data = apply_variation(base, shorthand, variation)
+        if variation in levels:
+            configs.set_key(data, *levels[variation])
         data["name"] = f"{name}-{variation}"
         data.setdefault("run", {})["output_dir"] = str(folder / "runs")
         data["run"]["run_dir"] = None
@@ -303,6 +380,8 @@ class SweepResults:
     markdown: str
     text_only: list[str]
     """The variations whose reasoner read no front-end output (their flips are marked)."""
+    doses: Any = None
+    """The dose-response table (`doses.dose_table`), when the sweep has doses."""
 
 
 TABLE_CSV = "table.csv"
@@ -344,6 +423,14 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
     markdown = "".join(f"> **{notice}**\n\n" for notice in notices) + markdown
     folder = sweep.folder
     folder.mkdir(parents=True, exist_ok=True)
+    doses = None
+    if sweep.spec.doses:
+        run_dirs = {o.variation: o.run_dir for o in outcomes if o.error is None}
+        doses = dosing.dose_table(sweep.spec.doses, table, run_dirs)
+        markdown += dosing.render_markdown(doses, DOSE_KEYS, sweep.spec.scorer)
+        write_atomic(folder / dosing.DOSE_CSV, doses.to_csv(index=False))
+        record = dosing.to_json(sweep.spec.doses, doses, DOSE_KEYS)
+        write_atomic(folder / dosing.DOSE_JSON, json.dumps(record, indent=2) + "\n")
     write_atomic(folder / TABLE_CSV, table.to_csv(index=False))
     write_atomic(folder / TABLE_MD, markdown)
     write_atomic(folder / FLIPS, json.dumps(found, indent=2, ensure_ascii=False) + "\n")
@@ -363,4 +450,4 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
         ],
     }
     write_atomic(folder / SWEEP_JSON, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    return SweepResults(table, found, summaries, markdown, text_only)
+    return SweepResults(table, found, summaries, markdown, text_only, doses)

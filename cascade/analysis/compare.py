@@ -58,7 +58,9 @@ def compare(
     `shared` says how many each run had. Each run is scored with its own stored settings
     (`Scorable.scoring`), or `scoring` when given. Paired tests are `stats.paired_test`, the
     one shared with ablation sweeps: exact McNemar, Bonferroni over the runs compared with the
-    base, at `alpha`.
+    base, at `alpha`. A run with several samples per item enters the paired test with each
+    item's majority-vote correctness (a tie counts wrong; `cascade.scoring.samples`), the answer
+    its predictions.json holds; its metrics add the `samples` section.
 
     Raises:
         CascadeError: with fewer than two runs, or runs that share no item.
@@ -91,6 +93,7 @@ def compare(
                     r.results,
                     scoring or r.scoring or ScoringSpec(),
                     benchmark=r.benchmark,
+                    samples=r.samples,
                 ),
             }
             for label, r in restricted

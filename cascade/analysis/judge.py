@@ -12,7 +12,6 @@ as wrong in accuracy.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from cascade.run import (
     plan,
 )
 from cascade.run import config as configs
-from cascade.scoring import ItemResult, score_answer
+from cascade.scoring import ItemResult, mean_interval, score_answer
 
 SAMPLES = 5
 PROMPT = "judge_rubric"
@@ -251,19 +250,6 @@ def _settle(
     judgement.score = middle_mean(totals) / judgement.max_points if judgement.max_points else 0.0
 
 
-def _mean_interval(values: Sequence[float]) -> tuple[float, float]:
-    """A 95% t-interval of a mean (clipped to [0, 1]); the point itself for fewer than 2."""
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return (mean, mean)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return (max(0.0, mean - half), min(1.0, mean + half))
-
-
 def rubric_table(
     items: Sequence[Item],
     results: Mapping[str, Mapping[str, Any]],
@@ -289,7 +275,7 @@ def rubric_table(
             score_answer(lookup[i], ItemResult.from_json(results[i])).correct["official"]
             for i in ids
         ]
-        low, high = _mean_interval(rubric)
+        low, high = mean_interval(rubric)
         rows.append(
             {
                 "group": name,
@@ -364,6 +350,15 @@ def load_run(run_dir: Path) -> tuple[Any, list[Item], dict[str, dict[str, Any]]]
     return config, run.items(config), run.results()
 
 
+def build_judge(config: Any, judge: str, overrides: Sequence[str] = ()) -> Reasoner:
+    """The reasoner preset (or registered backend) `judge`, with `key=value` overrides, built
+    with the run's runtime settings."""
+    data = configs.component_spec(judge, "reasoners")
+    configs.apply_overrides(data, overrides)
+    spec = configs.validate({"reasoner": data}, source=f"judge {judge}").reasoner
+    return plan.build_reasoner(config.model_copy(update={"reasoner": spec}))
+
+
 def judge_run(
     run_dir: Path,
     judge: str,
@@ -383,10 +378,7 @@ def judge_run(
 
     config, items, results = load_run(run_dir)
     if reasoner is None:
-        data = configs.component_spec(judge, "reasoners")
-        configs.apply_overrides(data, overrides)
-        spec = configs.validate({"reasoner": data}, source=f"judge {judge}").reasoner
-        reasoner = plan.build_reasoner(config.model_copy(update={"reasoner": spec}))
+        reasoner = build_judge(config, judge, overrides)
     template = prompts.load(prompt)
     counts = Counts()
     try:

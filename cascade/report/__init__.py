@@ -5,7 +5,13 @@ HTML pages of a run, a comparison and a sweep (in `html/`).
 from cascade.report.html.compare import compare_page, sweep_page, write_sweep_report
 from cascade.report.html.run_page import Embedder, write_run_report
 from cascade.report.run_reports import finished, write_run_reports
-from cascade.report.tables import group_table, headline_table, notices, render_markdown
+from cascade.report.tables import (
+    group_table,
+    headline_table,
+    notices,
+    render_markdown,
+    samples_table,
+)
 
 __all__ = [
     "Embedder",
@@ -15,6 +21,7 @@ __all__ = [
     "headline_table",
     "notices",
     "render_markdown",
+    "samples_table",
     "sweep_page",
     "write_run_report",
     "write_run_reports",

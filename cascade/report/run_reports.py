@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cascade.report.cues import cues_section
 from cascade.report.html.run_page import write_run_report
 from cascade.report.tables import render_markdown
 from cascade.run import RunDir
@@ -15,7 +16,10 @@ def finished(run_dir: Path) -> bool:
 
 
 def write_run_reports(run_dir: Path) -> list[Path]:
-    """Write report.md and report.html from the run's metrics.json and summary.json."""
+    """Write report.md and report.html from the run's metrics.json and summary.json (and its
+    cue coverage files, when `cascade cues` has written any)."""
     run = RunDir(run_dir)
-    markdown = run.write_report_md(render_markdown(run.metrics(), run.summary()))
+    text = render_markdown(run.metrics(), run.summary())
+    sections = [cues_section(run, path) for path in run.cue_files()]
+    markdown = run.write_report_md("\n".join([text, *sections]))
     return [markdown, write_run_report(run_dir)]

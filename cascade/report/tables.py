@@ -58,6 +58,50 @@ def group_table(metrics: Mapping[str, Any], key: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _samples_row(label: str, group: Mapping[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"": label, "n": group["n"]}
+    for scorer in SCORERS:
+        mean = group["mean_accuracy"][scorer]
+        lo, hi = mean["ci95"]
+        row[f"{scorer} mean % [95% CI]"] = f"{pct(mean['mean'])} [{pct(lo)}, {pct(hi)}]"
+    for scorer in SCORERS:
+        row[f"{scorer} majority %"] = pct(group["majority_accuracy"][scorer])
+    row["agreement %"] = pct(group["agreement"])
+    row["ties"] = group["ties"]
+    return row
+
+
+def samples_table(metrics: Mapping[str, Any], key: str | None = None) -> pd.DataFrame:
+    """Repeated samples: mean accuracy over samples, majority-vote accuracy and agreement,
+    overall (`key` None) or one row per value of a group key."""
+    section = metrics["samples"]
+    if key is None:
+        return pd.DataFrame([_samples_row("all", section["overall"])])
+    return pd.DataFrame([_samples_row(v, g) for v, g in section["by"].get(key, {}).items()])
+
+
+def _samples_lines(metrics: Mapping[str, Any]) -> list[str]:
+    section = metrics.get("samples")
+    if not section:
+        return []
+    lines = [
+        "## Repeated samples",
+        "",
+        f"{section['k']} answers per item (fewest: {section['min_samples']}). Every table "
+        "above scores each item's majority-vote answer (the one in predictions.json); a tie "
+        "between answers counts INVALID and wrong. Mean accuracy is over all samples; its "
+        "interval is mean +- 1.96 standard errors of the per-item accuracies (samples of one "
+        "item are not independent). Agreement: the share of an item's samples that give its "
+        "most frequent answer, averaged over items.",
+        "",
+        markdown(samples_table(metrics)),
+    ]
+    for key in GROUP_KEYS:
+        if section["by"].get(key):
+            lines += [f"### By {key}", "", markdown(samples_table(metrics, key))]
+    return lines
+
+
 def _claim_lines(summary: Mapping[str, Any]) -> list[str]:
 
     line = stored_sentence(summary)
@@ -114,6 +158,7 @@ def render_markdown(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> s
     }
     for key in GROUP_KEYS:
         lines += [f"## {titles[key]}", "", markdown(group_table(metrics, key))]
+    lines += _samples_lines(metrics)
     if metrics["errors_by_stage"]:
         lines += ["## Errors by stage", ""]
         lines += [f"- {stage}: {n}" for stage, n in metrics["errors_by_stage"].items()]

@@ -21,6 +21,7 @@ from cascade.run.pool import ComponentPool
 from cascade.run.rescore import Scorable
 from cascade.run.rundir import (
     CONFIG,
+    CUES_PREFIX,
     METRICS,
     PREDICTIONS,
     REPORT_HTML,
@@ -28,12 +29,15 @@ from cascade.run.rundir import (
     RESULTS,
     SUMMARY,
     RunDir,
+    cue_files,
+    cues_name,
     read_results,
 )
 from cascade.run.variations import Perturbation, derangement, needs_audio
 
 __all__ = [
     "CONFIG",
+    "CUES_PREFIX",
     "KIND_LABELS",
     "METRICS",
     "NO_DESCRIPTION",
@@ -62,6 +66,8 @@ __all__ = [
     "claim_json",
     "compose",
     "config",
+    "cue_files",
+    "cues_name",
     "derangement",
     "format_choices",
     "letters_phrase",

@@ -106,6 +106,17 @@ class RunSpec(Strict):
     one. `sequential`: one after the other, batch by batch. `frontend-first`: the front-end over
     every item, its models released, then the reasoner (when both would not fit in memory
     together, e.g. two vLLM engines on one GPU)."""
+    samples: int = Field(default=1, ge=1)
+    """Answers per item: the reasoner answers each item this many times (sample i is its own
+    cache entry, seeded seed + i), from one front-end pass. Above 1 the reasoner must sample
+    (a temperature above 0, or `null` for a server's own default): greedy decoding would give
+    k identical answers. Results hold one line per (item, sample); predictions.json holds each
+    item's majority-vote answer (`cascade.scoring.samples`)."""
+
+
+SAMPLING_EXEMPT = ("scripted",)
+"""Reasoners that may be asked for repeated samples without a temperature (test doubles that
+answer per sample from their script)."""
 
 
 class AudioSpec(Strict):
@@ -117,8 +128,21 @@ class AudioSpec(Strict):
     clip (a seeded derangement of the run's items), so each item is described by another's audio
     (a captioner conditioned on the question hears the other clip with this item's question; an
     oracle description takes the other item's annotations)."""
+    snr_db: float | None = None
+    """Mix seeded white noise into the item's own clip at this signal-to-noise ratio (dB): the
+    front-end hears the mixture, written once under `<cache>/synthetic/snr/`. Only with
+    `replace: none`."""
     seed: int = 0
-    """Seed of the noise and of the shuffle."""
+    """Seed of the noise (substitute or mixed in) and of the shuffle."""
+
+    @model_validator(mode="after")
+    def _snr_mixes_the_own_clip(self) -> AudioSpec:
+        if self.snr_db is not None and self.replace != "none":
+            raise ValueError(
+                f"audio.snr_db mixes noise into the item's own clip; with "
+                f"audio.replace={self.replace} there is none: leave one of them out"
+            )
+        return self
 
 
 class DescriptionSpec(Strict):
@@ -177,9 +201,30 @@ class RunConfig(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _samples_need_sampling(self) -> RunConfig:
+        if self.run.samples == 1 or self.reasoner.name in SAMPLING_EXEMPT:
+            return self
+        config = registry.resolve("reasoner", self.reasoner.name).Config.model_validate(
+            self.reasoner.config
+        )
+        if not hasattr(config, "temperature") or config.temperature == 0:
+            found = "no temperature" if not hasattr(config, "temperature") else "temperature 0"
+            raise ValueError(
+                f"run.samples={self.run.samples} needs a sampling reasoner, but reasoner "
+                f"{self.reasoner.preset or self.reasoner.stage!r} has {found} (greedy decoding "
+                f"gives {self.run.samples} "
+                "identical answers): set one, e.g. --set reasoner.config.temperature=0.7, or "
+                "set run.samples=1"
+            )
+        return self
+
     def fingerprint(self) -> str:
         """Hash of what determines the result lines: not where they are written, how they are
         computed (batching, runtime options) or scored (metrics are recomputed at every finish).
+        The number of samples per item is the one `run` setting in it, and only above 1, so
+        that a sampled run never shares a directory with a single-answer run (or one with
+        another k) while every k=1 run keeps its directory.
 
         It covers the components' versions and the prompts' text, so that resuming after either
         changed starts a new run directory instead of mixing old and new results. Ablation
@@ -196,6 +241,8 @@ class RunConfig(Strict):
             *(("captioner", c) for c in self.captioners),
             ("reasoner", self.reasoner),
         ]
+        if self.run.samples != 1:
+            data["samples"] = self.run.samples
         data["versions"] = [registry.resolve(t, spec.name).version for t, spec in components]
         data["prompt_texts"] = [
             prompts.load(name).digest for name in (self.prompts.description, self.prompts.answer)
@@ -372,7 +419,7 @@ def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
         problems = "\n  ".join(
             NO_REASONER
             if e["loc"] == ("reasoner",) and e["type"] == "missing"
-            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".removeprefix(": Value error, ")
             for e in error.errors()
         )
         raise ConfigError(f"invalid run config ({source}):\n  {problems}") from None

@@ -5,12 +5,17 @@ included) is recorded with its error and the run goes on, until the failure rate
 configured limit. Running the same config again resumes: answered items are kept, failed ones are
 retried, nothing is computed twice (the cache holds every stage and reasoner output). The summary
 counts the items left without an answer; the CLI turns them into exit code 3.
+
+With `run.samples: k` the front-end runs once per item and the reasoner answers it k times (one
+request per sample index, each its own cache entry); there is one result line per (item,
+sample), and resuming retries exactly the samples without an answer. An item counts as answered
+when all its samples are.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,9 +41,9 @@ from cascade.run.frontend import Clipped, Stage, StageRecord, run_stages
 from cascade.run.isolation import Counts
 from cascade.run.plan import Prompts
 from cascade.run.pool import ComponentPool
-from cascade.run.rundir import RunDir
+from cascade.run.rundir import RunDir, Samples
 from cascade.run.variations import Perturbation, needs_audio
-from cascade.scoring import ItemResult, compute_metrics
+from cascade.scoring import ItemResult, compute_metrics, majority_results
 
 Progress = Callable[[int, int], None]
 """Called with (items done, items total) after every batch."""
@@ -202,8 +207,13 @@ class Runner:
         return FrontendBatch(records, seconds, audio_errors)
 
     def _answer(
-        self, items: Sequence[Item], front: FrontendBatch, summary: RunSummary
+        self,
+        items: Sequence[Item],
+        front: FrontendBatch,
+        summary: RunSummary,
+        pending: Mapping[str, Sequence[int]],
     ) -> list[ItemResult]:
+        """One result per item and pending sample, in item then sample order."""
         started = time.perf_counter()
         stage_records, frontend_s = front.records, front.seconds_per_item
         failed: dict[str, ItemResult] = {}
@@ -244,12 +254,19 @@ class Runner:
                     stages=stages_json,
                 )
                 continue
-            requests.append((item, description, request))
+            requests.extend(
+                (item, description, replace(request, sample_index=sample))
+                for sample in pending[item.id]
+            )
         answers = answer([r for _, _, r in requests], self.reasoner, self.cache, summary.reasoner)
-        done: dict[str, ItemResult] = dict(failed)
-        for (item, description, _), record in zip(requests, answers, strict=True):
+        done: dict[tuple[str, int], ItemResult] = {
+            (i, sample): replace(result, sample=sample)
+            for i, result in failed.items()
+            for sample in pending[i]
+        }
+        for (item, description, request), record in zip(requests, answers, strict=True):
             response = record.response
-            done[item.id] = ItemResult(
+            done[item.id, request.sample_index] = ItemResult(
                 id=item.id,
                 raw_answer=response.text if response.ok else None,
                 reasoning=response.reasoning,
@@ -270,8 +287,9 @@ class Runner:
                     "reasoner_s": round(response.latency_s, 4),
                     "answer_batch_s": round(time.perf_counter() - started, 4),
                 },
+                sample=request.sample_index,
             )
-        return [done[i.id] for i in items]
+        return [done[i.id, sample] for i in items for sample in pending[i.id]]
 
     def run(self, run_dir: RunDir, progress: Progress | None = None) -> RunSummary:
         config = self.config
@@ -286,11 +304,16 @@ class Runner:
         )
         self.summary = summary
         started = time.perf_counter()
-        previous = run_dir.load_results()
-        # Latest outcome per item (True = failed): answered items are kept, failed ones retried.
-        failed = {i: not answered(r) for i, r in previous.items()}
-        summary.resumed = sum(1 for i in items if failed.get(i.id) is False)
-        todo = [i for i in items if failed.get(i.id) is not False]
+        previous = run_dir.load_samples()
+        # Latest outcome per (item, sample) (True = failed): answers kept, failures retried.
+        failed = {
+            (i, sample): not answered(r)
+            for i, by_sample in previous.items()
+            for sample, r in by_sample.items()
+        }
+        pending = {i.id: pending_samples(i, previous, config.run.samples) for i in items}
+        summary.resumed = sum(1 for i in items if not pending[i.id])
+        todo = [i for i in items if pending[i.id]]
         size = config.run.batch_size
         if progress:
             progress(summary.resumed, len(items))
@@ -315,15 +338,16 @@ class Runner:
                 ahead = None
                 if schedule == "overlap" and index + 1 < len(batches):
                     ahead = pool.submit(self._frontend, batches[index + 1], counts)
-                results = self._answer(batch, front, summary)
-                run_dir.append(r.to_json(item) for r, item in zip(results, batch, strict=True))
+                results = self._answer(batch, front, summary, pending)
+                by_id = {i.id: i for i in batch}
+                run_dir.append(r.to_json(by_id[r.id]) for r in results)
                 run_dir.sync()
                 summary.processed += len(batch)
                 summary.errors += sum(r.error is not None for r in results)
                 for r in results:
                     if r.error is not None and r.error_stage is not None:
                         summary.first_errors.setdefault(r.error_stage, f"{r.id}: {r.error}")
-                failed.update((r.id, r.error is not None) for r in results)
+                failed.update(((r.id, r.sample), r.error is not None) for r in results)
                 if progress:
                     progress(summary.resumed + summary.processed, len(items))
                 self._check_failure_rate(sum(failed.values()), len(failed), summary)
@@ -356,7 +380,8 @@ def finalize(
     """Compact the results; write predictions, metrics.json and summary.json (the reports are
     rendered from these by the report layer: `cascade.commands.run`)."""
     order = [i.id for i in benchmark.items]
-    results = run_dir.compact(order)
+    samples = run_dir.compact(order)
+    results = majority_results(benchmark.items, samples)
     predictions = [
         predictions_line(item, results[item.id], benchmark.prediction_key)
         for item in benchmark.items
@@ -364,7 +389,7 @@ def finalize(
     ]
     run_dir.write_predictions(predictions)
     summary.unanswered = sum(
-        1 for item in benchmark.items if item.id not in results or not answered(results[item.id])
+        1 for item in benchmark.items if pending_samples(item, samples, config.run.samples)
     )
     summary_json = summary.to_json() | {"claim": claim_json(config)}
     metrics = compute_metrics(
@@ -374,6 +399,7 @@ def finalize(
         benchmark=benchmark.name,
         skipped=benchmark.skipped,
         cache={"stages": summary_json["stages"], "reasoner": summary_json["reasoner"]},
+        samples=samples,
     )
     metrics["notices"], metrics["scripted"] = summary.notices, summary.scripted
     run_dir.write_metrics(metrics)
@@ -403,7 +429,7 @@ def execute(
     runner = Runner(config, benchmark, stages, reasoner, prompts, cache)
     with RunDir(run_directory(config)) as run_dir:
         run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
-        if unfinished(benchmark.items, run_dir.load_results()):
+        if unfinished(benchmark.items, run_dir.load_samples(), config.run.samples):
             try:
                 load_components(config, stages, reasoner)
             except BaseException:
@@ -432,10 +458,16 @@ def execute(
     return summary
 
 
-def unfinished(items: Sequence[Item], previous: dict[str, dict[str, Any]]) -> bool:
-    """Whether any item has no answer yet in the run directory (absent, failed or empty): the
-    run loop's own rule for what it retries."""
-    return any(i.id not in previous or not answered(previous[i.id]) for i in items)
+def pending_samples(item: Item, previous: Samples, samples: int) -> list[int]:
+    """The samples of an item with no answer yet in the run directory (absent, failed or
+    empty): the run loop's own rule for what it retries."""
+    mine = previous.get(item.id, {})
+    return [s for s in range(samples) if s not in mine or not answered(mine[s])]
+
+
+def unfinished(items: Sequence[Item], previous: Samples, samples: int = 1) -> bool:
+    """Whether any item has a sample without an answer in the run directory."""
+    return any(pending_samples(i, previous, samples) for i in items)
 
 
 def load_components(config: RunConfig, stages: Sequence[Stage], reasoner: Reasoner) -> None:

@@ -17,8 +17,9 @@ from cascade.core import (
     mmau_fields,
     read_records,
 )
-from cascade.run.rundir import PREDICTIONS, RESULTS, RunDir
-from cascade.scoring import ScoringSpec
+from cascade.run.answering import answered
+from cascade.run.rundir import PREDICTIONS, RESULTS, RunDir, Samples
+from cascade.scoring import ScoringSpec, majority_results
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,16 @@ class Scorable:
     scoring: ScoringSpec | None = None
     """How the run was scored (its config.yaml's `scoring`); None for a predictions file, which
     is scored with the defaults. Every reader uses it unless the command line overrides it."""
+    samples: Samples | None = None
+    """Every result line by item and sample, for a run directory (`results` then holds each
+    item's majority-vote line when an item has several samples); None for a predictions file."""
+
+    def unanswered(self) -> list[str]:
+        """Items with a failed or empty answer (of any of their samples), in item order."""
+        lines: Mapping[str, Mapping[int, Mapping[str, Any]]] = self.samples or {
+            i: {0: r} for i, r in self.results.items()
+        }
+        return [i for i, by_sample in lines.items() if not all(map(answered, by_sample.values()))]
 
 
 def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
@@ -111,7 +122,8 @@ def from_run(run_dir: Path) -> Scorable:
     records = run.predictions()
     benchmark, _, adapter = _format_of(records, run.predictions_path)
     items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
-    results = run.results()
+    samples = run.samples()
+    results = majority_results(items, samples)
     summary = run.summary()
     if summary.get("benchmark"):
         benchmark = summary["benchmark"]
@@ -122,6 +134,7 @@ def from_run(run_dir: Path) -> Scorable:
         results,
         summary=summary,
         scoring=run.scoring(),
+        samples=samples,
     )
 
 

@@ -1,4 +1,5 @@
-"""A run directory: the resolved config, one result line per item, predictions, metrics, reports.
+"""A run directory: the resolved config, one result line per item and sample, predictions, metrics,
+reports.
 
 `RunDir` is the one place that knows the directory's file names and formats: every reader and
 writer of a run's files (the pipeline, re-scoring, the judge, the report pages) goes through it.
@@ -37,10 +38,26 @@ SUMMARY = "summary.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 JUDGE_PREFIX = "judge-"
+CUES_PREFIX = "cues-"
 
 
-def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
-    """Result lines by item id (the last line of an id wins).
+def cues_name(measure: str) -> str:
+    """The file of a run's cue coverage by one measure (`lexical`, `judge-<preset>`)."""
+    return CUES_PREFIX + re.sub(r"[^A-Za-z0-9._-]+", "-", measure) + ".json"
+
+
+def cue_files(path: Path) -> list[Path]:
+    """The cue coverage files of a run directory, lexical first."""
+    found = sorted(path.glob(f"{CUES_PREFIX}*.json"))
+    return sorted(found, key=lambda p: p.name != cues_name("lexical"))
+
+
+Samples = dict[str, dict[int, dict[str, Any]]]
+"""Result lines by item id, then by sample index (`run.samples`; 0 for a single-answer run)."""
+
+
+def read_samples(path: Path, *, repair: bool = False) -> Samples:
+    """Every result line by item id and sample (the last line of an (id, sample) wins).
 
     A partial last line (a run killed while writing it) is ignored, and cut off the file when
     `repair` is set; damage anywhere else is an error naming the line.
@@ -48,7 +65,7 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
     if not path.is_file():
         return {}
     data = path.read_bytes()
-    results: dict[str, dict[str, Any]] = {}
+    results: Samples = {}
     good_end = 0
     lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
@@ -64,12 +81,22 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
             if is_last or all(not rest.strip() for rest in lines[number:]):
                 break
             raise CascadeError(f"{path} line {number} is damaged ({error})") from None
-        results[record["id"]] = record
+        results.setdefault(record["id"], {})[int(record.get("sample", 0))] = record
         good_end += len(line) + 1
     if repair and good_end < len(data):
         with path.open("r+b") as f:
             f.truncate(good_end)
     return results
+
+
+def first_samples(samples: Samples) -> dict[str, dict[str, Any]]:
+    """One line per item: its lowest sample (the only one of a single-answer run)."""
+    return {i: by_sample[min(by_sample)] for i, by_sample in samples.items() if by_sample}
+
+
+def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any]]:
+    """Result lines by item id: each item's first sample (`read_samples` has them all)."""
+    return first_samples(read_samples(path, repair=repair))
 
 
 class RunDir:
@@ -134,6 +161,9 @@ class RunDir:
     def load_results(self) -> dict[str, dict[str, Any]]:
         return read_results(self.results_path, repair=True)
 
+    def load_samples(self) -> Samples:
+        return read_samples(self.results_path, repair=True)
+
     def append(self, lines: Iterable[Mapping[str, Any]]) -> None:
         """Append result lines, flushed at once (synced to disk by `sync`)."""
         if self._results is None:
@@ -147,24 +177,30 @@ class RunDir:
             self._results.flush()
             os.fsync(self._results.fileno())
 
-    def compact(self, order: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Rewrite the results with one line per item, in benchmark order."""
+    def compact(self, order: Sequence[str]) -> Samples:
+        """Rewrite the results with one line per item and sample, in benchmark then sample
+        order."""
         if self._results is not None:
             self.sync()
             self._results.close()
             self._results = None
-        results = read_results(self.results_path)
-        lines = [results[i] for i in order if i in results]
+        results = read_samples(self.results_path)
+        kept = {i: dict(sorted(results[i].items())) for i in order if i in results}
+        lines = [line for by_sample in kept.values() for line in by_sample.values()]
         write_atomic(
             self.results_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines)
         )
-        return {r["id"]: r for r in lines}
+        return kept
 
     # --- reading (no lock needed) ---------------------------------------------------------------
 
+    def has(self, *names: str) -> bool:
+        """Whether every named file exists."""
+        return all((self.path / name).is_file() for name in names)
+
     def require(self, *names: str, what: str = "a run directory") -> None:
         """Raise unless every named file exists (`what` the directory must be, for the message)."""
-        if not all((self.path / name).is_file() for name in names):
+        if not self.has(*names):
             raise CascadeError(f"{self.path} is not {what} (no {' or '.join(names)})")
 
     def stored_config(self) -> dict[str, Any]:
@@ -202,8 +238,13 @@ class RunDir:
             ) from None
 
     def results(self) -> dict[str, dict[str, Any]]:
-        """Result lines by item id, without repairing a partial last line."""
+        """Result lines by item id (each item's first sample), without repairing a partial last
+        line."""
         return read_results(self.results_path)
+
+    def samples(self) -> Samples:
+        """Every result line by item id and sample, without repairing a partial last line."""
+        return read_samples(self.results_path)
 
     def predictions(self) -> list[RawRecord]:
         """predictions.json: one record per answered item, in the benchmark's own format."""
@@ -231,6 +272,15 @@ class RunDir:
             (path.name, json.loads(path.read_text(encoding="utf-8")))
             for path in sorted(self.path.glob(f"{JUDGE_PREFIX}*.json"))
         ]
+
+    def cue_files(self) -> list[Path]:
+        """The cue coverage files of the run, lexical first."""
+        return cue_files(self.path)
+
+    def read_cues(self, name: str) -> dict[str, Any]:
+        """One cue coverage file by its name (from `cue_files`); raises OSError or ValueError
+        when it cannot be read."""
+        return self._read_json(name)
 
     def _read_json(self, name: str) -> dict[str, Any]:
         value: dict[str, Any] = json.loads((self.path / name).read_text(encoding="utf-8"))
@@ -278,6 +328,10 @@ class RunDir:
         write_atomic(files["md"], markdown)
         write_atomic(files["csv"], csv)
         return files
+
+    def write_cues(self, measure: str, record: Any) -> Path:
+        """Write the run's cue coverage by `measure` (`cascade cues`); returns the file."""
+        return self._write_json(cues_name(measure), record)
 
     def _write_json(self, name: str, value: Any) -> Path:
         path = self.path / name

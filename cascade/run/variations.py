@@ -6,6 +6,8 @@ are byte-for-byte what they were. Otherwise:
 
 - audio `noise` / `silence`: a generated clip of the item's length, written once as FLAC under
   `<cache>/synthetic/`, so its content hash is stable and the front-end cache hits on re-runs;
+- audio `snr_db`: the item's own clip with seeded white noise mixed in at that signal-to-noise
+  ratio, written once under `<cache>/synthetic/snr/` the same way;
 - audio `shuffle`: the clip of another item (a seeded derangement); with an oracle description,
   the other item's annotations;
 - description `oracle`: the benchmark's annotations rendered by a template, no front-end;
@@ -31,6 +33,7 @@ from cascade.core import (
     PromptError,
     PromptTemplate,
     StageOutput,
+    content_hash,
     digest,
     prompts,
 )
@@ -41,6 +44,8 @@ from cascade.run.description import compose
 SYNTHETIC_RATE = 16000
 NOISE_RMS = 0.1
 """White noise at -20 dBFS RMS: clearly audible, never clipping in practice."""
+CLIP_PEAK = 0.99
+"""Peak a noisy mixture is scaled down to when it would clip (16-bit FLAC holds up to 1)."""
 ORACLE_FIELDS = ("cue", "thinking")
 NONE = "(none)"
 """An annotation the item lacks, or that truncation removed."""
@@ -111,13 +116,47 @@ def synthetic_clip(kind: str, seconds: float, *, item_id: str, seed: int, root: 
     return path
 
 
-def _write_flac(path: Path, samples: np.ndarray[Any, np.dtype[np.float32]]) -> None:
+def noisy_clip(source: Path, snr_db: float, *, item_id: str, seed: int, root: Path) -> Path:
+    """The item's own clip with white noise mixed in at `snr_db`, made once.
+
+    The noise is seeded by (seed, item id, the clip's content) and scaled so that its power over
+    the whole clip is exactly the clip's power / 10^(snr_db / 10): the mixture's SNR is the one
+    asked for. Channels and sample rate are kept; a mixture that would clip is scaled down as a
+    whole, which keeps the ratio.
+
+    Raises:
+        AudioError: the clip is unreadable or silent (no signal to set a ratio against).
+    """
+    identity = {"kind": "snr", "snr_db": snr_db, "seed": seed, "item": item_id}
+    identity["source"] = content_hash(source)
+    path = root / "synthetic" / "snr" / f"{digest(identity)[:24]}.flac"
+    if path.is_file():
+        return path
+    clip = Clip(source)
+    signal, rate = clip.channels.astype(np.float64), clip.native_rate
+    power = float(np.mean(signal**2))
+    if power == 0.0:
+        raise AudioError(f"the clip {source} is silent: no signal to set a {snr_db} dB SNR against")
+    rng = np.random.default_rng(int(digest(identity)[:16], 16))
+    noise = rng.normal(0.0, 1.0, signal.shape)
+    noise *= np.sqrt(power / 10 ** (snr_db / 10) / float(np.mean(noise**2)))
+    mixed = signal + noise
+    peak = float(np.max(np.abs(mixed)))
+    if peak > CLIP_PEAK:
+        mixed *= CLIP_PEAK / peak
+    _write_flac(path, mixed.astype(np.float32), rate)
+    return path
+
+
+def _write_flac(
+    path: Path, samples: np.ndarray[Any, np.dtype[np.float32]], rate: int = SYNTHETIC_RATE
+) -> None:
     import soundfile as sf
 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{random.getrandbits(32):08x}.flac")
     try:
-        sf.write(str(partial), samples, SYNTHETIC_RATE, format="FLAC", subtype="PCM_16")
+        sf.write(str(partial), samples, rate, format="FLAC", subtype="PCM_16")
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
@@ -205,6 +244,8 @@ class Perturbation:
                 never falls back to its own clip, which would score real audio as the ablation.
         """
         kind = self.audio_spec.replace
+        if self.audio_spec.snr_db is not None:
+            return self._noisy(item, self.audio_spec.snr_db)
         if kind == "none" or kind == "shuffle":
             return self._source(item).audio
         if item.audio is None:
@@ -223,6 +264,20 @@ class Perturbation:
                 f"item {item.id}: audio.replace={kind} cannot make its substitute clip "
                 f"({type(error).__name__}: {error}); the item fails rather than hear its own "
                 f"clip {item.audio}. Fix or replace that file and run again."
+            ) from error
+
+    def _noisy(self, item: Item, snr_db: float) -> Path | None:
+        if item.audio is None:
+            return None
+        try:
+            return noisy_clip(
+                item.audio, snr_db, item_id=item.id, seed=self.audio_spec.seed, root=self.cache_root
+            )
+        except Exception as error:
+            raise AudioError(
+                f"item {item.id}: audio.snr_db={snr_db} cannot mix noise into its clip "
+                f"({type(error).__name__}: {error}); the item fails rather than hear the clean "
+                f"clip. Fix or replace {item.audio} and run again."
             ) from error
 
     def describe(self, item: Item, outputs: Sequence[StageOutput], template: PromptTemplate) -> str:

@@ -18,10 +18,25 @@ Schema (version 1), all accuracies and rates are fractions in [0, 1]:
       "truncated": int,                                       # answers cut by the length limit
       "errors": int,                                          # items with no answer at all
       "errors_by_stage": {stage: int},
-      "cache": {...}                                          # computed vs re-used, when known
+      "cache": {...},                                         # computed vs re-used, when known
+      "samples": {                          # only when some item has several samples (run.samples)
+        "k": int, "min_samples": int,       # most and fewest samples of an item
+        "overall": SAMPLED,
+        "by": {"modality" | "category" | "sub-category" | "language": {value: SAMPLED}}
+      }
     }
     GROUP = {"n", "correct", "accuracy", "ci95": [lo, hi], "random_expectation", "p_value",
              "significant"}
+    SAMPLED = {"n",                                          # items
+               "mean_accuracy": {scorer: {"mean", "se", "ci95": [lo, hi]}},
+               "majority_accuracy": {scorer: float},
+               "agreement": float,                           # mean share agreeing with the mode
+               "ties": int}                                  # items without a majority
+
+With several samples per item, every figure outside `samples` is computed on each item's
+majority-vote line (the one in predictions.json), ties counted INVALID and wrong; the vote, the
+mean accuracy's interval (standard error of the per-item accuracies) and agreement are defined in
+cascade.scoring.samples. With one sample per item there is no `samples` section.
 
 `significant` is the one-sided exact Poisson-binomial test against random guessing on exactly the
 group's items, at alpha / family_size (Bonferroni). Errors count as wrong under every scorer;
@@ -36,6 +51,7 @@ from typing import Any
 
 from cascade.core import Item
 from cascade.scoring.results import EXTRACTORS, SCORERS, ItemResult, score_answer
+from cascade.scoring.samples import majority_results, sampled, samples_metrics
 from cascade.scoring.spec import ScoringSpec
 from cascade.scoring.stats import group_stats
 
@@ -64,8 +80,17 @@ def compute_metrics(
     benchmark: str,
     skipped: Mapping[str, str] | None = None,
     cache: Mapping[str, Any] | None = None,
+    samples: Mapping[str, Mapping[int, Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Metrics over the items that have a result (the others are counted as pending)."""
+    """Metrics over the items that have a result (the others are counted as pending).
+
+    `results` holds one line per item; with `samples` (every line by item and sample) holding
+    several samples of an item, `results` is replaced by the majority-vote lines and the
+    `samples` section is added.
+    """
+    repeated = samples is not None and sampled(samples)
+    if samples is not None and repeated:
+        results = majority_results(items, samples)
     scored_items = [i for i in items if i.id in results]
     facts = [ItemResult.from_json(results[i.id]) for i in scored_items]
     scores = [score_answer(i, f) for i, f in zip(scored_items, facts, strict=True)]
@@ -89,7 +114,7 @@ def compute_metrics(
         }
     n = len(scored_items)
     invalid = {m: sum(s.invalid[m] for s in scores) for m in EXTRACTORS}
-    return {
+    metrics = {
         "schema_version": SCHEMA_VERSION,
         "benchmark": benchmark,
         "n_items": n,
@@ -109,6 +134,9 @@ def compute_metrics(
         "errors_by_stage": dict(Counter(f.error_stage for f in facts if f.error is not None)),
         "cache": dict(cache or {}),
     }
+    if samples is not None and repeated:
+        metrics["samples"] = samples_metrics(items, samples, GROUP_KEYS)
+    return metrics
 
 
 def outcomes(

@@ -108,6 +108,6 @@ class ItemResult:
             reasoner_cached=raw.get("reasoner_cached"),
             usage=raw.get("usage") or {},
             timings=raw.get("timings") or {},
-            sample=int(raw.get("sample", 0)),
+            sample=int(raw.get("sample") or 0),  # null: a majority line with no majority
             verbatim_prediction=bool(raw.get("verbatim_prediction", False)),
         )

@@ -395,3 +395,59 @@ def paired_test(
     if not 0 < alpha < 1 or comparisons < 1:
         raise ValueError(f"need 0 < alpha < 1 and comparisons >= 1, got {alpha}, {comparisons}")
     return PairedTest(paired_comparison(a, b), comparisons, alpha)
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A t-interval of the mean of per-item fractions, clipped to [0, 1]; [0, 1] for fewer than
+    two values (their spread, hence the interval, is unknown). The one interval of a mean of
+    per-item values in cascade: rubric scores, cue coverage, accuracy over repeated samples.
+
+    Raises:
+        ValueError: on no values or a confidence outside (0, 1).
+    """
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        raise ValueError("a mean interval needs at least one value")
+    _z(confidence)
+    mean = sum(values) / n
+    if n < 2:
+        return (0.0, 1.0)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    return (max(0.0, mean - half), min(1.0, mean + half))
+
+
+@dataclass(frozen=True)
+class IndependenceTest:
+    """Pearson's chi-square test of independence of a table of counts (rows x columns)."""
+
+    statistic: float
+    dof: int
+    p_value: float
+    min_expected: float
+    """The smallest expected count: below 5 the chi-square approximation is rough."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "test": "chi-square of independence (Pearson, no continuity correction)",
+            "statistic": self.statistic,
+            "dof": self.dof,
+            "p_value": self.p_value,
+            "min_expected": self.min_expected,
+        }
+
+
+def independence_test(table: Sequence[Sequence[int]]) -> IndependenceTest | None:
+    """Whether rows and columns of `table` are independent; None when a row or a column is
+    all zero after dropping empty rows (nothing to test)."""
+    from scipy import stats
+
+    rows = [list(r) for r in table if sum(r) > 0]
+    if len(rows) < 2 or any(sum(col) == 0 for col in zip(*rows, strict=True)):
+        return None
+    statistic, p_value, dof, expected = stats.chi2_contingency(rows, correction=False)
+    return IndependenceTest(
+        float(statistic), int(dof), float(p_value), float(np.asarray(expected).min())
+    )

@@ -1,4 +1,5 @@
-"""report.html for a run, a comparison and a sweep: one self-contained file each.
+"""report.html of a run: what its page shows, gathered here and rendered by
+templates/run_page.html.j2 (one item card at a time, templates/item_card.html.j2).
 
 Everything is inline (stylesheet, script, SVG charts), so a report opens from disk with no server
 and no network. A run's page shows its headline figures, accuracy by modality and layer with 95%
@@ -12,18 +13,18 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup
 
 from cascade.analysis import judge
 from cascade.core import Cache, Item, messages_hash, prompts
 from cascade.report.html import svg
-from cascade.report.html.assets import CSS, SCRIPT
+from cascade.report.html.render import stream
 from cascade.report.tables import group_table, headline_table, notices
 from cascade.run import (
     CONFIG,
@@ -50,54 +51,10 @@ MIME = {
 GROUP_TITLES = {"modality": "modality", "category": "layer"}
 
 
-def page(
-    title: str,
-    subtitle: str,
-    sections: Sequence[str],
-    *,
-    script: bool = False,
-    scorer: str = "strict",
-) -> str:
-    """A whole HTML document around the given sections (`scorer`: the first one shown)."""
-    return "".join(page_parts(title, subtitle, sections, script=script, scorer=scorer))
-
-
-def page_parts(
-    title: str,
-    subtitle: str,
-    sections: Sequence[str],
-    *,
-    script: bool = False,
-    scorer: str = "strict",
-) -> list[str]:
-    """The document of `page` as parts in order, for writing a large page without joining it."""
-    code = f"<script>{SCRIPT.replace('__SCORER__', scorer)}</script>" if script else ""
-    head = (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{escape(title)}</h1><div class='meta'>{subtitle}</div></header><main>"
-    )
-    body = [part for index, s in enumerate(sections) for part in (("\n", s) if index else (s,))]
-    return [head, *body, f"</main>{code}</body></html>\n"]
-
-
-def table_html(frame: pd.DataFrame, *, scroll: bool = False) -> str:
-    if frame.empty:
-        return "<p class='note'>(no rows)</p>"
-    html = frame.to_html(index=False, classes="data", border=0, escape=True, na_rep="")
-    return f"<div class='scroll'>{html}</div>" if scroll else html
-
-
-def section(title: str, *content: str, anchor: str = "") -> str:
-    ident = f" id='{escape(anchor)}'" if anchor else ""
-    return f"<section{ident}><h2>{escape(title)}</h2>{''.join(content)}</section>"
-
-
 # --- charts from metrics ------------------------------------------------------------------------
 
 
-def group_chart(metrics: Mapping[str, Any], key: str, scorer: str) -> str:
+def group_chart(metrics: Mapping[str, Any], key: str, scorer: str) -> Markup:
     by = metrics["scorers"][scorer]["by"].get(key, {})
     groups = [
         svg.Group(
@@ -146,6 +103,21 @@ class RunView:
     config: Any = None
     """The resolved RunConfig, when the run directory has one."""
     notes: list[str] = field(default_factory=list)
+    cues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each item's cue coverage record by id, from the run's first cue file (lexical first)."""
+    cues_measure: str | None = None
+
+
+def load_cues(run: RunDir) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """The measure and item records of the run's first readable `cues-<measure>.json`; a file
+    that cannot be read is skipped here (report.md names it)."""
+    for path in run.cue_files():
+        try:
+            record = run.read_cues(path.name)
+            return str(record["measure"]), {i["id"]: i for i in record["items"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None, {}
 
 
 def load_run_view(run_dir: Path) -> RunView:
@@ -156,8 +128,18 @@ def load_run_view(run_dir: Path) -> RunView:
     config, results, metrics = run.config(), run.results(), run.metrics()
     summary = run.summary()
     kept = [i for i in run.items(config) if i.id in results]
+    measure, cues = load_cues(run)
     return RunView(
-        run_dir, config.name, metrics.get("benchmark", ""), kept, results, metrics, summary, config
+        run_dir,
+        config.name,
+        metrics.get("benchmark", ""),
+        kept,
+        results,
+        metrics,
+        summary,
+        config,
+        cues=cues,
+        cues_measure=measure,
     )
 
 
@@ -184,15 +166,6 @@ class Embedder:
             return path.resolve().as_uri()
 
 
-def _player(source: str | None, label: str) -> str:
-    if source is None:
-        return f"<p class='note'>{escape(label)}: audio not available on this machine</p>"
-    return (
-        f"<div><span class='note'>{escape(label)}</span><br>"
-        f"<audio controls preload='none' src='{escape(source, quote=True)}'></audio></div>"
-    )
-
-
 @dataclass(frozen=True)
 class ItemStatus:
     outcome: dict[str, str]
@@ -217,7 +190,7 @@ def item_status(item: Item, result: ItemResult) -> ItemStatus:
     return ItemStatus(outcome, chosen)
 
 
-def confusion_chart(view: RunView, method: str) -> str:
+def confusion_chart(view: RunView, method: str) -> Markup:
     """Chosen option position against the correct one (items with up to six options)."""
     width = min(6, max((len(i.choices) for i in view.items), default=2))
     letters = option_letters(width)
@@ -255,92 +228,103 @@ def _prompt_text(view: RunView, item: Item, result: ItemResult) -> str:
     return text
 
 
-def item_card(view: RunView, item: Item, embed: Embedder, heard: Path | None) -> str:
+@dataclass(frozen=True)
+class Player:
+    source: str | None
+    """Embedded data or a relative path; None when the clip is not on this machine."""
+    label: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    letter: str
+    text: str
+    answer: bool
+    chosen: bool
+
+    @property
+    def classes(self) -> list[str]:
+        return [c for c, on in (("answer", self.answer), ("chosen", self.chosen)) if on]
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A cue the item's description should carry, and whether it does."""
+
+    text: str
+    covered: bool | None
+    """None: unknown (no verdict could be had)."""
+    stages: tuple[str, ...] = ()
+    """The front-end stages whose text conveys the cue."""
+
+    @property
+    def state(self) -> str:
+        return {True: "covered", False: "missing", None: "unknown"}[self.covered]
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the item card of a run page shows (templates/item_card.html.j2)."""
+
+    item: Item
+    result: ItemResult
+    outcome: dict[str, str]
+    players: list[Player]
+    choices: list[Choice]
+    facts: list[tuple[str, str]]
+    prompt: str
+    search: str
+    """Lower-cased text the page's search box matches."""
+    cues: Sequence[Cue] | None = None
+    """Shown under the description when given."""
+    cues_measure: str | None = None
+    cause: str | None = None
+    """Why a wrong answer was wrong (`cascade cues`), with the reason."""
+
+
+def _cues(view: RunView, item: Item) -> tuple[list[Cue] | None, str | None]:
+    record = view.cues.get(item.id)
+    if record is None or not record.get("cues"):
+        return None, None
+    cues = [Cue(c["cue"], c["covered"], tuple(c.get("stages") or ())) for c in record["cues"]]
+    cause = record.get("cause")
+    return cues, f"{cause}: {record.get('reason', '')}" if cause else None
+
+
+def item_card(view: RunView, item: Item, embed: Embedder, heard: Path | None) -> Card:
     result = ItemResult.from_json(view.results[item.id])
     status = item_status(item, result)
     chosen = status.chosen.get("lenient")
     letters = option_letters(len(item.choices))
-    choices = "".join(
-        "<li class='{}'>{}{}</li>".format(
-            " ".join(
-                c for c, on in (("answer", k == item.answer_index), ("chosen", k == chosen)) if on
-            ),
-            escape(f"({letters[k]}) {text}"),
-            "<span class='mark'>✓ answer</span>" * (k == item.answer_index)
-            + "<span class='mark'>← chosen</span>" * (k == chosen),
-        )
-        for k, text in enumerate(item.choices)
-    )
-    audio = _player(embed.source(item.audio), "the clip")
+    players = [Player(embed.source(item.audio), "the clip")]
     if heard is not None and heard != item.audio:
-        audio += _player(embed.source(heard), "what the front-end heard (ablation)")
-    blocks = [
-        f"<div>{audio}<h3>Question</h3><p>{escape(item.question)}</p>"
-        f"<ul class='choices'>{choices}</ul></div>",
-        "<div><dl class='kv'>"
-        + "".join(
-            f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>"
-            for k, v in (
-                ("modality", item.modality),
-                ("layer", item.category),
-                ("sub-category", item.sub_category),
-                ("language", item.language or "–"),
-                ("answer", item.answer),
-                ("chosen (lenient)", item.choices[chosen] if chosen is not None else "–"),
-                *((s, status.outcome[s]) for s in SCORERS),
-                ("finish", result.finish_reason or "–"),
-            )
-        )
-        + "</dl>"
-        + (f"<h3>Error</h3><pre>{escape(result.error)}</pre>" if result.error else "")
-        + "</div>",
-        f"<div class='full'><h3>Description</h3><pre>{escape(result.description or '–')}</pre>"
-        f"<details><summary>Prompt</summary><pre>{escape(_prompt_text(view, item, result))}</pre>"
-        "</details>"
-        + (
-            f"<h3>Reasoning</h3><pre>{escape(result.reasoning)}</pre>"
-            if result.reasoning.strip()
-            else ""
-        )
-        + f"<h3>Answer</h3><pre>{escape(result.raw_answer or '–')}</pre></div>",
+        players.append(Player(embed.source(heard), "what the front-end heard (ablation)"))
+    facts = [
+        ("modality", item.modality),
+        ("layer", item.category),
+        ("sub-category", item.sub_category),
+        ("language", item.language or "–"),
+        ("answer", item.answer),
+        ("chosen (lenient)", item.choices[chosen] if chosen is not None else "–"),
+        *((s, status.outcome[s]) for s in SCORERS),
+        ("finish", result.finish_reason or "–"),
     ]
-    search = " ".join([item.id, item.question, *item.choices, result.description or ""]).lower()
-    data = " ".join(f"data-{s}='{status.outcome[s]}'" for s in SCORERS)
-    first = status.outcome["strict"]
-    return (
-        f"<details class='item' id='item-{escape(item.id, quote=True)}' {data} "
-        f"data-modality='{escape(item.modality, quote=True)}' "
-        f"data-category='{escape(item.category, quote=True)}' "
-        f"data-text='{escape(search, quote=True)}'>"
-        f"<summary><span class='badge {first}'>{first}</span>"
-        f"<span class='id'>{escape(item.id)}</span>"
-        f"<span class='q'>{escape(item.question)}</span>"
-        f"<span class='tag'>{escape(item.modality)}</span>"
-        f"<span class='tag'>{escape(item.category)}</span></summary>"
-        f"<div class='body'>{''.join(blocks)}</div></details>"
-    )
-
-
-def _controls(items: Sequence[Item]) -> str:
-    outcome = "".join(
-        f"<button type='button' data-outcome='{o}'>{o}</button>"
-        for o in ("all", "correct", "wrong", "invalid", "error")
-    )
-    selects = []
-    for key, title in GROUP_TITLES.items():
-        values = sorted({getattr(i, key) for i in items})
-        options = "".join(f"<option>{escape(v)}</option>" for v in values)
-        selects.append(
-            f"<label>{title} <select data-group='{key}'><option value='all'>all</option>"
-            f"{options}</select></label>"
-        )
-    scorers = "".join(f"<option>{s}</option>" for s in SCORERS)
-    return (
-        "<div class='controls'>"
-        f"<label>scorer <select id='scorer'>{scorers}</select></label>"
-        f"<span class='seg'>{outcome}</span>{''.join(selects)}"
-        "<label>search <input id='search' type='search' placeholder='id, words…'></label>"
-        "<span id='shown'></span></div>"
+    cues, cause = _cues(view, item)
+    return Card(
+        item=item,
+        result=result,
+        outcome=status.outcome,
+        players=players,
+        choices=[
+            Choice(letters[k], text, k == item.answer_index, k == chosen)
+            for k, text in enumerate(item.choices)
+        ],
+        facts=[(key, str(value)) for key, value in facts],
+        prompt=_prompt_text(view, item, result),
+        search=" ".join([item.id, item.question, *item.choices, result.description or ""]).lower(),
+        cues=cues,
+        cues_measure=view.cues_measure,
+        cause=cause,
     )
 
 
@@ -381,17 +365,21 @@ def _run_subtitle(view: RunView) -> str:
             f"{stages_done.get('reused', 0)}; answers computed {answers.get('computed', 0)} / "
             f"re-used {answers.get('reused', 0)}"
         )
-    return escape(" · ".join(parts))
+    return " · ".join(parts)
 
 
-def _claim_note(summary: Mapping[str, Any]) -> str:
-    """The published row the run reproduces, or the settings that drop its claim."""
+@dataclass(frozen=True)
+class Rubric:
+    """The rubric scores one judge gave this run (its judge-*.json)."""
 
-    line = stored_sentence(summary)
-    return "" if line is None else f"<p class='note claim'>{escape(line)}</p>"
+    judge: str
+    table: pd.DataFrame
+    samples: Any
+    prompt: str
+    file: str
 
 
-def _rubric_sections(run_dir: Path) -> list[str]:
+def _rubrics(run_dir: Path) -> list[Rubric]:
     """The rubric scores of every judge that scored this run (judge-*.json), beside accuracy."""
 
     found = []
@@ -399,76 +387,60 @@ def _rubric_sections(run_dir: Path) -> list[str]:
         frame = pd.DataFrame(record.get("groups") or [])
         if frame.empty:
             continue
-        shown = judge.display_table(frame)
         found.append(
-            section(
-                f"Rubric scores by {record.get('judge')}",
-                table_html(shown),
-                f"<p class='note'>{record.get('samples')} judge samples per item, middle three "
-                f"averaged; prompt {escape(str(record.get('prompt')))}. Details: "
-                f"{escape(file_name)}.</p>",
+            Rubric(
+                judge=str(record.get("judge")),
+                table=judge.display_table(frame),
+                samples=record.get("samples"),
+                prompt=str(record.get("prompt")),
+                file=file_name,
             )
         )
     return found
 
 
-def _notice_sections(view: RunView) -> list[str]:
-    """What the reader must know before any number (see `report.notices`)."""
-    found = notices(view.metrics, view.summary)
-    if not found:
-        return []
-    shown = "".join(f"<p class='note'><strong>{escape(n)}</strong></p>" for n in found)
-    return [section("Read this first", shown, anchor="notices")]
+@dataclass(frozen=True)
+class FilterGroup:
+    key: str
+    title: str
+    values: list[str]
 
 
-def run_page_parts(view: RunView, page_path: Path) -> list[str]:
-    """report.html in parts: each item card stays its own part (embedded audio is large)."""
+def run_page_parts(view: RunView, page_path: Path) -> Iterator[str]:
+    """report.html in parts, in order: the item cards are built and rendered one at a time as
+    the parts are consumed (embedded audio is large), so the page is never whole in memory."""
     metrics = view.metrics
-    charts = []
-    for scorer in SCORERS:
-        charts.append(
-            f"<div data-for-scorer='{scorer}' class='charts'>"
-            + group_chart(metrics, "modality", scorer)
-            + group_chart(metrics, "category", scorer)
-            + confusion_chart(view, INVALID_BY[scorer])
-            + "</div>"
-        )
+    charts = {
+        scorer: [
+            group_chart(metrics, "modality", scorer),
+            group_chart(metrics, "category", scorer),
+            confusion_chart(view, INVALID_BY[scorer]),
+        ]
+        for scorer in SCORERS
+    }
     embed = Embedder(page_path.parent)
     heard = _heard_paths(view)
-    cards = [item_card(view, i, embed, heard.get(i.id)) for i in view.items]
-    scoring = metrics["scoring"]
-    sections = [
-        *_notice_sections(view),
-        section(
-            "Headline",
-            table_html(headline_table(metrics)),
-            "<p class='note'>* = better than random guessing (one-sided exact Poisson-binomial, "
-            f"alpha {scoring['alpha']} / {scoring['family_size']}); intervals {scoring['ci']}, "
-            "95%. Errors and unparseable answers count as wrong.</p>",
-            _claim_note(view.summary),
-        ),
-        section(
-            "Plots",
-            "<p class='note'>Shown for the scorer picked in the Items section. The dashed red "
-            "tick is the random-guess expectation of each group's items; whiskers are 95% "
-            "intervals.</p>",
-            *charts,
-        ),
-        section(
-            "By modality and layer",
-            "<h3>By modality</h3>",
-            table_html(group_table(metrics, "modality")),
-            "<h3>By layer</h3>",
-            table_html(group_table(metrics, "category")),
-        ),
-        *_rubric_sections(view.run_dir),
-    ]
-    # The Items section is opened and closed around the cards, which stay separate parts.
-    items = section("Items", _controls(view.items), "<div id='items'>\0</div>", anchor="items")
-    items_open, items_close = items.split("\0")
-    title = f"{view.name} on {view.benchmark}"
-    parts = page_parts(title, _run_subtitle(view), [*sections, items_open], script=True)
-    return [*parts[:-1], *cards, items_close, parts[-1]]
+    cards = (item_card(view, i, embed, heard.get(i.id)) for i in view.items)
+    return stream(
+        "run_page.html.j2",
+        title=f"{view.name} on {view.benchmark}",
+        subtitle=_run_subtitle(view),
+        scorer="strict",
+        scorers=SCORERS,
+        notices=notices(view.metrics, view.summary),
+        headline=headline_table(metrics),
+        scoring=metrics["scoring"],
+        claim=stored_sentence(view.summary),
+        charts=charts,
+        by_modality=group_table(metrics, "modality"),
+        by_layer=group_table(metrics, "category"),
+        rubrics=_rubrics(view.run_dir),
+        groups=[
+            FilterGroup(key, title, sorted({getattr(i, key) for i in view.items}))
+            for key, title in GROUP_TITLES.items()
+        ],
+        cards=cards,
+    )
 
 
 def write_run_report(run_dir: Path) -> Path:

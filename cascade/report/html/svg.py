@@ -1,8 +1,11 @@
-"""Small inline SVG charts for the HTML reports: intervals, differences, a confusion heat map.
+"""Small inline SVG charts for the HTML reports: intervals, differences, a confusion heat map,
+a dose-response curve.
 
 Pure functions from numbers to SVG text (no plotting library, no network): accuracies as
 horizontal bars with 95% whiskers and a random-guess tick per row, paired differences as bars
-around zero, and counts as a heat map. Text is escaped; sizes follow the number of rows.
+around zero, counts as a heat map, and fractions against a degradation's level as lines with
+whiskers. Every text in a chart is escaped, which is what lets the pages take a chart as
+`Markup`; sizes follow the number of rows.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+
+from markupsafe import Markup
 
 PALETTE = ("#3b6ea8", "#d9822b", "#4c9a5b", "#8e5ba8", "#b5475a", "#5b8e9a")
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:12px"
@@ -45,7 +50,7 @@ def _clip(label: str, limit: int = 32) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
-def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str] = ()) -> str:
+def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str] = ()) -> Markup:
     """Horizontal bars (0-100%) with 95% whiskers, one block of bars per group, and a dashed
     random-guess tick per group."""
     names = list(series) or list(dict.fromkeys(b.series for g in groups for b in g.bars))
@@ -135,7 +140,7 @@ def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str]
         )
         parts.append(_text(x + 20, y, "random guess"))
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,7 @@ class Delta:
     note: str = ""
 
 
-def delta_chart(deltas: Sequence[Delta], *, title: str) -> str:
+def delta_chart(deltas: Sequence[Delta], *, title: str) -> Markup:
     """Bars around zero (in percentage points); significant differences drawn solid."""
     span = max([0.05, *(abs(d.value) for d in deltas)])
     span = min(1.0, (int(span * 20) + 1) / 20)
@@ -205,7 +210,7 @@ def delta_chart(deltas: Sequence[Delta], *, title: str) -> str:
         )
     )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def heatmap(
@@ -216,7 +221,7 @@ def heatmap(
     title: str,
     row_title: str,
     column_title: str,
-) -> str:
+) -> Markup:
     """A count matrix as shaded cells with the count written in each."""
     cell = 34
     left, top = 96, 56
@@ -251,4 +256,131 @@ def heatmap(
                 _text(x + cell / 2, y + cell / 2 + 4, str(value), "middle", f'fill="{ink}"')
             )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class Point:
+    level: float
+    value: float
+    """A fraction (0 to 1)."""
+    low: float | None = None
+    high: float | None = None
+    note: str = ""
+    """Tooltip text (e.g. "n=32")."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    label: str
+    points: tuple[Point, ...]
+
+
+DOSE_LEFT = 56
+DOSE_TOP = 34
+DOSE_WIDTH = 440
+DOSE_HEIGHT = 220
+"""The plot area of `dose_chart`: levels span its width, 0-100% its height (top is 100%)."""
+
+
+def dose_chart(
+    curves: Sequence[Curve],
+    *,
+    title: str,
+    axis: str,
+    reference: Sequence[tuple[float, float]] = (),
+) -> Markup:
+    """Fractions (0-100%) against the level of a degradation: one line with 95% whiskers per
+    curve, and the random-guess expectation at each level as a dashed line.
+
+    Levels are placed linearly between the smallest (left edge) and the largest (right edge);
+    a single level sits in the middle.
+    """
+    levels = sorted({p.level for c in curves for p in c.points} | {lv for lv, _ in reference})
+    lowest, highest = (levels[0], levels[-1]) if levels else (0.0, 1.0)
+    width = DOSE_LEFT + DOSE_WIDTH + 30
+    legend_y = DOSE_TOP + DOSE_HEIGHT + 50
+    height = legend_y + 12
+
+    def x_of(level: float) -> float:
+        if highest == lowest:
+            return DOSE_LEFT + DOSE_WIDTH / 2
+        return DOSE_LEFT + (level - lowest) / (highest - lowest) * DOSE_WIDTH
+
+    def y_of(value: float) -> float:
+        return DOSE_TOP + (1 - max(0.0, min(1.0, value))) * DOSE_HEIGHT
+
+    bottom = DOSE_TOP + DOSE_HEIGHT
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="{FONT}">',
+        f"<title>{escape(title)}</title>",
+        _text(4, 16, title, extra='font-weight="600" font-size="13"'),
+    ]
+    for tick in range(0, 101, 20):
+        y = y_of(tick / 100)
+        parts.append(
+            f'<line x1="{DOSE_LEFT}" y1="{y:.1f}" x2="{DOSE_LEFT + DOSE_WIDTH}" y2="{y:.1f}" '
+            'stroke="#e3e3e3"/>'
+        )
+        parts.append(_text(DOSE_LEFT - 6, y + 4, f"{tick}%", "end", 'fill="#666"'))
+    for level in levels:
+        x = x_of(level)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="#666"/>'
+        )
+        parts.append(_text(x, bottom + 16, f"{level:g}", "middle", 'fill="#666"'))
+    parts.append(_text(DOSE_LEFT + DOSE_WIDTH / 2, bottom + 32, axis, "middle", 'fill="#333"'))
+    if reference:
+        line = " ".join(f"{x_of(lv):.1f},{y_of(v):.1f}" for lv, v in sorted(reference))
+        parts.append(
+            f'<polyline class="reference" points="{line}" fill="none" stroke="#c0392b" '
+            'stroke-width="1.5" stroke-dasharray="4,3"><title>random guess</title></polyline>'
+        )
+    for index, curve in enumerate(curves):
+        colour = PALETTE[index % len(PALETTE)]
+        points = sorted(curve.points, key=lambda p: p.level)
+        line = " ".join(f"{x_of(p.level):.1f},{y_of(p.value):.1f}" for p in points)
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for point in points:
+            x = x_of(point.level)
+            if point.low is not None and point.high is not None:
+                parts.append(
+                    f'<line x1="{x:.1f}" y1="{y_of(point.low):.1f}" x2="{x:.1f}" '
+                    f'y2="{y_of(point.high):.1f}" stroke="{colour}" stroke-width="1.2"/>'
+                )
+                for end in (point.low, point.high):
+                    parts.append(
+                        f'<line x1="{x - 4:.1f}" y1="{y_of(end):.1f}" x2="{x + 4:.1f}" '
+                        f'y2="{y_of(end):.1f}" stroke="{colour}" stroke-width="1.2"/>'
+                    )
+            tip = escape(
+                f"{curve.label} at {point.level:g}: {100 * point.value:.1f}%"
+                + (
+                    f" [{100 * point.low:.1f}, {100 * point.high:.1f}]"
+                    if point.low is not None and point.high is not None
+                    else ""
+                )
+                + (f" · {point.note}" if point.note else "")
+            )
+            parts.append(
+                f'<circle class="point" data-series="{escape(curve.label, quote=True)}" '
+                f'cx="{x:.1f}" cy="{y_of(point.value):.1f}" r="3.5" fill="{colour}">'
+                f"<title>{tip}</title></circle>"
+            )
+    x = float(DOSE_LEFT)
+    for index, curve in enumerate(curves):
+        colour = PALETTE[index % len(PALETTE)]
+        parts.append(
+            f'<rect x="{x:.1f}" y="{legend_y - 9}" width="10" height="10" fill="{colour}"/>'
+        )
+        parts.append(_text(x + 14, legend_y, _clip(curve.label, 24)))
+        x += 24 + 7 * min(len(curve.label), 24)
+    if reference:
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{legend_y - 4}" x2="{x + 16:.1f}" y2="{legend_y - 4}" '
+            'stroke="#c0392b" stroke-width="1.5" stroke-dasharray="4,3"/>'
+        )
+        parts.append(_text(x + 20, legend_y, "random guess"))
+    parts.append("</svg>")
+    return Markup("".join(parts))
