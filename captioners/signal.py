@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -18,7 +17,6 @@ import numpy.typing as npt
 from pydantic import Field
 
 from cascade.core import (
-    AudioError,
     Captioner,
     ComponentConfig,
     RuntimeConfig,
@@ -400,24 +398,9 @@ class SignalAnalysis(Captioner):
     config: SignalConfig
     runtime: SignalRuntime
 
-    def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
-        if not batch:
-            return []
-        detector = self.load()
-        outputs = []
-        for item in batch:
-            try:
-                y, y16 = item.clip.mono(RATE), item.clip.mono(VAD_RATE)
-            except AudioError as error:
-                outputs.append(self.failure(item, error))
-                continue
-            try:
-                found = self.analyse(y, y16, detector)
-            except Exception as error:  # one clip the analysis cannot handle spares the batch
-                outputs.append(self.failure(item, error))
-                continue
-            outputs.append(self.output(item, "\n".join(found.facts), **found.data))
-        return outputs
+    def describe_clip(self, item: StageInput) -> StageOutput:
+        found = self.analyse(item.clip.mono(RATE), item.clip.mono(VAD_RATE), self.load())
+        return self.output(item, "\n".join(found.facts), **found.data)
 
     def analyse(self, y: Array, y16: Array, detector: Any) -> Findings:
         found = Findings()

@@ -12,14 +12,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from cascade.core import (
-    AudioError,
     Captioner,
     ComponentConfig,
     ComponentError,
@@ -180,29 +178,15 @@ class Whisper(Captioner):
             extras["bundled_from"] = bundled_from
         return extras
 
-    def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
-        if not batch:
-            return []
-        model = self.load()
-        outputs = []
-        for item in batch:
-            try:
-                audio = item.clip.mono(SAMPLE_RATE)
-            except AudioError as error:
-                outputs.append(self.failure(item, error))
-                continue
-            try:
-                result = (
-                    self._whisperx(model, audio)
-                    if self.config.backend == "whisperx"
-                    else self._faster_whisper(model, audio)
-                )
-            except Exception as error:  # a decoding failure on one clip spares the batch
-                outputs.append(self.failure(item, error))
-                continue
-            result = self._screen(result)
-            outputs.append(self.output(item, self._text(result["segments"]), **result))
-        return outputs
+    def describe_clip(self, item: StageInput) -> StageOutput:
+        model, audio = self.load(), item.clip.mono(SAMPLE_RATE)
+        result = (
+            self._whisperx(model, audio)
+            if self.config.backend == "whisperx"
+            else self._faster_whisper(model, audio)
+        )
+        result = self._screen(result)
+        return self.output(item, self._text(result["segments"]), **result)
 
     def _screen(self, result: dict[str, Any]) -> dict[str, Any]:
         """Drop segments that are not speech (see the config); no speech left means no language."""

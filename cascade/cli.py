@@ -106,9 +106,10 @@ def _options(
 
 
 @contextlib.contextmanager
-def third_party_logs(folder: Path, title: str) -> Iterator[None]:
-    """Send what model libraries and engine processes print to `folder/cascade.log` (and, with
-    --verbose, on to the terminal); cascade's own lines still reach the terminal."""
+def third_party_logs(log: Path, title: str) -> Iterator[None]:
+    """Send what model libraries and engine processes print to the `log` file (a run's or a
+    sweep's cascade.log; with --verbose, on to the terminal too); cascade's own lines still reach
+    the terminal."""
     from cascade.core import logs
 
     def echo(text: str) -> None:
@@ -116,9 +117,7 @@ def third_party_logs(folder: Path, title: str) -> Iterator[None]:
 
     saved = [(c, c._file) for c in (console, errors)]
     try:
-        with logs.capture(
-            folder / logs.LOG_FILE, echo=echo if STATE["verbose"] else None, title=title
-        ) as captured:
+        with logs.capture(log, echo=echo if STATE["verbose"] else None, title=title) as captured:
             console.file, errors.file = captured.stdout, captured.stderr
             yield
     finally:
@@ -156,7 +155,7 @@ def run(
 ) -> None:
     """Run (or resume) a cascade over a benchmark and score it."""
     from cascade import commands
-    from cascade.run import pipeline, plan
+    from cascade.run import RunDir, pipeline, plan
 
     extra: dict[str, Any] = {}
     if run_dir is not None:
@@ -177,8 +176,8 @@ def run(
         described["run_dir"] = str(pipeline.run_directory(resolved))
         print_plan(described)
         return
-    folder = pipeline.run_directory(resolved)
-    with third_party_logs(folder, f"cascade run {resolved.name}"), progress_bar() as bar:
+    log = RunDir(pipeline.run_directory(resolved)).log_path
+    with third_party_logs(log, f"cascade run {resolved.name}"), progress_bar() as bar:
         task = bar.add_task(f"{resolved.name}", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -346,9 +345,12 @@ def score(
     )
     metrics["missing_prediction"] = list(scorable.missing_prediction)
     if output is not None:
+        from cascade.run import RunDir
+
         output.mkdir(parents=True, exist_ok=True)
-        (output / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False))
-        (output / "report.md").write_text(
+        written = RunDir(output)
+        written.write_metrics(metrics)
+        written.write_report_md(
             render_markdown(metrics, {**scorable.summary, "name": scorable.name})
         )
     if as_json:
@@ -532,6 +534,7 @@ def ablate(
     from cascade import commands
     from cascade.analysis import ablate as ablating
     from cascade.analysis import sweep_table
+    from cascade.core import logs
     from cascade.run import ComponentPool, pipeline
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
@@ -560,7 +563,7 @@ def ablate(
         return summary.to_json()
 
     with (
-        third_party_logs(expanded.folder, f"cascade ablate {expanded.name}"),
+        third_party_logs(expanded.folder / logs.LOG_FILE, f"cascade ablate {expanded.name}"),
         ComponentPool() as pool,  # each model is loaded once for the whole sweep
     ):
         outcomes = ablating.run_sweep(expanded, run_one)
@@ -617,10 +620,11 @@ def cues(
     """Cue coverage of a run's descriptions (MMAR `cue`) and why its wrong answers were wrong."""
     from cascade import commands
     from cascade.report.cues import attribution_frame, coverage_frame, level_frame
+    from cascade.run import RunDir
 
     logged = path.is_dir() and judge_ is not None
     with (
-        third_party_logs(path, f"cascade cues {path.name} --judge {judge_}")
+        third_party_logs(RunDir(path).log_path, f"cascade cues {path.name} --judge {judge_}")
         if logged
         else contextlib.nullcontext()
     ):
@@ -672,10 +676,11 @@ def judge(
     from cascade import commands
     from cascade.analysis import judge as judging
     from cascade.core import pct
+    from cascade.run import RunDir
 
     logged = run_dir.is_dir()  # else judge_run says what is wrong with the path
     with (
-        third_party_logs(run_dir, f"cascade judge {run_dir.name} --judge {judge_}")
+        third_party_logs(RunDir(run_dir).log_path, f"cascade judge {run_dir.name} --judge {judge_}")
         if logged
         else contextlib.nullcontext()
     ):

@@ -51,29 +51,22 @@ class ScriptedCaptioner(Captioner):
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         self.calls.append([b.item_id for b in batch])
-        outputs = []
-        for item in batch:
-            if item.item_id in self.config.fail:
-                outputs.append(self.failure(item, "scripted failure"))
-                continue
-            try:
-                duration = item.clip.duration_s
-            except Exception as error:
-                outputs.append(self.failure(item, error))
-                continue
-            text = self.config.texts.get(item.item_id) or self.config.template.format(
-                duration=duration, item_id=item.item_id
-            )
-            outputs.append(
-                StageOutput(
-                    item_id=item.item_id,
-                    stage=self.name,
-                    kind=self.config.kind,
-                    text=text,
-                    data={"duration_s": duration},
-                )
-            )
-        return outputs
+        return self.each_clip(batch, self.describe_clip)  # holds no model: nothing to load
+
+    def describe_clip(self, item: StageInput) -> StageOutput:
+        if item.item_id in self.config.fail:
+            return self.failure(item, "scripted failure")
+        duration = item.clip.duration_s
+        text = self.config.texts.get(item.item_id) or self.config.template.format(
+            duration=duration, item_id=item.item_id
+        )
+        return StageOutput(
+            item_id=item.item_id,
+            stage=self.name,
+            kind=self.config.kind,
+            text=text,
+            data={"duration_s": duration},
+        )
 
 
 class ScriptedReasonerConfig(ComponentConfig):

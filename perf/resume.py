@@ -27,6 +27,8 @@ from typing import Any
 
 from common import ROOT, header, machine, repeated_demo, scratch, timed, write_results
 
+from cascade.run import RunDir
+
 
 def write_config(folder: Path, meta: tuple[Path, Path], batch_size: int, delay_s: float) -> Path:
     config = {
@@ -48,7 +50,7 @@ def command(config: Path) -> list[str]:
 
 def result_lines(run_dir: Path) -> int:
     try:
-        return (run_dir / "results.jsonl").read_bytes().count(b"\n")
+        return RunDir(run_dir).results_path.read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
 
@@ -118,13 +120,11 @@ def main() -> None:
         uninterrupted = complete_run(plain_config, limit_s)
         killed = killed_run(broken_config, broken / "run", items // 2, limit_s)
         resumed = complete_run(broken_config, limit_s)
-        summary = json.loads((broken / "run" / "summary.json").read_text())
+        summary = RunDir(broken / "run").summary()
         # A third invocation finds every item finished: what a process costs by itself
         # (start-up, imports, loading the run, metrics and reports).
         fixed = complete_run(broken_config, limit_s)
-        final_lines = len(
-            {json.loads(line)["id"] for line in (broken / "run" / "results.jsonl").open()}
-        )
+        final_lines = len(RunDir(broken / "run").results())
     interrupted = killed["wall_s"] + resumed
     lost = interrupted - uninterrupted
     lost_net = lost - fixed

@@ -21,6 +21,8 @@ from cascade.core import (
     Reasoner,
     ReasonerResponse,
     RuntimeConfig,
+    forget,
+    load_once,
     require,
 )
 
@@ -78,17 +80,17 @@ class TransformersReasoner(Reasoner):
     config: TransformersConfig
     runtime: TransformersRuntime
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._loaded: tuple[Any, Any, Any] | None = None
-
     def _require(self, module: str) -> Any:
         return require(module, component="reasoner 'transformers'", extra="transformers")
 
+    def _key(self) -> tuple[Any, ...]:
+        return ("transformers", self.config.model_dump_json(), self.runtime.model_dump_json())
+
     def load(self) -> tuple[Any, Any, Any]:
-        """(torch, tokenizer, model), loaded on first use."""
-        if self._loaded is not None:
-            return self._loaded
+        """(torch, tokenizer, model), loaded on first use, then shared within the process."""
+        return load_once(self._key(), self._load)
+
+    def _load(self) -> tuple[Any, Any, Any]:
         torch, transformers = self._require("torch"), self._require("transformers")
         rt = self.runtime
         if rt.threads:
@@ -127,8 +129,7 @@ class TransformersReasoner(Reasoner):
                 "use an instruct/chat model"
             )
         log.info("transformers loaded %s in %.1f s", path, time.perf_counter() - started)
-        self._loaded = (torch, tokenizer, model)
-        return self._loaded
+        return torch, tokenizer, model
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:
         responses: list[ReasonerResponse] = []
@@ -204,7 +205,7 @@ class TransformersReasoner(Reasoner):
         return {**identity_extras(self.config.model), "dtype": self.runtime.dtype}
 
     def close(self) -> None:
-        self._loaded = None
+        forget(self._key())
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

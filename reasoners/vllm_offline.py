@@ -19,12 +19,11 @@ setting to change.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,6 +36,8 @@ from cascade.core import (
     Reasoner,
     ReasonerResponse,
     RuntimeConfig,
+    free_slot,
+    load_once,
     logs,
     require,
 )
@@ -117,26 +118,17 @@ class VllmRuntime(RuntimeConfig):
         return value
 
 
-_ENGINE: tuple[str, Any] | None = None
-"""The process's one engine, with the key of the options it was built with."""
+ENGINE_SLOT = "vllm-offline-engine"
+"""The process's one engine: held by `load_once` under this slot, keyed by its options."""
 
 
-def _engine(key: str, build: Any) -> Any:
-    global _ENGINE
-    if _ENGINE is not None and _ENGINE[0] == key:
-        return _ENGINE[1]
-    shutdown_engine()
-    _ENGINE = (key, build())
-    return _ENGINE[1]
+def _engine(key: str, build: Callable[[], Any]) -> Any:
+    """The engine built with the options `key` names; an engine with other options is shut down
+    first."""
+    return load_once((ENGINE_SLOT, key), build, slot=ENGINE_SLOT, release=_stop)
 
 
-def shutdown_engine() -> None:
-    """Drop the process's engine (its worker processes stop with it)."""
-    global _ENGINE
-    if _ENGINE is None:
-        return
-    _, llm = _ENGINE
-    _ENGINE = None
+def _stop(llm: Any) -> None:
     engine = getattr(llm, "llm_engine", None)
     # vLLM V1 stops its engine-core process through the client (LLMEngine has no shutdown).
     for holder in (engine, getattr(engine, "engine_core", None)):
@@ -144,8 +136,11 @@ def shutdown_engine() -> None:
         if callable(shutdown):
             shutdown()
             break
-    del llm
-    gc.collect()
+
+
+def shutdown_engine() -> None:
+    """Drop the process's engine (its worker processes stop with it)."""
+    free_slot(ENGINE_SLOT)
 
 
 def _node_memory(vllm: Any) -> NodeMemory | None:

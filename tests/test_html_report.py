@@ -124,6 +124,21 @@ def test_noise_run_plays_the_clip_and_what_the_front_end_heard(make_config: Make
     assert "audio replaced by noise" in html
 
 
+def test_rendering_a_noise_run_only_reads(make_config: MakeConfig) -> None:
+    """The page shows the substitute clips the run made; it never makes them itself."""
+    config = make_config(audio={"replace": "noise"})
+    run_dir = commands.run(config).run_dir
+    shutil.rmtree(Path(config.cache_dir) / "synthetic")
+
+    result = CliRunner().invoke(app, ["score", str(run_dir), "--html"])
+
+    assert result.exit_code == 0, result.output
+    assert not (Path(config.cache_dir) / "synthetic").exists()
+    html = (run_dir / "report.html").read_text()
+    assert "what the front-end heard (ablation)" not in html
+    assert len(parse(html).audio) == 6  # the items' own clips, still on this machine
+
+
 def test_score_html_rewrites_the_run_report(run_dir: Path) -> None:
     (run_dir / "report.html").unlink()
     result = CliRunner().invoke(app, ["score", str(run_dir), "--html"])

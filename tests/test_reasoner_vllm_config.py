@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from cascade.reasoners.vllm_memory import (
@@ -274,3 +275,33 @@ def test_an_engine_that_cannot_start_says_the_cause_from_its_process_output(
     assert "Set runtime.kv_cache_bytes (e.g. 1GiB)" in message
     assert f"vLLM's full output is in {log}" in message
     assert cause in log.read_text()
+
+
+def test_one_engine_per_process_held_by_the_model_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reasoners with the same engine options share one engine; one with other options shuts the
+    held engine down before building its own. The engine lives in the one cache of loaded models
+    (`load_once`, in its slot), so freeing the slot is what `shutdown_engine` does."""
+    from cascade.reasoners.vllm_offline import ENGINE_SLOT, shutdown_engine
+
+    from cascade.core import free_slot
+
+    events: list[str] = []
+
+    class Engine:
+        def __init__(self, **options: Any) -> None:
+            self.model = str(options["model"])
+            self.llm_engine = SimpleNamespace(shutdown=lambda: events.append(f"stop {self.model}"))
+            events.append(f"start {self.model}")
+
+    fake = SimpleNamespace(__name__="fake_vllm", LLM=Engine)
+    monkeypatch.setattr("cascade.reasoners.vllm_offline.require", lambda *a, **k: fake)
+    runtime = {"gpu_memory_utilization": 0.2}
+    try:
+        first = VllmReasoner({"model": "some/a"}, runtime).load()
+        again = VllmReasoner({"model": "some/a"}, runtime).load()
+        assert again is first
+        VllmReasoner({"model": "some/b"}, runtime).load()
+        free_slot(ENGINE_SLOT)
+        assert events == ["start some/a", "stop some/a", "start some/b", "stop some/b"]
+    finally:
+        shutdown_engine()

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cascade import commands
 from cascade.cli import app
 from cascade.core import ConfigError
-from cascade.run import pipeline
+from cascade.run import RunDir, pipeline
 from cascade.scoring import official_match
 from cascade.scoring.samples import mean_summary
 from tests.conftest import ITEMS, MakeConfig
@@ -230,3 +230,15 @@ def test_one_item_has_no_standard_error() -> None:
     assert mean_summary([1.0, 0.0])["se"] == pytest.approx(
         statistics.stdev([1.0, 0.0]) / math.sqrt(2)
     )
+
+
+def test_a_reader_sees_every_sample_and_results_gives_the_first(make_config: MakeConfig) -> None:
+    summary = commands.run(sampled(make_config))
+
+    reader = RunDir(summary.run_dir)
+    samples = reader.samples()
+    assert {i: sorted(by_sample) for i, by_sample in samples.items()} == {
+        i[0]: [0, 1, 2] for i in ITEMS
+    }
+    assert [samples["tone-880"][s]["raw_answer"] for s in range(3)] == SAMPLE_ANSWERS["tone-880"]
+    assert {i: r["sample"] for i, r in reader.results().items()} == {i[0]: 0 for i in ITEMS}

@@ -13,7 +13,7 @@ from typing import Any
 from cascade.analysis import attribution, cues
 from cascade.analysis.judge import build_judge, load_run
 from cascade.core import Cache, CascadeError, Item, Reasoner, prompts
-from cascade.run import CONFIG, RESULTS, AnswerCounts, RunDir, answered
+from cascade.run import CONFIG, RESULTS, Counts, RunDir, answered
 from cascade.scoring import SCORERS, ItemResult, score_answer
 
 
@@ -25,7 +25,7 @@ class CueResult:
     record: dict[str, Any]
     """What was written to `file`."""
     file: Path
-    counts: AnswerCounts
+    counts: Counts
 
     @property
     def unjudged(self) -> list[str]:
@@ -38,7 +38,7 @@ class CueResult:
 
 
 def is_run(path: Path) -> bool:
-    return (path / CONFIG).is_file() and (path / RESULTS).is_file()
+    return RunDir(path).has(CONFIG, RESULTS)
 
 
 def run_dirs(path: Path) -> list[Path]:
@@ -100,7 +100,7 @@ def measure_run(
         raise CascadeError(f"unknown scorer {scorer!r}: choose one of {', '.join(SCORERS)}")
     config, items, results = load_run(run_dir)
     descriptions = {i: r.get("description") for i, r in results.items()}
-    counts = AnswerCounts()
+    counts = Counts()
     header: dict[str, Any]
     if judge is None:
         coverages = cues.lexical_items(items, descriptions)
@@ -121,7 +121,7 @@ def measure_run(
             )
         finally:
             reasoner.close()
-        measure = f"judge-{judge}"
+        measure = cues.judge_measure(judge)
         header = {
             "judge": judge,
             "judge_identity": reasoner.identity.to_json(),

@@ -29,9 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cascade.core import Cache, ChatRequest, Item, PromptTemplate, Reasoner
-from cascade.run import KIND_LABELS, QUOTE_TAGS, AnswerCounts, answer
+from cascade.run import KIND_LABELS, QUOTE_TAGS, Counts, answer
 
 LEXICAL = "lexical"
+
+
+def judge_measure(preset: str) -> str:
+    """The name of the cue coverage measured by the reasoner preset `preset` as judge."""
+    return "judge-" + preset
+
+
 JUDGE_PROMPT = "judge_cues"
 THRESHOLD = 0.5
 """A part covers a cue (lexical) when at least this share of the cue's content words occur in it."""
@@ -277,10 +284,10 @@ def judge_items(
     cache: Cache,
     *,
     batch_size: int = 16,
-    counts: AnswerCounts | None = None,
+    counts: Counts | None = None,
 ) -> list[ItemCoverage]:
     """The judge's coverage of every item in `descriptions` (one call per item and part)."""
-    counts = counts or AnswerCounts()
+    counts = counts or Counts()
     measured: list[ItemCoverage] = []
     todo: list[tuple[Item, Part, ItemCoverage]] = []
     for item in items:

@@ -10,7 +10,6 @@ reading of those files.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pandas as pd
 
 from cascade.analysis.sweep_table import ALL
 from cascade.core import CascadeError, markdown, pct
-from cascade.run import CUES_PREFIX, cue_files
+from cascade.run import CUES_PREFIX, RunDir
 
 DOSE_CSV = "dose_response.csv"
 DOSE_JSON = "dose_response.json"
@@ -76,12 +75,13 @@ def cue_coverage(run_dir: Path) -> Coverage | None:
     Raises:
         CascadeError: the file is not JSON of that shape.
     """
-    files = cue_files(run_dir)
+    run = RunDir(run_dir)
+    files = run.cue_files()
     if not files:
         return None
     path = files[0]
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = run.read_cues(path.name)
         overall = [g for g in data["coverage"] if g["group"] == "all"]
         if not overall:
             return None

@@ -12,7 +12,6 @@ as wrong in accuracy.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from cascade.core import (
     Cache,
-    CascadeError,
     ChatRequest,
     Item,
     PromptTemplate,
@@ -32,17 +29,16 @@ from cascade.core import (
     markdown,
     pct,
     prompts,
-    write_atomic,
 )
 from cascade.run import (
     CONFIG,
     RESULTS,
-    AnswerCounts,
     AnswerRecord,
+    Counts,
+    RunDir,
     answer,
     format_choices,
     plan,
-    read_results,
 )
 from cascade.run import config as configs
 from cascade.scoring import ItemResult, mean_interval, score_answer
@@ -193,10 +189,10 @@ def judge_items(
     *,
     samples: int = SAMPLES,
     batch_size: int = 16,
-    counts: AnswerCounts | None = None,
+    counts: Counts | None = None,
 ) -> list[ItemJudgement]:
     """Judge every item that has a rubric and a result, `samples` judge calls each."""
-    counts = counts or AnswerCounts()
+    counts = counts or Counts()
     judged: list[ItemJudgement] = []
     todo: list[tuple[Item, ItemResult, ItemJudgement]] = []
     for item in items:
@@ -337,28 +333,21 @@ def render_markdown(
     return "\n".join(lines)
 
 
-def judge_files(run_dir: Path, judge: str) -> dict[str, Path]:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", judge)
-    return {ext: run_dir / f"judge-{safe}.{ext}" for ext in ("json", "md", "csv")}
-
-
 @dataclass(frozen=True)
 class JudgeResult:
     judged: list[ItemJudgement]
     table: pd.DataFrame
     files: dict[str, Path]
-    counts: AnswerCounts
+    counts: Counts
 
 
 def load_run(run_dir: Path) -> tuple[Any, list[Item], dict[str, dict[str, Any]]]:
     """A finished run's resolved config, its benchmark items (with metadata) and its results."""
 
-    if not (run_dir / CONFIG).is_file() or not (run_dir / RESULTS).is_file():
-        raise CascadeError(f"{run_dir} is not a run directory (no {CONFIG} or {RESULTS})")
-    stored = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8")) or {}
-    config = configs.validate(stored.get("config") or {}, source=str(run_dir / CONFIG))
-    benchmark = plan.load_benchmark(config.benchmark, need_audio=False)
-    return config, list(benchmark.items), read_results(run_dir / RESULTS)
+    run = RunDir(run_dir)
+    run.require(CONFIG, RESULTS)
+    config = run.config()
+    return config, run.items(config), run.results()
 
 
 def build_judge(config: Any, judge: str, overrides: Sequence[str] = ()) -> Reasoner:
@@ -391,7 +380,7 @@ def judge_run(
     if reasoner is None:
         reasoner = build_judge(config, judge, overrides)
     template = prompts.load(prompt)
-    counts = AnswerCounts()
+    counts = Counts()
     try:
         judged = judge_items(
             items,
@@ -406,7 +395,6 @@ def judge_run(
     finally:
         reasoner.close()
     table = rubric_table(items, results, judged)
-    files = judge_files(run_dir, judge)
     record = {
         "run": config.name,
         "judge": judge,
@@ -417,7 +405,7 @@ def judge_run(
         "groups": table.to_dict("records"),
         "items": [j.to_json() for j in judged],
     }
-    write_atomic(files["json"], json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(files["md"], render_markdown(config.name, judge, table, judged))
-    write_atomic(files["csv"], table.to_csv(index=False))
+    files = RunDir(run_dir).write_judge(
+        judge, record, render_markdown(config.name, judge, table, judged), table.to_csv(index=False)
+    )
     return JudgeResult(judged, table, files, counts)

@@ -53,6 +53,7 @@ from cascade.core.formatting import markdown, pct
 from cascade.core.models import (
     PinnedRelease,
     forget,
+    free_slot,
     install_command,
     load_once,
     models_dir,
@@ -119,6 +120,7 @@ __all__ = [
     "default_root",
     "digest",
     "forget",
+    "free_slot",
     "install_command",
     "load_demo",
     "load_mmar",

@@ -12,10 +12,10 @@ import hashlib
 import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,7 @@ from cascade.core.errors import MissingExtraError
 from cascade.core.records import ChatRequest, ReasonerResponse, StageInput, StageKind, StageOutput
 
 Role = Literal["captioner", "reasoner"]
+Done = TypeVar("Done")
 
 
 class ComponentConfig(BaseModel):
@@ -139,7 +140,9 @@ class Captioner(Component):
 
     A clip the component cannot handle becomes a StageOutput with `error` set; raising from
     `describe` is reserved for failures of the whole component (the pipeline then retries the
-    items one by one to find the culprit).
+    items one by one to find the culprit). The base class owns that per-clip isolation: a
+    captioner implements `describe_clip`, or, when it works on the whole batch at once, overrides
+    `describe` and runs its per-clip steps through `each_clip`.
     """
 
     role: ClassVar[Role] = "captioner"
@@ -150,9 +153,32 @@ class Captioner(Component):
         """True when the output depends on the question and choices (they enter the cache key)."""
         return False
 
-    @abstractmethod
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
-        """Describe every clip of the batch, keeping order."""
+        """Describe every clip of the batch, keeping order: the model is loaded first (a model
+        that cannot load fails the whole batch), then `describe_clip` runs on each clip, and a
+        clip it raises on becomes that clip's failure."""
+        if not batch:
+            return []
+        self.load()
+        return self.each_clip(batch, self.describe_clip)
+
+    def describe_clip(self, item: StageInput) -> StageOutput:
+        """Describe one clip (raise to fail it alone). Captioners that override `describe` to work
+        on whole batches need not implement it."""
+        raise NotImplementedError(f"{type(self).__name__} describes whole batches only")
+
+    def each_clip(
+        self, batch: Sequence[StageInput], work: Callable[[StageInput], Done]
+    ) -> list[Done | StageOutput]:
+        """`work` on every clip, in order; a clip whose work raises gets its failure instead,
+        and the rest of the batch is spared."""
+        done: list[Done | StageOutput] = []
+        for item in batch:
+            try:
+                done.append(work(item))
+            except Exception as error:  # one clip that cannot be read or described
+                done.append(self.failure(item, error))
+        return done
 
     def output(self, item: StageInput, text: str, **data: Any) -> StageOutput:
         """A successful output of this stage for one item."""

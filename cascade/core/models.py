@@ -16,6 +16,7 @@ one.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import importlib.metadata
 import json
@@ -38,6 +39,9 @@ T = TypeVar("T")
 _LOADED: dict[Hashable, Any] = {}
 _LOADING: dict[Hashable, threading.Lock] = {}
 _LOCK = threading.Lock()
+_SLOTS: dict[Hashable, Hashable] = {}
+"""For objects loaded into a slot: the key of the one object each slot holds."""
+_RELEASE: dict[Hashable, Callable[[Any], object]] = {}
 
 
 @dataclass(frozen=True)
@@ -222,11 +226,25 @@ def unpacked(name: str, build: Callable[[Path], None], *, root: Path | None = No
     return target
 
 
-def load_once(key: Hashable, load: Callable[[], T]) -> T:
+def load_once(
+    key: Hashable,
+    load: Callable[[], T],
+    *,
+    slot: Hashable | None = None,
+    release: Callable[[T], object] | None = None,
+) -> T:
     """The object `load()` returns, created once per process for `key` and shared after that.
 
     Loads of different keys run concurrently; a second caller of the same key waits for the first.
+    With a `slot`, the slot holds one object at a time (one vLLM engine per process): loading
+    another key into it first releases the object it holds (`free_slot`), so that two never sit
+    in memory together; `release` is how the object loaded now is released then.
     """
+    if slot is not None:
+        with _LOCK:
+            held = _SLOTS.get(slot)
+        if held is not None and held != key:
+            free_slot(slot)
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]  # type: ignore[no-any-return]
@@ -238,7 +256,26 @@ def load_once(key: Hashable, load: Callable[[], T]) -> T:
         value = load()
         with _LOCK:
             _LOADED[key] = value
+            if slot is not None:
+                _SLOTS[slot] = key
+                if release is not None:
+                    _RELEASE[key] = release
         return value
+
+
+def free_slot(slot: Hashable) -> None:
+    """Drop and release the object a slot holds (nothing when it holds none), and collect it at
+    once so that its memory is free before the next load."""
+    with _LOCK:
+        key = _SLOTS.pop(slot, None)
+        if key is None:
+            return
+        value = _LOADED.pop(key, None)
+        release = _RELEASE.pop(key, None)
+    if value is not None and release is not None:
+        release(value)
+    del value
+    gc.collect()
 
 
 def forget(key: Hashable) -> Any:

@@ -3,7 +3,7 @@ HTML pages of a run, a comparison and a sweep (in `html/`).
 """
 
 from cascade.report.html.compare import compare_page, sweep_page, write_sweep_report
-from cascade.report.html.run_page import REPORT_HTML, Embedder, write_run_report
+from cascade.report.html.run_page import Embedder, write_run_report
 from cascade.report.run_reports import finished, write_run_reports
 from cascade.report.tables import (
     group_table,
@@ -14,7 +14,6 @@ from cascade.report.tables import (
 )
 
 __all__ = [
-    "REPORT_HTML",
     "Embedder",
     "compare_page",
     "finished",

@@ -3,7 +3,6 @@ published breakdown, and accuracy conditioned on coverage (from `cues-<measure>.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from cascade.core import markdown, pct
+from cascade.run import RunDir
 
 _CAUSES = ("perception", "reasoning", "unknown", "failed")
 
@@ -122,11 +122,11 @@ def cues_markdown(record: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cues_section(path: Path) -> str:
-    """The section of one `cues-<measure>.json`; a file that cannot be read is named in a
-    notice instead (the run's report does not depend on it)."""
+def cues_section(run: RunDir, path: Path) -> str:
+    """The section of one `cues-<measure>.json` of `run`; a file that cannot be read is named in
+    a notice instead (the run's report does not depend on it)."""
     try:
-        return cues_markdown(json.loads(path.read_text(encoding="utf-8")))
+        return cues_markdown(run.read_cues(path.name))
     except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
         return (
             f"## Caption quality: {path.name}\n\n> **{path.name} could not be shown "

@@ -4,7 +4,6 @@ drives them batch by batch, and the run directory it writes. Renders no report.
 
 from cascade.run import config, pipeline, plan, rescore
 from cascade.run.answering import (
-    AnswerCounts,
     AnswerRecord,
     answer,
     answered,
@@ -15,7 +14,8 @@ from cascade.run.answering import (
 from cascade.run.claims import claim_json, stored_sentence
 from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunConfig
 from cascade.run.description import KIND_LABELS, NO_DESCRIPTION, QUOTE_TAGS, compose
-from cascade.run.frontend import Clipped, Counts, Stage, run_stages
+from cascade.run.frontend import Clipped, Stage, run_stages
+from cascade.run.isolation import Counts, run_isolated
 from cascade.run.pipeline import Progress, RunSummary, run_directory
 from cascade.run.pool import ComponentPool
 from cascade.run.rescore import Scorable
@@ -24,6 +24,7 @@ from cascade.run.rundir import (
     CUES_PREFIX,
     METRICS,
     PREDICTIONS,
+    REPORT_HTML,
     REPORT_MD,
     RESULTS,
     SUMMARY,
@@ -32,7 +33,7 @@ from cascade.run.rundir import (
     cues_name,
     read_results,
 )
-from cascade.run.variations import Variation, derangement, needs_audio
+from cascade.run.variations import Perturbation, derangement, needs_audio
 
 __all__ = [
     "CONFIG",
@@ -42,10 +43,10 @@ __all__ = [
     "NO_DESCRIPTION",
     "PREDICTIONS",
     "QUOTE_TAGS",
+    "REPORT_HTML",
     "REPORT_MD",
     "RESULTS",
     "SUMMARY",
-    "AnswerCounts",
     "AnswerRecord",
     "AudioSpec",
     "Clipped",
@@ -53,13 +54,13 @@ __all__ = [
     "ComponentSpec",
     "Counts",
     "DescriptionSpec",
+    "Perturbation",
     "Progress",
     "RunConfig",
     "RunDir",
     "RunSummary",
     "Scorable",
     "Stage",
-    "Variation",
     "answer",
     "answered",
     "claim_json",
@@ -77,6 +78,7 @@ __all__ = [
     "render_request",
     "rescore",
     "run_directory",
+    "run_isolated",
     "run_stages",
     "stored_sentence",
 ]

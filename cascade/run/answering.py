@@ -9,7 +9,6 @@ from typing import Any
 
 from cascade.core import (
     Cache,
-    CascadeError,
     ChatRequest,
     Item,
     PromptTemplate,
@@ -18,6 +17,7 @@ from cascade.core import (
     messages_hash,
     reasoner_key,
 )
+from cascade.run.isolation import Counts, run_isolated
 from cascade.scoring import option_letters
 
 
@@ -94,37 +94,25 @@ def _generate_isolated(
     reasoner: Reasoner, requests: Sequence[ChatRequest]
 ) -> list[ReasonerResponse]:
     """The reasoner's responses; a batch that raises is retried request by request."""
-    started = time.perf_counter()
-    try:
-        responses = reasoner.generate(requests)
-        if len(responses) != len(requests):
-            raise CascadeError(
-                f"reasoner {reasoner.name!r} returned {len(responses)} responses for "
-                f"{len(requests)} requests"
-            )
-        return responses
-    except CascadeError:
-        raise
-    except Exception as error:
-        if len(requests) == 1:
-            return [
-                ReasonerResponse.failed(
-                    f"{type(error).__name__}: {error}", time.perf_counter() - started
-                )
-            ]
-    return [r for request in requests for r in _generate_isolated(reasoner, [request])]
 
+    def mismatch(asked: Sequence[ChatRequest], responses: Sequence[ReasonerResponse]) -> str | None:
+        if len(responses) == len(asked):
+            return None
+        return (
+            f"reasoner {reasoner.name!r} returned {len(responses)} responses for "
+            f"{len(asked)} requests"
+        )
 
-@dataclass
-class AnswerCounts:
-    computed: int = 0
-    reused: int = 0
-    failed: int = 0
-    model_seconds: float = 0.0
+    return run_isolated(
+        reasoner.generate,
+        requests,
+        mismatch=mismatch,
+        failed=lambda _, message, seconds: ReasonerResponse.failed(message, seconds),
+    )
 
 
 def answer(
-    requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: AnswerCounts
+    requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: Counts
 ) -> list[AnswerRecord]:
     """One answer per request, in order: cached answers re-used, the rest generated in one batch."""
     identity = reasoner.identity

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cascade.core import Cache, Captioner, CascadeError, Clip, StageInput, StageOutput, stage_key
+from cascade.run.isolation import Counts, run_isolated
 
 
 @dataclass(frozen=True)
@@ -37,52 +38,29 @@ class StageRecord:
     cached: bool
 
 
-@dataclass
-class Counts:
-    """What the front-end computed versus re-used, and the time spent inside components."""
-
-    computed: int = 0
-    reused: int = 0
-    failed: int = 0
-    model_seconds: float = 0.0
-    by_stage: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def add(self, stage: str, outcome: str) -> None:
-        bucket = self.by_stage.setdefault(stage, {"computed": 0, "reused": 0, "failed": 0})
-        bucket[outcome] += 1
-        setattr(self, outcome, getattr(self, outcome) + 1)
-
-
 def _failure(stage: Stage, item_id: str, message: str) -> StageOutput:
     return StageOutput(item_id=item_id, stage=stage.label, kind=stage.component.kind, error=message)
 
 
 def _describe_isolated(stage: Stage, inputs: Sequence[StageInput]) -> list[StageOutput]:
     """The component's outputs for `inputs`; a batch that raises is retried item by item."""
-    try:
-        outputs = stage.component.describe(inputs)
-        if len(outputs) != len(inputs) or any(
-            o.item_id != i.item_id for o, i in zip(outputs, inputs, strict=False)
+
+    def mismatch(asked: Sequence[StageInput], outputs: Sequence[StageOutput]) -> str | None:
+        if len(outputs) == len(asked) and all(
+            o.item_id == i.item_id for o, i in zip(outputs, asked, strict=True)
         ):
-            raise CascadeError(
-                f"captioner {stage.label!r} returned {len(outputs)} outputs for {len(inputs)} "
-                "clips or changed their order"
-            )
-        return outputs
-    except CascadeError:
-        raise
-    except Exception:
-        if len(inputs) == 1:
-            raise
-    results = []
-    for single in inputs:
-        try:
-            results.extend(_describe_isolated(stage, [single]))
-        except CascadeError:
-            raise
-        except Exception as error:
-            results.append(_failure(stage, single.item_id, f"{type(error).__name__}: {error}"))
-    return results
+            return None
+        return (
+            f"captioner {stage.label!r} returned {len(outputs)} outputs for {len(asked)} "
+            "clips or changed their order"
+        )
+
+    return run_isolated(
+        stage.component.describe,
+        inputs,
+        mismatch=mismatch,
+        failed=lambda single, message, _: _failure(stage, single.item_id, message),
+    )
 
 
 def run_stages(

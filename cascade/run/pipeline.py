@@ -34,14 +34,15 @@ from cascade.core import (
     StageOutput,
 )
 from cascade.run import plan
-from cascade.run.answering import AnswerCounts, answer, answered, render_request
+from cascade.run.answering import answer, answered, render_request
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
-from cascade.run.frontend import Clipped, Counts, Stage, StageRecord, run_stages
+from cascade.run.frontend import Clipped, Stage, StageRecord, run_stages
+from cascade.run.isolation import Counts
 from cascade.run.plan import Prompts
 from cascade.run.pool import ComponentPool
-from cascade.run.rundir import METRICS, PREDICTIONS, SUMMARY, RunDir, Samples
-from cascade.run.variations import Variation, needs_audio
+from cascade.run.rundir import RunDir, Samples
+from cascade.run.variations import Perturbation, needs_audio
 from cascade.scoring import ItemResult, compute_metrics, majority_results
 
 Progress = Callable[[int, int], None]
@@ -83,7 +84,7 @@ class RunSummary:
     """Items this invocation computed a result for."""
     errors: int = 0
     frontend: Counts = field(default_factory=Counts)
-    reasoner: AnswerCounts = field(default_factory=AnswerCounts)
+    reasoner: Counts = field(default_factory=Counts)
     wall_seconds: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None
@@ -168,7 +169,7 @@ class Runner:
         reasoner: Reasoner,
         prompts: Prompts,
         cache: Cache,
-        variation: Variation | None = None,
+        perturbation: Perturbation | None = None,
     ) -> None:
         self.config = config
         self.benchmark = benchmark
@@ -176,7 +177,7 @@ class Runner:
         self.reasoner = reasoner
         self.prompts = prompts
         self.cache = cache
-        self.variation = variation or Variation(config, benchmark.items, cache.root)
+        self.perturbation = perturbation or Perturbation(config, benchmark.items, cache.root)
         self.summary: RunSummary | None = None
 
     def _frontend(self, items: Sequence[Item], counts: Counts) -> FrontendBatch:
@@ -188,7 +189,7 @@ class Runner:
         for item in items:
             try:
                 clipped.append(
-                    Clipped(item.id, self.variation.audio(item), item.question, item.choices)
+                    Clipped(item.id, self.perturbation.audio(item), item.question, item.choices)
                 )
             except CascadeError as error:
                 audio_errors[item.id] = str(error)
@@ -240,7 +241,7 @@ class Runner:
                 )
                 continue
             try:
-                description = self.variation.describe(
+                description = self.perturbation.describe(
                     item, [r.output for r in records], self.prompts.description
                 )
                 request = render_request(item, description, self.prompts.answer)
@@ -386,7 +387,7 @@ def finalize(
         for item in benchmark.items
         if item.id in results
     ]
-    run_dir.write_json(PREDICTIONS, predictions)
+    run_dir.write_predictions(predictions)
     summary.unanswered = sum(
         1 for item in benchmark.items if pending_samples(item, samples, config.run.samples)
     )
@@ -401,8 +402,8 @@ def finalize(
         samples=samples,
     )
     metrics["notices"], metrics["scripted"] = summary.notices, summary.scripted
-    run_dir.write_json(METRICS, metrics)
-    run_dir.write_json(SUMMARY, summary_json)
+    run_dir.write_metrics(metrics)
+    run_dir.write_summary(summary_json)
     summary.metrics = metrics
     return metrics
 

@@ -1,5 +1,8 @@
-"""Components kept loaded across runs: a sweep runs many configs that share the same models.
+"""Components kept open across runs: a sweep runs many configs that share the same models.
 
+The models themselves live in the process's one cache of loaded models (`load_once`); what the
+pool adds is their lifetime over a sweep: the pipeline closes the components of a lone run when
+it ends, while a pooled component stays open for the next run and is closed when replaced.
 A component is re-used when its registered name, config and runtime are all the same, so a
 variation that changes only the description, the audio or a prompt does not load its models
 again, and a variation that leaves a stage out does not unload it. A component that the next run

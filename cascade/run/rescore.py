@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
 from cascade.core import (
     BenchmarkError,
     CascadeError,
-    ConfigError,
     Item,
     RawRecord,
     build_items,
@@ -23,7 +18,7 @@ from cascade.core import (
     read_records,
 )
 from cascade.run.answering import answered
-from cascade.run.rundir import CONFIG, PREDICTIONS, RESULTS, SUMMARY, Samples, read_samples
+from cascade.run.rundir import PREDICTIONS, RESULTS, RunDir, Samples
 from cascade.scoring import ScoringSpec, majority_results
 
 
@@ -122,18 +117,14 @@ def from_predictions(path: Path) -> Scorable:
 
 def from_run(run_dir: Path) -> Scorable:
     """A run directory: items from its predictions file, answers and errors from its results."""
-    predictions = run_dir / PREDICTIONS
-    if not predictions.is_file() or not (run_dir / RESULTS).is_file():
-        raise CascadeError(
-            f"{run_dir} is not a finished run directory (no {PREDICTIONS} or {RESULTS})"
-        )
-    records = json.loads(predictions.read_text(encoding="utf-8"))
-    benchmark, _, adapter = _format_of(records, predictions)
+    run = RunDir(run_dir)
+    run.require(PREDICTIONS, RESULTS, what="a finished run directory")
+    records = run.predictions()
+    benchmark, _, adapter = _format_of(records, run.predictions_path)
     items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
-    samples = read_samples(run_dir / RESULTS)
+    samples = run.samples()
     results = majority_results(items, samples)
-    summary_path = run_dir / SUMMARY
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = run.summary()
     if summary.get("benchmark"):
         benchmark = summary["benchmark"]
     return Scorable(
@@ -142,24 +133,9 @@ def from_run(run_dir: Path) -> Scorable:
         tuple(i for i in items if i.id in results),
         results,
         summary=summary,
-        scoring=stored_scoring(run_dir),
+        scoring=run.scoring(),
         samples=samples,
     )
-
-
-def stored_scoring(run_dir: Path) -> ScoringSpec | None:
-    """The scoring settings a run directory was made with (None: it has no config.yaml)."""
-    path = run_dir / CONFIG
-    if not path.is_file():
-        return None
-    try:
-        stored = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return ScoringSpec.model_validate((stored.get("config") or {}).get("scoring") or {})
-    except (yaml.YAMLError, AttributeError, ValidationError) as error:
-        raise ConfigError(
-            f"{path}: its `scoring` section cannot be read ({str(error).splitlines()[0]}); "
-            "fix the file or re-run the config"
-        ) from None
 
 
 def load(path: Path) -> Scorable:

@@ -1,6 +1,10 @@
 """A run directory: the resolved config, one result line per item and sample, predictions, metrics,
 reports.
 
+`RunDir` is the one place that knows the directory's file names and formats: every reader and
+writer of a run's files (the pipeline, re-scoring, the judge, the report pages) goes through it.
+Reading needs no lock; writing result lines happens inside the `with` block that holds it.
+
 Result lines are appended and flushed as soon as items finish, and synced per batch; a run killed
 mid-write leaves at most one partial last line, which the next run on the same directory drops
 before resuming. One process at a time owns a run directory (an advisory lock).
@@ -18,8 +22,13 @@ from types import TracebackType
 from typing import IO, Any
 
 import yaml
+from pydantic import ValidationError
 
-from cascade.core import CascadeError, write_atomic
+from cascade.core import CascadeError, ConfigError, Item, RawRecord, logs, write_atomic
+from cascade.run import config as configs
+from cascade.run import plan
+from cascade.run.config import RunConfig
+from cascade.scoring import ScoringSpec
 
 CONFIG = "config.yaml"
 RESULTS = "results.jsonl"
@@ -27,6 +36,8 @@ PREDICTIONS = "predictions.json"
 METRICS = "metrics.json"
 SUMMARY = "summary.json"
 REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+JUDGE_PREFIX = "judge-"
 CUES_PREFIX = "cues-"
 
 
@@ -181,14 +192,152 @@ class RunDir:
         )
         return kept
 
-    def write_json(self, name: str, value: Any) -> None:
-        write_atomic(self.path / name, json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+    # --- reading (no lock needed) ---------------------------------------------------------------
 
-    def write_text(self, name: str, text: str) -> None:
-        write_atomic(self.path / name, text)
+    def has(self, *names: str) -> bool:
+        """Whether every named file exists."""
+        return all((self.path / name).is_file() for name in names)
+
+    def require(self, *names: str, what: str = "a run directory") -> None:
+        """Raise unless every named file exists (`what` the directory must be, for the message)."""
+        if not self.has(*names):
+            raise CascadeError(f"{self.path} is not {what} (no {' or '.join(names)})")
+
+    def stored_config(self) -> dict[str, Any]:
+        """config.yaml as stored: `fingerprint` and the resolved `config` ({} without the file)."""
+        path = self.path / CONFIG
+        if not path.is_file():
+            return {}
+        stored: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return stored
+
+    def config(self) -> RunConfig:
+        """The resolved config the run was made with."""
+        return configs.validate(
+            self.stored_config().get("config") or {}, source=str(self.path / CONFIG)
+        )
+
+    def items(self, config: RunConfig | None = None) -> list[Item]:
+        """The items of the run's benchmark (with metadata and audio paths), in its order."""
+        config = config or self.config()
+        return list(plan.load_benchmark(config.benchmark, need_audio=False).items)
+
+    def scoring(self) -> ScoringSpec | None:
+        """The scoring settings the run was made with (None: it has no config.yaml)."""
+        path = self.path / CONFIG
+        if not path.is_file():
+            return None
+        try:
+            return ScoringSpec.model_validate(
+                (self.stored_config().get("config") or {}).get("scoring") or {}
+            )
+        except (yaml.YAMLError, AttributeError, ValidationError) as error:
+            raise ConfigError(
+                f"{path}: its `scoring` section cannot be read ({str(error).splitlines()[0]}); "
+                "fix the file or re-run the config"
+            ) from None
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        """Result lines by item id (each item's first sample), without repairing a partial last
+        line."""
+        return read_results(self.results_path)
+
+    def samples(self) -> Samples:
+        """Every result line by item id and sample, without repairing a partial last line."""
+        return read_samples(self.results_path)
+
+    def predictions(self) -> list[RawRecord]:
+        """predictions.json: one record per answered item, in the benchmark's own format."""
+        records: list[RawRecord] = json.loads(self.predictions_path.read_text(encoding="utf-8"))
+        return records
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / PREDICTIONS
+
+    def metrics(self) -> dict[str, Any]:
+        return self._read_json(METRICS)
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json ({} when the run has none)."""
+        return self._read_json(SUMMARY) if (self.path / SUMMARY).is_file() else {}
+
+    def finished(self) -> bool:
+        """Whether the directory holds what the run's reports are rendered from."""
+        return (self.path / METRICS).is_file() and (self.path / SUMMARY).is_file()
+
+    def judge_records(self) -> list[tuple[str, dict[str, Any]]]:
+        """(file name, record) of every judge that scored the run, by file name."""
+        return [
+            (path.name, json.loads(path.read_text(encoding="utf-8")))
+            for path in sorted(self.path.glob(f"{JUDGE_PREFIX}*.json"))
+        ]
+
+    def cue_files(self) -> list[Path]:
+        """The cue coverage files of the run, lexical first."""
+        return cue_files(self.path)
+
+    def read_cues(self, name: str) -> dict[str, Any]:
+        """One cue coverage file by its name (from `cue_files`); raises OSError or ValueError
+        when it cannot be read."""
+        return self._read_json(name)
+
+    def _read_json(self, name: str) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads((self.path / name).read_text(encoding="utf-8"))
+        return value
+
+    # --- writing the finished run's files ----------------------------------------------------
+
+    @property
+    def report_html_path(self) -> Path:
+        return self.path / REPORT_HTML
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / logs.LOG_FILE
+
+    def write_predictions(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self._write_json(PREDICTIONS, list(records))
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> Path:
+        return self._write_json(METRICS, metrics)
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        self._write_json(SUMMARY, summary)
+
+    def write_report_md(self, text: str) -> Path:
+        path = self.path / REPORT_MD
+        write_atomic(path, text)
+        return path
+
+    def write_report_html(self, parts: Iterable[str]) -> Path:
+        write_atomic(self.report_html_path, parts)
+        return self.report_html_path
+
+    def judge_files(self, judge: str) -> dict[str, Path]:
+        """judge-<name>.json, .md and .csv of one judge (by extension)."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", judge)
+        return {ext: self.path / f"{JUDGE_PREFIX}{safe}.{ext}" for ext in ("json", "md", "csv")}
+
+    def write_judge(
+        self, judge: str, record: Mapping[str, Any], markdown: str, csv: str
+    ) -> dict[str, Path]:
+        """One judge's record, its markdown table and its CSV table."""
+        files = self.judge_files(judge)
+        write_atomic(files["json"], _json_text(record))
+        write_atomic(files["md"], markdown)
+        write_atomic(files["csv"], csv)
+        return files
 
     def write_cues(self, measure: str, record: Any) -> Path:
         """Write the run's cue coverage by `measure` (`cascade cues`); returns the file."""
-        name = cues_name(measure)
-        self.write_json(name, record)
-        return self.path / name
+        return self._write_json(cues_name(measure), record)
+
+    def _write_json(self, name: str, value: Any) -> Path:
+        path = self.path / name
+        write_atomic(path, _json_text(value))
+        return path
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"

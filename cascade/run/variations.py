@@ -1,6 +1,6 @@
 """Ablation hooks of a run: the audio the front-end hears, and where the description comes from.
 
-A `Variation` is built from a run config and the run's items. With the config's defaults it is
+A `Perturbation` is built from a run config and the run's items. With the config's defaults it is
 the identity (the item's own clip; the front-end's outputs composed unchanged), so ordinary runs
 are byte-for-byte what they were. Otherwise:
 
@@ -87,17 +87,24 @@ def clip_seconds(path: Path) -> float:
         return Clip(path).duration_s
 
 
+def _synthetic(
+    kind: str, seconds: float, *, item_id: str, seed: int, root: Path
+) -> tuple[Path, dict[str, Any], int]:
+    """Where the generated clip replacing one item's audio lives, its identity and its frames."""
+    frames = max(1, round(seconds * SYNTHETIC_RATE))
+    identity: dict[str, Any] = {"kind": kind, "frames": frames, "rate": SYNTHETIC_RATE}
+    if kind == "noise":
+        identity |= {"seed": seed, "item": item_id, "rms": NOISE_RMS}
+    return root / "synthetic" / kind / f"{digest(identity)[:24]}.flac", identity, frames
+
+
 def synthetic_clip(kind: str, seconds: float, *, item_id: str, seed: int, root: Path) -> Path:
     """The generated clip replacing one item's audio: mono FLAC at 16 kHz, made once.
 
     Noise is seeded by (seed, item id), so every item hears its own noise and a re-run hears the
     same; silence depends on the length only.
     """
-    frames = max(1, round(seconds * SYNTHETIC_RATE))
-    identity = {"kind": kind, "frames": frames, "rate": SYNTHETIC_RATE}
-    if kind == "noise":
-        identity |= {"seed": seed, "item": item_id, "rms": NOISE_RMS}
-    path = root / "synthetic" / kind / f"{digest(identity)[:24]}.flac"
+    path, identity, frames = _synthetic(kind, seconds, item_id=item_id, seed=seed, root=root)
     if path.is_file():
         return path
     if kind == "noise":
@@ -196,7 +203,7 @@ def _degrades(spec: DescriptionSpec) -> bool:
     return spec.truncate_words is not None or spec.word_dropout > 0 or spec.asr_wer > 0
 
 
-class Variation:
+class Perturbation:
     """The audio and description hooks of one run (the identity with default settings)."""
 
     def __init__(self, config: RunConfig, items: Sequence[Item], cache_root: Path) -> None:
@@ -225,8 +232,11 @@ class Variation:
         """The item whose audio (or annotations) stand in for this one's."""
         return self.items[self.donors[item.id]] if self.donors else item
 
-    def audio(self, item: Item) -> Path | None:
+    def audio(self, item: Item, *, make: bool = True) -> Path | None:
         """The clip the front-end hears for `item` (generating a substitute the first time).
+
+        With `make` off nothing is made (reports only read): a substitute the run did not leave
+        in the cache, or one whose item's clip is unreadable, is None.
 
         Raises:
             AudioError: a noise or silence substitute cannot be made (the item's clip, whose
@@ -240,12 +250,16 @@ class Variation:
             return self._source(item).audio
         if item.audio is None:
             return None
+        seed, root = self.audio_spec.seed, self.cache_root
         try:
             seconds = clip_seconds(item.audio)
-            return synthetic_clip(
-                kind, seconds, item_id=item.id, seed=self.audio_spec.seed, root=self.cache_root
-            )
+            if make:
+                return synthetic_clip(kind, seconds, item_id=item.id, seed=seed, root=root)
+            path, _, _ = _synthetic(kind, seconds, item_id=item.id, seed=seed, root=root)
+            return path if path.is_file() else None
         except Exception as error:
+            if not make:
+                return None  # the item failed for this reason: its card shows the error
             raise AudioError(
                 f"item {item.id}: audio.replace={kind} cannot make its substitute clip "
                 f"({type(error).__name__}: {error}); the item fails rather than hear its own "

@@ -21,7 +21,8 @@ from cascade.analysis import compare as comparison
 from cascade.core import write_atomic
 from cascade.report.html import svg
 from cascade.report.html.render import render
-from cascade.report.html.run_page import GROUP_TITLES, REPORT_HTML
+from cascade.report.html.run_page import GROUP_TITLES
+from cascade.run import REPORT_HTML, RunDir
 from cascade.scoring import SCORERS
 
 
@@ -34,9 +35,10 @@ class Link:
 
 
 def _link(run_dir: Path | None, page_dir: Path, text: str, item: str | None = None) -> Link:
-    if run_dir is None or not (run_dir / REPORT_HTML).is_file():
+    report = None if run_dir is None else RunDir(run_dir).report_html_path
+    if report is None or not report.is_file():
         return Link(text)
-    href = Path(os.path.relpath(run_dir / REPORT_HTML, page_dir)).as_posix()
+    href = Path(os.path.relpath(report, page_dir)).as_posix()
     if item is not None:
         href += f"#item={item}"
     return Link(text, href)

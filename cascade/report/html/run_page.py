@@ -12,7 +12,6 @@ hash (`report.html#scorer=strict&outcome=wrong&modality=speech`).
 from __future__ import annotations
 
 import base64
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,14 +22,20 @@ import pandas as pd
 from markupsafe import Markup
 
 from cascade.analysis import judge
-from cascade.core import Cache, CascadeError, Item, messages_hash, prompts, write_atomic
+from cascade.core import Cache, Item, messages_hash, prompts
 from cascade.report.html import svg
 from cascade.report.html.render import stream
 from cascade.report.tables import group_table, headline_table, notices
-from cascade.run import METRICS, SUMMARY, Variation, cue_files, render_request, stored_sentence
+from cascade.run import (
+    CONFIG,
+    RESULTS,
+    Perturbation,
+    RunDir,
+    render_request,
+    stored_sentence,
+)
 from cascade.scoring import INVALID_BY, SCORERS, ItemResult, option_letters, score_answer
 
-REPORT_HTML = "report.html"
 EMBED_LIMIT = 256 * 1024
 """Clips up to this size are embedded (base64), so a small report plays anywhere."""
 EMBED_BUDGET = 24 * 1024 * 1024
@@ -103,12 +108,12 @@ class RunView:
     cues_measure: str | None = None
 
 
-def load_cues(run_dir: Path) -> tuple[str | None, dict[str, dict[str, Any]]]:
+def load_cues(run: RunDir) -> tuple[str | None, dict[str, dict[str, Any]]]:
     """The measure and item records of the run's first readable `cues-<measure>.json`; a file
     that cannot be read is skipped here (report.md names it)."""
-    for path in cue_files(run_dir):
+    for path in run.cue_files():
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = run.read_cues(path.name)
             return str(record["measure"]), {i["id"]: i for i in record["items"]}
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -118,12 +123,12 @@ def load_cues(run_dir: Path) -> tuple[str | None, dict[str, dict[str, Any]]]:
 def load_run_view(run_dir: Path) -> RunView:
     """A run directory's config, items (with audio paths), results, metrics and summary."""
 
-    config, items, results = judge.load_run(run_dir)
-    metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
-    summary_path = run_dir / SUMMARY
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    kept = [i for i in items if i.id in results]
-    measure, cues = load_cues(run_dir)
+    run = RunDir(run_dir)
+    run.require(CONFIG, RESULTS)
+    config, results, metrics = run.config(), run.results(), run.metrics()
+    summary = run.summary()
+    kept = [i for i in run.items(config) if i.id in results]
+    measure, cues = load_cues(run)
     return RunView(
         run_dir,
         config.name,
@@ -329,14 +334,8 @@ def _heard_paths(view: RunView) -> dict[str, Path | None]:
     if config is None or config.audio.replace == "none" or not config.captioners:
         return {}
 
-    variation = Variation(config, view.items, Cache(config.cache_dir).root)
-    heard: dict[str, Path | None] = {}
-    for item in view.items:
-        try:
-            heard[item.id] = variation.audio(item)
-        except CascadeError:
-            heard[item.id] = None  # the item failed for this reason: its card shows the error
-    return heard
+    perturbation = Perturbation(config, view.items, Cache(config.cache_dir).root)
+    return {item.id: perturbation.audio(item, make=False) for item in view.items}
 
 
 def _run_subtitle(view: RunView) -> str:
@@ -384,8 +383,7 @@ def _rubrics(run_dir: Path) -> list[Rubric]:
     """The rubric scores of every judge that scored this run (judge-*.json), beside accuracy."""
 
     found = []
-    for path in sorted(run_dir.glob("judge-*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+    for file_name, record in RunDir(run_dir).judge_records():
         frame = pd.DataFrame(record.get("groups") or [])
         if frame.empty:
             continue
@@ -395,7 +393,7 @@ def _rubrics(run_dir: Path) -> list[Rubric]:
                 table=judge.display_table(frame),
                 samples=record.get("samples"),
                 prompt=str(record.get("prompt")),
-                file=path.name,
+                file=file_name,
             )
         )
     return found
@@ -448,6 +446,5 @@ def run_page_parts(view: RunView, page_path: Path) -> Iterator[str]:
 def write_run_report(run_dir: Path) -> Path:
     """Write report.html into a finished run directory."""
 
-    path = run_dir / REPORT_HTML
-    write_atomic(path, run_page_parts(load_run_view(run_dir), path))
-    return path
+    run = RunDir(run_dir)
+    return run.write_report_html(run_page_parts(load_run_view(run_dir), run.report_html_path))
