@@ -50,6 +50,16 @@ def _clip(label: str, limit: int = 32) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
+def _head(width: float, height: float, title: str) -> list[str]:
+    """The opening of every chart: the svg element, its accessible title and the visible one."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="{FONT}">',
+        f"<title>{escape(title)}</title>",
+        _text(4, 16, title, extra='font-weight="600" font-size="13"'),
+    ]
+
+
 def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str] = ()) -> Markup:
     """Horizontal bars (0-100%) with 95% whiskers, one block of bars per group, and a dashed
     random-guess tick per group."""
@@ -63,10 +73,7 @@ def interval_chart(groups: Sequence[Group], *, title: str, series: Sequence[str]
     height = top + len(groups) * block + 28 + legend
     width = LABEL_WIDTH + PLOT_WIDTH + 60
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="{FONT}">',
-        f"<title>{escape(title)}</title>",
-        _text(4, 16, title, extra='font-weight="600" font-size="13"'),
+        *_head(width, height, title),
     ]
 
     def x_of(value: float) -> float:
@@ -164,10 +171,7 @@ def delta_chart(deltas: Sequence[Delta], *, title: str) -> Markup:
         return centre + value / span * PLOT_WIDTH / 2
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="{FONT}">',
-        f"<title>{escape(title)}</title>",
-        _text(4, 16, title, extra='font-weight="600" font-size="13"'),
+        *_head(width, height, title),
     ]
     bottom = top + len(deltas) * ROW
     for step in (-1.0, -0.5, 0.0, 0.5, 1.0):
@@ -229,10 +233,7 @@ def heatmap(
     height = top + cell * len(rows) + 16
     peak = max([1, *(v for row in counts for v in row)])
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="{FONT}">',
-        f"<title>{escape(title)}</title>",
-        _text(4, 16, title, extra='font-weight="600" font-size="13"'),
+        *_head(width, height, title),
         _text(left + cell * len(columns) / 2, 34, column_title, "middle", 'fill="#555"'),
         _text(4, top - 6, row_title, extra='fill="#555"'),
     ]
@@ -312,10 +313,7 @@ def dose_chart(
 
     bottom = DOSE_TOP + DOSE_HEIGHT
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="{FONT}">',
-        f"<title>{escape(title)}</title>",
-        _text(4, 16, title, extra='font-weight="600" font-size="13"'),
+        *_head(width, height, title),
     ]
     for tick in range(0, 101, 20):
         y = y_of(tick / 100)
