@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cascade.core.errors import MissingExtraError
 from cascade.core.records import ChatRequest, ReasonerResponse, StageInput, StageKind, StageOutput
@@ -32,10 +32,34 @@ class ComponentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RayResources(BaseModel):
+    """How a component runs under `run.executor: ray`: its Ray Data stage's actors and the
+    resources each one reserves. Ignored by the local executor; never part of a cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actors: int = Field(default=1, ge=1)
+    """Actors in the stage's pool, each holding the component (its model loaded once). For a
+    reasoner on GPUs, the number of vLLM engine replicas; for an OpenAI-compatible endpoint, the
+    requests in flight are at most `actors` times the component's own `concurrency`."""
+    num_cpus: float = Field(default=1.0, ge=0)
+    """CPUs reserved per actor."""
+    num_gpus: float = Field(default=0.0, ge=0)
+    """GPUs reserved per actor (a vLLM reasoner with tensor parallelism reserves its
+    `tensor_parallel_size` GPUs whatever this says)."""
+    memory_gb: float | None = Field(default=None, gt=0)
+    """Memory reserved per actor in GiB (scheduling only: Ray does not cap the process)."""
+    batch_size: int | None = Field(default=None, ge=1)
+    """Items per call to the component (default: `run.batch_size`)."""
+
+
 class RuntimeConfig(BaseModel):
     """How a component runs. Unknown keys are errors; nothing here enters a cache key."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ray: RayResources = Field(default_factory=RayResources)
+    """Actors and resources of the component's stage under `run.executor: ray`."""
 
 
 def canonical_json(value: Any) -> str:

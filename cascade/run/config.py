@@ -106,6 +106,14 @@ class RunSpec(Strict):
     one. `sequential`: one after the other, batch by batch. `frontend-first`: the front-end over
     every item, its models released, then the reasoner (when both would not fit in memory
     together, e.g. two vLLM engines on one GPU)."""
+    executor: Literal["local", "ray"] = "local"
+    """`local`: this process runs every stage. `ray`: the stages run as Ray Data jobs on a Ray
+    cluster (`cascade.run.distributed`), each component in its own actor pool sized by its
+    `runtime.ray` settings; the driver (this process) writes the same run directory. A runtime
+    choice: never part of the run's fingerprint or of any cache key."""
+    ray_address: str | None = None
+    """The Ray cluster to join under `executor: ray` (`auto`, or `ray://head:10001`); default:
+    the cluster in RAY_ADDRESS if set, else a local one started for the run."""
     samples: int = Field(default=1, ge=1)
     """Answers per item: the reasoner answers each item this many times (sample i is its own
     cache entry, seeded seed + i), from one front-end pass. Above 1 the reasoner must sample
