@@ -116,6 +116,14 @@ class ChatRequest:
             "sample_index": self.sample_index,
         }
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ChatRequest:
+        return cls(
+            item_id=raw["item_id"],
+            messages=tuple(ChatMessage(m["role"], m["content"]) for m in raw["messages"]),
+            sample_index=raw.get("sample_index", 0),
+        )
+
 
 @dataclass(frozen=True)
 class ReasonerResponse:
