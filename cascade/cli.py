@@ -7,7 +7,7 @@ import errno
 import functools
 import importlib.util
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -562,11 +562,27 @@ def ablate(
             )
         return summary.to_json()
 
+    def run_all(
+        variations: Sequence[ablating.Variation],
+    ) -> list[dict[str, Any] | CascadeError]:
+        with progress_bar() as bar:
+            tasks = [bar.add_task(v.name, total=None) for v in variations]
+
+            def progress(index: int) -> Callable[[int, int], None]:
+                return lambda done, total: bar.update(tasks[index], completed=done, total=total)
+
+            ended = commands.run_together([v.config for v in variations], progress=progress)
+        return [e if isinstance(e, CascadeError) else e.to_json() for e in ended]
+
+    together = expanded.variations[0].config.run.executor == "ray"
     with (
         third_party_logs(expanded.folder / logs.LOG_FILE, f"cascade ablate {expanded.name}"),
         ComponentPool() as pool,  # each model is loaded once for the whole sweep
     ):
-        outcomes = ablating.run_sweep(expanded, run_one)
+        if together:  # on Ray: one job for every variation
+            outcomes = ablating.run_sweep_together(expanded, run_all)
+        else:
+            outcomes = ablating.run_sweep(expanded, run_one)
     results = commands.finish_sweep(expanded, outcomes)
 
     scorer = expanded.spec.scorer

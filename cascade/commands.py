@@ -6,7 +6,7 @@ the files they wrote. `cli.py` parses arguments and prints; these functions do t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cascade.analysis import (
@@ -22,7 +22,7 @@ from cascade.analysis import (
     judge_run,
     measure_run,
 )
-from cascade.core import Cache, FailureRateExceeded, Interrupted, Reasoner
+from cascade.core import Cache, CascadeError, FailureRateExceeded, Interrupted, Reasoner
 from cascade.report import finished, write_run_report, write_run_reports, write_sweep_report
 from cascade.run import ComponentPool, Progress, RunConfig, RunSummary, pipeline
 
@@ -48,6 +48,27 @@ def run(
         raise
     write_run_reports(summary.run_dir)
     return summary
+
+
+def run_together(
+    configs: Sequence[RunConfig],
+    *,
+    progress: Callable[[int], Progress | None] | None = None,
+) -> list[RunSummary | CascadeError]:
+    """Run several configs as one Ray job (`pipeline.execute_together`: a sweep on Ray), then
+    write every run's report.md and report.html, a failed run's from its results so far."""
+    try:
+        outcomes = pipeline.execute_together(configs, progress=progress)
+    except CascadeError:
+        for config in configs:
+            if finished(pipeline.run_directory(config)):
+                write_run_reports(pipeline.run_directory(config))
+        raise
+    for config, outcome in zip(configs, outcomes, strict=True):
+        run_dir = pipeline.run_directory(config)
+        if isinstance(outcome, RunSummary) or finished(run_dir):
+            write_run_reports(run_dir)
+    return outcomes
 
 
 def judge(

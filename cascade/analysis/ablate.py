@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -325,6 +325,8 @@ class Outcome:
 
 Runner = Callable[[Variation], dict[str, Any]]
 """Runs one variation and returns its run summary (summary.json's content)."""
+AllRunner = Callable[[Sequence[Variation]], Sequence[dict[str, Any] | CascadeError]]
+"""Runs every variation together and returns, for each, its run summary or its error."""
 
 
 def run_sweep(sweep: Sweep, run: Runner) -> list[Outcome]:
@@ -332,16 +334,33 @@ def run_sweep(sweep: Sweep, run: Runner) -> list[Outcome]:
 
     outcomes = []
     for variation in sweep.variations:
-        outcome = Outcome(variation.name, run_directory(variation.config))
         try:
-            outcome.summary = run(variation)
+            ended: dict[str, Any] | CascadeError = run(variation)
         except CascadeError as error:
-            outcome.error, outcome.exit_code = str(error), error.exit_code
-        else:
-            if outcome.summary.get("unanswered"):
-                outcome.exit_code = ExitCode.FAILED_ITEMS
-        outcomes.append(outcome)
+            ended = error
+        outcomes.append(outcome(variation, ended))
     return outcomes
+
+
+def run_sweep_together(sweep: Sweep, run_all: AllRunner) -> list[Outcome]:
+    """Run every variation at once (`run.executor: ray`: the front-end computed once for all,
+    one reasoner pool for every variation's requests); failing variations are recorded."""
+    return [
+        outcome(v, ended)
+        for v, ended in zip(sweep.variations, run_all(sweep.variations), strict=True)
+    ]
+
+
+def outcome(variation: Variation, ended: dict[str, Any] | CascadeError) -> Outcome:
+    """A variation's outcome from its run summary (summary.json's content) or its error."""
+    result = Outcome(variation.name, run_directory(variation.config))
+    if isinstance(ended, CascadeError):
+        result.error, result.exit_code = str(ended), ended.exit_code
+    else:
+        result.summary = ended
+        if ended.get("unanswered"):
+            result.exit_code = ExitCode.FAILED_ITEMS
+    return result
 
 
 SEVERITY = (ExitCode.ERROR, ExitCode.STOPPED, ExitCode.FAILED_ITEMS)

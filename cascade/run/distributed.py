@@ -293,9 +293,9 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
             misses = look_up_stage(clipped, stage, cache, hashes, unreadable, front.records, counts)
             namespace = f"stages/{stage.component.identity.name}"
             for clip, key in misses:
-                need = wanted.setdefault((namespace, key), [])
-                need.append(_Wanted(index, clip.item_id, stage.label, key, owner=not need))
-                if len(need) == 1:
+                needs = wanted.setdefault((namespace, key), [])
+                needs.append(_Wanted(index, clip.item_id, stage.label, key, owner=not needs))
+                if len(needs) == 1:
                     _, _, rows = pools.setdefault(
                         _pool_key("captioner", spec), (spec, stage.label, [])
                     )

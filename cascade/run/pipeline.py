@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from cascade.core import (
     Cache,
     CascadeError,
     ChatRequest,
+    ConfigError,
     FailureRateExceeded,
     Interrupted,
     Item,
@@ -512,7 +514,9 @@ def execute(
     runner = Runner(config, benchmark, stages, reasoner, prompts, cache)
     with RunDir(run_directory(config)) as run_dir:
         run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
-        if unfinished(benchmark.items, run_dir.load_samples(), config.run.samples):
+        # Under Ray the components load in their actors, never in this process.
+        local = config.run.executor == "local"
+        if local and unfinished(benchmark.items, run_dir.load_samples(), config.run.samples):
             try:
                 load_components(config, stages, reasoner)
             except BaseException:
@@ -568,3 +572,82 @@ def _close(stages: Sequence[Stage], reasoner: Reasoner) -> None:
     for stage in stages:
         stage.component.close()
     reasoner.close()
+
+
+Outcome = RunSummary | CascadeError
+"""How one of several runs executed together ended: its summary, or the error that stopped it."""
+
+
+def execute_together(
+    configs: Sequence[RunConfig],
+    *,
+    progress: Callable[[int], Progress | None] | None = None,
+) -> list[Outcome]:
+    """Run (or resume) several configs as one Ray job (`run.executor: ray`), e.g. a sweep's
+    variations: each front-end output is computed once for all of them and their requests share
+    one pool per reasoner. Each run writes its own run directory; a run that cannot start or
+    passes its failure-rate limit is reported in its place and the others go on.
+
+    Args:
+        configs: the runs, all with `run.executor: ray` and one cache.
+        progress: the progress callback of the i-th run, if any.
+
+    Raises:
+        CascadeError: the cluster or a component cannot start (the results so far are written).
+        Interrupted: on Ctrl-C, after every run's results so far are written.
+    """
+    from cascade.run import distributed  # imports ray: only when asked for
+
+    caches = {str(c.cache_dir) for c in configs}
+    if len(caches) > 1:
+        raise ConfigError(f"runs executed together must share one cache; these use {caches}")
+    outcomes: list[Outcome | None] = [None] * len(configs)
+    jobs: list[tuple[int, Job]] = []
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        cache: Cache | None = None
+        for index, config in enumerate(configs):
+            try:
+                benchmark = plan.load_benchmark(config.benchmark, need_audio=needs_audio(config))
+                cache = cache or Cache(config.cache_dir)
+                runner = Runner(
+                    config,
+                    benchmark,
+                    plan.build_stages(config),
+                    plan.build_reasoner(config),
+                    plan.load_prompts(config),
+                    cache,
+                )
+                run_dir = stack.enter_context(RunDir(run_directory(config)))
+                run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
+            except CascadeError as error:
+                outcomes[index] = error
+                continue
+            jobs.append((index, runner.begin(run_dir, progress(index) if progress else None)))
+        try:
+            if jobs:
+                distributed.run_jobs([job for _, job in jobs])
+        except KeyboardInterrupt:
+            for _, job in jobs:
+                job.summary.stopped = "interrupted"
+                _finish(job, started)
+            raise Interrupted(
+                "interrupted: the results so far are in each run's directory (reports included); "
+                "run the same command again to resume"
+            ) from None
+        except BaseException:
+            for _, job in jobs:
+                _finish(job, started)
+            raise
+        for index, job in jobs:
+            _finish(job, started)
+            outcomes[index] = job.stopped or job.summary
+    return [o for o in outcomes if o is not None]
+
+
+def _finish(job: Job, started: float) -> None:
+    job.summary.wall_seconds = time.perf_counter() - started
+    if job.stopped is not None:
+        job.summary.stopped = str(job.stopped)
+    runner = job.runner
+    finalize(job.run_dir, runner.config, runner.benchmark, job.summary)
