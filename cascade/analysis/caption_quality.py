@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.analysis import attribution, cues
-from cascade.analysis.judge import build_judge, load_run
+from cascade.analysis.judge import build_judge, judge_answerer, judge_spec, load_run
 from cascade.core import Cache, CascadeError, Item, Reasoner, prompts
 from cascade.run import CONFIG, RESULTS, Counts, RunDir, answered
 from cascade.scoring import SCORERS, ItemResult, score_answer
@@ -107,7 +107,9 @@ def measure_run(
         measure = cues.LEXICAL
         header = {"threshold": cues.THRESHOLD, "stop_words": sorted(cues.STOP_WORDS)}
     else:
+        spec = None if reasoner is not None else judge_spec(judge, overrides)
         reasoner = reasoner or build_judge(config, judge, overrides)
+        answerer, batch_size = judge_answerer(config, spec)
         template = prompts.load(cues.JUDGE_PROMPT)
         try:
             coverages = cues.judge_items(
@@ -116,8 +118,9 @@ def measure_run(
                 reasoner,
                 template,
                 Cache(cache_dir or config.cache_dir),
-                batch_size=config.run.batch_size,
+                batch_size=batch_size,
                 counts=counts,
+                answerer=answerer,
             )
         finally:
             reasoner.close()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cascade.core import Cache, ChatRequest, Item, PromptTemplate, Reasoner
-from cascade.run import KIND_LABELS, QUOTE_TAGS, Counts, answer
+from cascade.run import KIND_LABELS, QUOTE_TAGS, Answerer, Counts, answer
 
 LEXICAL = "lexical"
 
@@ -285,6 +285,7 @@ def judge_items(
     *,
     batch_size: int = 16,
     counts: Counts | None = None,
+    answerer: Answerer = answer,
 ) -> list[ItemCoverage]:
     """The judge's coverage of every item in `descriptions` (one call per item and part)."""
     counts = counts or Counts()
@@ -307,7 +308,7 @@ def judge_items(
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         requests = [judge_request(i, p, cues_of(i), template) for i, p, _ in batch]
-        records = answer(requests, reasoner, cache, counts)
+        records = answerer(requests, reasoner, cache, counts)
         for (_, part, coverage), record in zip(batch, records, strict=True):
             response = record.response
             call: dict[str, Any] = {

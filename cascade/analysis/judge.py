@@ -13,6 +13,7 @@ as wrong in accuracy.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,9 @@ from cascade.core import (
 from cascade.run import (
     CONFIG,
     RESULTS,
+    Answerer,
     AnswerRecord,
+    ComponentSpec,
     Counts,
     RunDir,
     answer,
@@ -190,6 +193,7 @@ def judge_items(
     samples: int = SAMPLES,
     batch_size: int = 16,
     counts: Counts | None = None,
+    answerer: Answerer = answer,
 ) -> list[ItemJudgement]:
     """Judge every item that has a rubric and a result, `samples` judge calls each."""
     counts = counts or Counts()
@@ -211,7 +215,7 @@ def judge_items(
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         requests = [judge_request(i, r, template, k) for i, r, _ in batch for k in range(samples)]
-        records = answer(requests, reasoner, cache, counts)
+        records = answerer(requests, reasoner, cache, counts)
         for index, (item, _, judgement) in enumerate(batch):
             mine = records[index * samples : (index + 1) * samples]
             _settle(judgement, rubric_of(item), mine)
@@ -350,13 +354,29 @@ def load_run(run_dir: Path) -> tuple[Any, list[Item], dict[str, dict[str, Any]]]
     return config, run.items(config), run.results()
 
 
-def build_judge(config: Any, judge: str, overrides: Sequence[str] = ()) -> Reasoner:
-    """The reasoner preset (or registered backend) `judge`, with `key=value` overrides, built
-    with the run's runtime settings."""
+def judge_spec(judge: str, overrides: Sequence[str] = ()) -> ComponentSpec:
+    """The reasoner preset (or registered backend) `judge`, with `key=value` overrides."""
     data = configs.component_spec(judge, "reasoners")
     configs.apply_overrides(data, overrides)
-    spec = configs.validate({"reasoner": data}, source=f"judge {judge}").reasoner
+    return configs.validate({"reasoner": data}, source=f"judge {judge}").reasoner
+
+
+def build_judge(config: Any, judge: str, overrides: Sequence[str] = ()) -> Reasoner:
+    """The judge `judge_spec(judge, overrides)`, built with the run's runtime settings."""
+    spec = judge_spec(judge, overrides)
     return plan.build_reasoner(config.model_copy(update={"reasoner": spec}))
+
+
+def judge_answerer(config: Any, spec: ComponentSpec | None) -> tuple[Answerer, int]:
+    """How the judge's calls are made, and how many at a time: under the run's
+    `run.executor: ray`, every call at once through a Ray pool of the judge (`spec`); else
+    locally, `run.batch_size` at a time. A judge given as a built component runs locally."""
+    if spec is not None and config.run.executor == "ray":
+        from cascade.run import distributed  # imports ray: only when asked for
+
+        answer_on_ray = distributed.answerer(spec, config.run.ray_address, config.run.batch_size)
+        return answer_on_ray, sys.maxsize
+    return answer, config.run.batch_size
 
 
 def judge_run(
@@ -377,8 +397,11 @@ def judge_run(
     """
 
     config, items, results = load_run(run_dir)
+    spec = None
     if reasoner is None:
+        spec = judge_spec(judge, overrides)
         reasoner = build_judge(config, judge, overrides)
+    answerer, batch_size = judge_answerer(config, spec)
     template = prompts.load(prompt)
     counts = Counts()
     try:
@@ -389,8 +412,9 @@ def judge_run(
             template,
             Cache(cache_dir or config.cache_dir),
             samples=samples,
-            batch_size=config.run.batch_size,
+            batch_size=batch_size,
             counts=counts,
+            answerer=answerer,
         )
     finally:
         reasoner.close()

@@ -4,6 +4,7 @@ drives them batch by batch, and the run directory it writes. Renders no report.
 
 from cascade.run import config, pipeline, plan, rescore
 from cascade.run.answering import (
+    Answerer,
     AnswerRecord,
     answer,
     answered,
@@ -48,6 +49,7 @@ __all__ = [
     "RESULTS",
     "SUMMARY",
     "AnswerRecord",
+    "Answerer",
     "AudioSpec",
     "Clipped",
     "ComponentPool",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -109,6 +109,10 @@ def generate_isolated(
         mismatch=mismatch,
         failed=lambda _, message, seconds: ReasonerResponse.failed(message, seconds),
     )
+
+
+Answerer = Callable[[Sequence[ChatRequest], Reasoner, Cache, Counts], list[AnswerRecord]]
+"""`answer`'s signature: the local executor's, or the Ray executor's (`distributed.answerer`)."""
 
 
 def look_up(

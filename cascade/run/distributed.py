@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cascade.core import (
     Cache,
@@ -49,7 +49,7 @@ from cascade.core import (
     registry,
 )
 from cascade.run import plan
-from cascade.run.answering import generate_isolated, look_up, settle
+from cascade.run.answering import Answerer, AnswerRecord, generate_isolated, look_up, settle
 from cascade.run.config import ComponentSpec
 from cascade.run.frontend import Clipped, Stage, StageRecord, hash_clips, run_stages
 from cascade.run.frontend import look_up as look_up_stage
@@ -124,19 +124,29 @@ def run_jobs(jobs: Sequence[Job]) -> None:
     address = jobs[0].runner.config.run.ray_address
     with cluster(address) as ray:
         try:
-            _check_resources(jobs, ray.cluster_resources())
+            for job in jobs:
+                _check_components(
+                    [
+                        *((f"captioner {s.label!r}", s.component) for s in job.runner.stages),
+                        (f"reasoner {job.runner.config.reasoner.stage!r}", job.runner.reasoner),
+                    ],
+                    ray,
+                )
             cache = jobs[0].runner.cache
             fronts = _frontend(jobs, cache)
             _answering(jobs, fronts, cache, gpus=ray.cluster_resources().get("GPU", 0) > 0)
-        except FailureRateExceeded:
-            raise
-        except CascadeError:
-            raise
         except Exception as error:
-            cause = _cascade_cause(error)
-            if cause is not None:
-                raise cause from None
-            raise
+            _reraise(error)
+
+
+def _reraise(error: Exception) -> NoReturn:
+    """Raise a CascadeError as it is; one a worker raised, unwrapped from Ray's exceptions."""
+    if isinstance(error, CascadeError) and type(error).__module__.startswith("cascade"):
+        raise error
+    cause = _cascade_cause(error)
+    if cause is not None:
+        raise cause from None
+    raise error
 
 
 def _cascade_cause(error: BaseException) -> CascadeError | None:
@@ -161,25 +171,21 @@ def _resources(component: Any) -> RayResources:
     return resources
 
 
-def _check_resources(jobs: Sequence[Job], cluster: Mapping[str, float]) -> None:
+def _check_components(components: Sequence[tuple[str, Any]], ray: Any) -> None:
     """Refuse a pool the cluster cannot hold at all (Ray would wait for it forever)."""
-    for job in jobs:
-        components: list[tuple[str, Any]] = [
-            *((f"captioner {s.label!r}", s.component) for s in job.runner.stages),
-            (f"reasoner {job.runner.reasoner.name!r}", job.runner.reasoner),
-        ]
-        for name, component in components:
-            wanted = _resources(component)
-            for kind, each in (("CPU", wanted.num_cpus), ("GPU", wanted.num_gpus)):
-                have = cluster.get(kind, 0.0)
-                if each * wanted.actors > have:
-                    setting = "num_cpus" if kind == "CPU" else "num_gpus"
-                    raise ConfigError(
-                        f"{name}: runtime.ray.actors={wanted.actors} x "
-                        f"runtime.ray.{setting}={each:g} needs {each * wanted.actors:g} {kind}s; "
-                        f"the Ray cluster has {have:g}. Lower one of them (--set "
-                        f"...runtime.ray.{setting}=...) or add nodes to the cluster"
-                    )
+    cluster = ray.cluster_resources()
+    for name, component in components:
+        wanted = _resources(component)
+        for kind, each in (("CPU", wanted.num_cpus), ("GPU", wanted.num_gpus)):
+            have = cluster.get(kind, 0.0)
+            if each * wanted.actors > have:
+                setting = "num_cpus" if kind == "CPU" else "num_gpus"
+                raise ConfigError(
+                    f"{name}: runtime.ray.actors={wanted.actors} x "
+                    f"runtime.ray.{setting}={each:g} needs {each * wanted.actors:g} {kind}s; "
+                    f"the Ray cluster has {have:g}. Lower one of them (--set "
+                    f"...runtime.ray.{setting}=...) or add nodes to the cluster"
+                )
 
 
 def _map_kwargs(resources: RayResources, batch_size: int) -> dict[str, Any]:
@@ -423,7 +429,8 @@ def _answering(
         reasoner = owner.runner.reasoner
         dataset = _reasoner_stage(
             ray.data.from_items(rows),
-            owner,
+            reasoner,
+            owner.runner.config.reasoner,
             batch_size=owner.runner.config.run.batch_size,
             gpus=gpus,
         )
@@ -459,8 +466,9 @@ def _record(jobs: Sequence[Job], index: int, results: list[ItemResult]) -> None:
         job.stopped = error
 
 
-def _reasoner_stage(dataset: Dataset, owner: Job, *, batch_size: int, gpus: bool) -> Dataset:
-    reasoner = owner.runner.reasoner
+def _reasoner_stage(
+    dataset: Dataset, reasoner: Reasoner, spec: ComponentSpec, *, batch_size: int, gpus: bool
+) -> Dataset:
     resources = _resources(reasoner)
     processor = getattr(reasoner, "ray_processor", None)
     if gpus and processor is not None:
@@ -468,6 +476,40 @@ def _reasoner_stage(dataset: Dataset, owner: Job, *, batch_size: int, gpus: bool
         return result
     return dataset.map_batches(
         ReasonerActor,
-        fn_constructor_kwargs={"spec": _spec_json(owner.runner.config.reasoner)},
+        fn_constructor_kwargs={"spec": _spec_json(spec)},
         **_map_kwargs(resources, batch_size),
     )
+
+
+def answerer(spec: ComponentSpec, address: str | None, batch_size: int) -> Answerer:
+    """`answering.answer` on Ray: the reasoner `spec` in an actor pool (or the vLLM processor on
+    GPUs) for the requests not in the cache; for the judges, which call it with every request
+    at once."""
+
+    def answer_on_ray(
+        requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: Counts
+    ) -> list[AnswerRecord]:
+        found, missing = look_up(requests, reasoner, cache, counts)
+        if missing:
+            with cluster(address) as ray:
+                try:
+                    _check_components([(f"reasoner {spec.stage!r}", reasoner)], ray)
+                    rows = [
+                        {"asked": n, "request": json.dumps(request.to_json())}
+                        for n, (_, request, _) in enumerate(missing)
+                    ]
+                    gpus = ray.cluster_resources().get("GPU", 0) > 0
+                    dataset = _reasoner_stage(
+                        ray.data.from_items(rows), reasoner, spec, batch_size=batch_size, gpus=gpus
+                    )
+                    for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+                        for number, raw in zip(batch["asked"], batch["response"], strict=True):
+                            index, request, key = missing[int(number)]
+                            response = ReasonerResponse.from_json(json.loads(raw))
+                            counts.model_seconds += response.latency_s
+                            found[index] = settle(request, key, response, reasoner, cache, counts)
+                except Exception as error:
+                    _reraise(error)
+        return [found[i] for i in range(len(requests))]
+
+    return answer_on_ray
