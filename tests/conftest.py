@@ -12,6 +12,9 @@ import pytest
 from cascade.run import RunConfig
 from cascade.run.config import validate
 from cascade.testing import sine
+from tests.ray_cluster import ray_cluster
+
+__all__ = ["ray_cluster"]  # a fixture for the tests of the Ray executor
 
 ITEMS = [
     # id, modality, category, choices, answer

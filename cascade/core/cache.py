@@ -5,13 +5,20 @@ messages) plus the component's identity (name, version, output-affecting config)
 files written atomically (temp file + rename), so a reader never sees half an entry and a killed
 run loses at most what it had not yet written. Runtime options (device, batch size) never enter a
 key. Errors, empty and truncated outputs are never stored.
+
+Many processes on many machines may share one cache (README "The cache on shared storage"): every
+file is written under a unique hidden temporary name in its own folder (`.<name>.<random>.tmp`)
+and renamed into place, with no lock files; a writer that dies leaves at most such a temporary
+file, which no reader and no listing ever takes for an entry.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,20 +51,63 @@ def reasoner_key(messages: Sequence[ChatMessage], identity: Identity, sample_ind
     )
 
 
+TEMP_SUFFIX = ".tmp"
+"""Ends the name of every file being written under the cache: `.<name>.<random>.tmp`."""
+
+STALE_READS = 3
+"""Reads of one file that meet a stale NFS file handle before it counts as missing."""
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A new, empty temporary file beside `path` for the block to write; when the block ends
+    without an error it replaces `path` in one rename, otherwise it is removed.
+
+    The name is unique (random, created exclusively) so that writers on other machines never
+    share it, and hidden with the suffix `TEMP_SUFFIX` so that nothing takes it for an entry. Its
+    permissions follow the umask like any new file (not mkstemp's owner-only mode), so a cache
+    shared between users stays readable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_atomic(path: Path, text: str | Iterable[str]) -> None:
     """Write `text` (a string, or its parts in order) to `path` so that readers see either the
     old file or the whole new one. Parts are written one by one, never joined in memory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines([text] if isinstance(text, str) else text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        f.writelines([text] if isinstance(text, str) else text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_entry(path: Path) -> str | None:
+    """The text of a file written by `write_atomic`, or None when there is none.
+
+    On NFS, a reader whose file is replaced by another machine's rename while it reads gets a
+    stale file handle (ESTALE); the name then holds the other writer's whole file, so read again.
+    """
+    for _ in range(STALE_READS):
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            if error.errno != errno.ESTALE:
+                raise
+    return None
 
 
 @dataclass(frozen=True)
@@ -81,10 +131,8 @@ class Cache:
         return self.root / namespace / key[:2] / f"{key}.json"
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
-        path = self._path(namespace, key)
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        raw = read_entry(self._path(namespace, key))
+        if raw is None:
             return None
         try:
             value = json.loads(raw)
@@ -100,12 +148,12 @@ class Cache:
         stat = path.stat()
         memo_key = digest([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
         memo = self._path("audio-hashes", memo_key)
-        try:
-            return memo.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            value = content_hash(path)
-            write_atomic(memo, value)
-            return value
+        known = read_entry(memo)
+        if known is not None and known.strip():
+            return known.strip()
+        value = content_hash(path)
+        write_atomic(memo, value)
+        return value
 
     def usage(self) -> list[NamespaceUsage]:
         """Entry count and size per namespace (one per component)."""
@@ -127,4 +175,5 @@ class Cache:
 
 
 def _entries(folder: Path) -> Iterator[Path]:
+    """The entries of one namespace: `<key[:2]>/<key>.json`, never a writer's temporary file."""
     return (p for p in folder.glob("*/*.json") if p.is_file())

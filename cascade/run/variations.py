@@ -36,6 +36,7 @@ from cascade.core import (
     content_hash,
     digest,
     prompts,
+    replacing,
 )
 from cascade.run import degrade
 from cascade.run.config import AudioSpec, DescriptionSpec, RunConfig
@@ -153,13 +154,9 @@ def _write_flac(
 ) -> None:
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{random.getrandbits(32):08x}.flac")
-    try:
+    # The cache's way of writing any file, safe beside writers on other machines.
+    with replacing(path) as partial:
         sf.write(str(partial), samples, rate, format="FLAC", subtype="PCM_16")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _bullets(values: Any) -> str:
