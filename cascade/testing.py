@@ -6,6 +6,7 @@ prompts and scorers end to end. They are registered as `scripted` and are never 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import Field
 
 from cascade.core import (
     Captioner,
+    CascadeError,
     ChatRequest,
     ComponentConfig,
     Reasoner,
@@ -88,6 +90,11 @@ class ScriptedReasonerConfig(ComponentConfig):
 class ScriptedReasonerRuntime(RuntimeConfig):
     delay_s: float = 0.0
     """Sleep per request, to make runs slow enough to interrupt in tests."""
+    trace_dir: str | None = None
+    """Where each process that loads this reasoner leaves a file named after its pid (written
+    at `load()` and before every batch), so that tests can find and count the processes."""
+    fail_load: str | None = None
+    """`load()` raises a CascadeError with this message (a component that cannot start)."""
 
 
 class ScriptedReasoner(Reasoner):
@@ -103,8 +110,21 @@ class ScriptedReasoner(Reasoner):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.calls: list[list[str]] = []
 
+    def load(self) -> object:
+        if self.runtime.fail_load is not None:
+            raise CascadeError(self.runtime.fail_load)
+        self._trace()
+        return None
+
+    def _trace(self) -> None:
+        if self.runtime.trace_dir is not None:
+            folder = Path(self.runtime.trace_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / str(os.getpid())).touch()
+
     def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:
         self.calls.append([r.item_id for r in requests])
+        self._trace()
         responses = []
         for request in requests:
             time.sleep(self.runtime.delay_s)

@@ -49,7 +49,14 @@ from cascade.core import (
     registry,
 )
 from cascade.run import plan
-from cascade.run.answering import Answerer, AnswerRecord, generate_isolated, look_up, settle
+from cascade.run.answering import (
+    Answerer,
+    AnswerRecord,
+    cacheable,
+    generate_isolated,
+    look_up,
+    settle,
+)
 from cascade.run.config import ComponentSpec
 from cascade.run.frontend import Clipped, Stage, StageRecord, hash_clips, run_stages
 from cascade.run.frontend import look_up as look_up_stage
@@ -83,20 +90,21 @@ def cluster(address: str | None) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    target = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
         ray.init(
-            address=address,
+            address=target,  # "local": a new cluster, never one someone else started here
             include_dashboard=False,
             logging_level="WARNING",
             # Workers import this cascade: a local cluster's workers run in this environment.
             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(_import_paths())}}
-            if address is None and not os.environ.get("RAY_ADDRESS")
+            if target == "local"
             else None,
         )
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise ConfigError(
-            f"could not reach the Ray cluster {address or os.environ.get('RAY_ADDRESS')!r}: "
-            f"{error}. Check run.ray_address (or RAY_ADDRESS), e.g. `ray status` on the head node"
+            f"could not reach the Ray cluster {target!r}: {error}. Check run.ray_address (or "
+            "RAY_ADDRESS): `ray status` on the head node shows its address"
         ) from None
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
@@ -189,8 +197,10 @@ def _check_components(components: Sequence[tuple[str, Any]], ray: Any) -> None:
 
 
 def _map_kwargs(resources: RayResources, batch_size: int) -> dict[str, Any]:
+    from ray.data import ActorPoolStrategy
+
     return {
-        "concurrency": resources.actors,
+        "compute": ActorPoolStrategy(size=resources.actors),
         "num_cpus": resources.num_cpus,
         "num_gpus": resources.num_gpus or None,
         "memory": resources.memory_gb * 2**30 if resources.memory_gb else None,
@@ -336,7 +346,9 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
                     front = fronts[need.job]
                     counts = jobs[need.job].summary.frontend
                     mine = replace(output, item_id=need.item_id, stage=need.label)
-                    front.records[need.item_id][need.label] = StageRecord(mine, need.key, False)
+                    # As locally: only the run that computed an output sees it as new.
+                    record = StageRecord(mine, need.key, cached=not need.owner)
+                    front.records[need.item_id][need.label] = record
                     if not output.ok:
                         counts.add(need.label, "failed")
                     else:
@@ -404,7 +416,9 @@ def _answering(
     generated on Ray and written block by block."""
     started = time.perf_counter()
     pools: dict[str, tuple[Job, list[dict[str, Any]]]] = {}
-    asked: list[_Asked] = []
+    asked: list[list[_Asked]] = []
+    """Per row sent to Ray: the runs' samples it answers, the first of them its owner."""
+    sent: dict[tuple[str, str], int] = {}
     for index, (job, front) in enumerate(zip(jobs, fronts, strict=True)):
         runner = job.runner
         failed, requests = runner.prepare(job.todo, front, job.pending)
@@ -420,10 +434,16 @@ def _answering(
         _record(jobs, index, results)
         if not missing:
             continue
-        _, rows = pools.setdefault(_pool_key("reasoner", runner.config.reasoner), (job, []))
+        pool = _pool_key("reasoner", runner.config.reasoner)
+        _, rows = pools.setdefault(pool, (job, []))
         for i, request, key in missing:
-            rows.append({"asked": len(asked), "request": json.dumps(request.to_json())})
-            asked.append(_Asked(index, requests[i], key))
+            # The same request from two runs (a variation that changes nothing the prompt
+            # shows) is generated once; the later runs re-use its answer, as they would locally.
+            number = sent.setdefault((pool, key), len(asked))
+            if number == len(asked):
+                rows.append({"asked": number, "request": json.dumps(request.to_json())})
+                asked.append([])
+            asked[number].append(_Asked(index, requests[i], key))
     ray = _ray()
     for owner, rows in pools.values():
         reasoner = owner.runner.reasoner
@@ -437,21 +457,37 @@ def _answering(
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
             block: dict[int, list[ItemResult]] = {}
             for number, raw in zip(batch["asked"], batch["response"], strict=True):
-                one = asked[int(number)]
-                job = jobs[one.job]
-                if job.stopped is not None:
-                    continue
                 response = ReasonerResponse.from_json(json.loads(raw))
-                job.summary.reasoner.model_seconds += response.latency_s
-                record = settle(
-                    one.pending.request, one.key, response, reasoner, cache, job.summary.reasoner
-                )
-                result = answered_result(
-                    one.pending, record, fronts[one.job], time.perf_counter() - started
-                )
-                block.setdefault(one.job, []).append(result)
+                owner_record: AnswerRecord | None = None
+                for one in asked[int(number)]:
+                    job = jobs[one.job]
+                    if job.stopped is not None:
+                        continue
+                    counts = job.summary.reasoner
+                    if owner_record is None:
+                        counts.model_seconds += response.latency_s
+                        record = owner_record = settle(
+                            one.pending.request, one.key, response, reasoner, cache, counts
+                        )
+                    else:
+                        record = _reuse(owner_record, one.pending, counts)
+                    result = answered_result(
+                        one.pending, record, fronts[one.job], time.perf_counter() - started
+                    )
+                    block.setdefault(one.job, []).append(result)
             for index, results in block.items():
                 _record(jobs, index, results)
+
+
+def _reuse(owner: AnswerRecord, pending: Pending, counts: Counts) -> AnswerRecord:
+    """Another run's answer to the same request: re-used when it was kept (cached)."""
+    kept = cacheable(owner.response)
+    if kept:
+        counts.reused += 1
+    else:
+        counts.failed += not owner.response.ok
+        counts.computed += owner.response.ok
+    return replace(owner, request=pending.request, cached=kept)
 
 
 def _record(jobs: Sequence[Job], index: int, results: list[ItemResult]) -> None:

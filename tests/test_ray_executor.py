@@ -1,0 +1,218 @@
+"""The Ray executor (`run.executor: ray`) on a local Ray cluster: the same run directory as the
+local executor item for item, resume after the driver is killed, a killed actor retried, sweeps
+with one reasoner pool, and loud failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cascade import commands
+from cascade.analysis import ablate
+from cascade.cli import app
+from cascade.core import CascadeError, ConfigError
+from cascade.run import RunConfig, pipeline, read_results
+from tests.conftest import ITEMS, MakeConfig
+from tests.test_ablate import write_sweep
+
+IDS = [i[0] for i in ITEMS]
+
+
+def on_ray(config: RunConfig, run_dir: Path | None = None, **run: Any) -> RunConfig:
+    """`config` under the Ray executor (in `run_dir`, with more `run` settings)."""
+    settings = config.run.model_copy(update={"executor": "ray", "run_dir": run_dir, **run})
+    return config.model_copy(update={"run": settings})
+
+
+def result_lines(run_dir: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """Each (item, sample)'s result line without its timings (which differ run to run)."""
+    lines = {}
+    for line in (run_dir / "results.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        row.pop("timings")
+        lines[row["id"], row["sample"]] = row
+    return lines
+
+
+def test_ray_run_writes_the_local_run_item_for_item(
+    ray_cluster: Any, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    captioners = [{"name": "scripted"}, {"name": "signal"}]
+    local = make_config(captioners=captioners, run={"batch_size": 2})
+    ray = on_ray(
+        make_config(
+            captioners=captioners,
+            cache_dir=str(tmp_path / "ray-cache"),
+            run={"output_dir": str(tmp_path / "ray-runs"), "batch_size": 2},
+        )
+    )
+    assert ray.fingerprint() == local.fingerprint()  # the executor is not part of the run
+
+    local_summary = commands.run(local)
+    ray_summary = commands.run(ray)
+
+    assert ray_summary.run_dir.name == local_summary.run_dir.name
+    assert result_lines(ray_summary.run_dir) == result_lines(local_summary.run_dir)
+    for name in ("predictions.json", "metrics.json"):
+        ours = json.loads((ray_summary.run_dir / name).read_text())
+        theirs = json.loads((local_summary.run_dir / name).read_text())
+        if name == "metrics.json":
+            ours.pop("cache"), theirs.pop("cache")
+        assert ours == theirs
+    assert ray_summary.frontend.by_stage == local_summary.frontend.by_stage
+    assert ray_summary.frontend.computed == 2 * len(ITEMS)
+
+    again = commands.run(on_ray(ray, tmp_path / "again"))  # a new run on the same cache
+    assert again.frontend.computed == 0 and again.frontend.reused == 2 * len(ITEMS)
+    assert again.reasoner.computed == 0 and again.reasoner.reused == len(ITEMS)
+
+
+def test_an_actor_killed_mid_run_is_retried_and_nothing_is_lost_or_doubled(
+    ray_cluster: Any, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace"
+    config = on_ray(
+        make_config(
+            reasoner={"name": "scripted", "runtime": {"delay_s": 0.5, "trace_dir": str(trace)}},
+            run={"batch_size": 1},
+        )
+    )
+    results = pipeline.run_directory(config) / "results.jsonl"
+    killed: list[int] = []
+
+    def kill_the_actor() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if results.is_file() and results.read_text().count("\n") >= 1 and any(trace.iterdir()):
+                pid = int(next(trace.iterdir()).name)
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_actor)
+    killer.start()
+    summary = commands.run(config)
+    killer.join()
+
+    assert killed, "the actor was never seen"
+    assert sorted(p.name for p in trace.iterdir()) != [str(killed[0])]  # Ray started another
+    ids = [json.loads(line)["id"] for line in results.read_text().splitlines()]
+    assert sorted(ids) == sorted(IDS)  # each item once: none lost, none written twice
+    assert summary.errors == 0 and summary.unanswered == 0
+
+
+def test_a_killed_driver_resumes_with_only_the_blocks_in_flight_lost(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray") if not os.environ.get("CI") else None
+    config = on_ray(
+        make_config(
+            reasoner={"name": "scripted", "runtime": {"delay_s": 0.6}},
+            run={"batch_size": 1},
+        ),
+        tmp_path / "killed",
+    )
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    command = [sys.executable, "-m", "cascade.cli", "run", "--config", str(path)]
+    results = tmp_path / "killed" / "results.jsonl"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if results.is_file() and len(results.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)  # the driver: the cluster it started goes with it
+    process.wait()
+    done_before = len(read_results(results))
+    assert 2 <= done_before < len(ITEMS)
+
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert finished.returncode == 0, finished.stderr
+    summary = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    assert summary["resumed"] == done_before
+    assert summary["reasoner"]["computed"] + summary["reasoner"]["reused"] == (
+        len(ITEMS) - done_before
+    )
+    assert [json.loads(line)["id"] for line in results.read_text().splitlines()] == IDS
+
+
+def test_a_sweep_on_ray_computes_each_stage_output_once_through_one_reasoner_pool(
+    ray_cluster: Any, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    (tmp_path / "local").mkdir(), (tmp_path / "ray").mkdir()
+    local_path = write_sweep(tmp_path / "local", make_config)
+    local_data = yaml.safe_load(local_path.read_text())
+    del local_data["variations"]["worse"], local_data["variations"]["swap"]
+    local_path.write_text(yaml.safe_dump(local_data, sort_keys=False))
+    trace = tmp_path / "trace"
+    ray_path = write_sweep(tmp_path / "ray", make_config)
+    data = yaml.safe_load(ray_path.read_text())
+    data["base"]["cache_dir"] = str(tmp_path / "ray-cache")
+    data["base"]["reasoner"]["runtime"] = {"trace_dir": str(trace)}
+    for changes_the_reasoner in ("worse", "swap"):  # another reasoner config: its own pool
+        del data["variations"][changes_the_reasoner]
+    ray_path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    local = CliRunner().invoke(app, ["ablate", str(local_path)])
+    done = CliRunner().invoke(app, ["ablate", str(ray_path), "--set", "run.executor=ray"])
+    assert local.exit_code == 0, local.output
+    assert done.exit_code == 0, done.output
+
+    assert len(list(trace.iterdir())) == 1  # one reasoner actor answered every variation
+    sweep = ablate.load_sweep(str(ray_path), overrides=("run.executor=ray",))
+    local_sweep = ablate.load_sweep(str(local_path))
+    computed = 0
+    for ours, theirs in zip(sweep.variations, local_sweep.variations, strict=True):
+        run_dir = pipeline.run_directory(ours.config)
+        assert result_lines(run_dir) == result_lines(pipeline.run_directory(theirs.config))
+        stages = json.loads((run_dir / "summary.json").read_text())["stages"]
+        computed += stages["computed"]
+    # The base computes both stages per clip; `noise` both per substitute clip; the other
+    # variations re-use them.
+    assert computed == 2 * 2 * len(ITEMS)
+    assert (tmp_path / "ray" / "sweep" / "table.csv").is_file()
+
+
+def test_a_component_that_cannot_start_on_a_worker_fails_the_run_loudly(
+    ray_cluster: Any, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    config = on_ray(
+        make_config(reasoner={"name": "scripted", "runtime": {"fail_load": "no model here"}})
+    )
+    with pytest.raises(CascadeError, match="no model here"):
+        commands.run(config)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    cli = CliRunner().invoke(app, ["run", "--config", str(path)])
+    assert cli.exit_code == 1
+    assert "no model here" in cli.output and "Traceback" not in cli.output
+
+
+def test_a_pool_larger_than_the_cluster_is_refused_before_any_item(
+    ray_cluster: Any, make_config: MakeConfig
+) -> None:
+    config = on_ray(make_config(reasoner={"name": "scripted", "runtime": {"ray": {"actors": 8}}}))
+    with pytest.raises(ConfigError, match=r"runtime.ray.actors=8 .* needs 8 CPUs; .* has 2"):
+        commands.run(config)
+    assert not (pipeline.run_directory(config) / "results.jsonl").exists()
+
+
+def test_without_ray_the_executor_names_the_extra(
+    make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[ray\]'"):
+        commands.run(on_ray(make_config()))
