@@ -148,27 +148,16 @@ def run_jobs(jobs: Sequence[Job]) -> None:
 
 
 def _reraise(error: Exception) -> NoReturn:
-    """Raise a CascadeError as it is; one a worker raised, unwrapped from Ray's exceptions."""
-    if isinstance(error, CascadeError) and type(error).__module__.startswith("cascade"):
+    """Raise a CascadeError as it is; anything else Ray raised as a CascadeError that says so
+    (components' own exceptions never get here: they fail their item, `run_isolated`)."""
+    if isinstance(error, CascadeError):
         raise error
-    cause = _cascade_cause(error)
-    if cause is not None:
-        raise cause from None
-    raise error
-
-
-def _cascade_cause(error: BaseException) -> CascadeError | None:
-    """The CascadeError a worker raised, from the exceptions Ray wraps it in."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    found: CascadeError | None = None
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, CascadeError) and type(current).__module__.startswith("cascade"):
-            found = current
-        inner = getattr(current, "cause", None)
-        current = inner if isinstance(inner, BaseException) else current.__cause__
-    return found
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    raise CascadeError(
+        f"the Ray job failed: {type(error).__name__}: {first} (Ray's own logs are under the "
+        "session folder it names, /tmp/ray/session_latest/logs by default); the results so far "
+        "are kept: run the same command again to resume"
+    ) from error
 
 
 # -- resources ----------------------------------------------------------------------------------
@@ -231,6 +220,30 @@ def _build(table: registry.Table, spec: Mapping[str, Any], label: str) -> Any:
     return component
 
 
+FATAL = "fatal"
+"""The column in which an actor returns a verdict about the run (a CascadeError: a component
+that cannot start, a broken contract) instead of raising it: Ray would hand the driver only its
+text, wrapped in its own exceptions. The driver raises it again (`_raise_fatal`)."""
+
+
+def _fatal(batch: pd.DataFrame, columns: Sequence[str], error: CascadeError) -> pd.DataFrame:
+    out = batch.copy()
+    for column in columns:
+        out[column] = None
+    out[FATAL] = json.dumps({"exit_code": int(error.exit_code), "message": str(error)})
+    return out
+
+
+def _raise_fatal(batch: Any) -> None:
+    """Raise the first verdict an actor returned in this batch, with its exit code."""
+    for raw in batch[FATAL] if FATAL in batch else ():
+        if raw:
+            verdict = json.loads(raw)
+            error = CascadeError(verdict["message"])
+            error.exit_code = verdict["exit_code"]
+            raise error
+
+
 # -- pass 1: the front-end ----------------------------------------------------------------------
 
 
@@ -247,6 +260,12 @@ class StageActor:
         self.cache = Cache(Path(cache_root))
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        try:
+            return self._describe(batch)
+        except CascadeError as error:
+            return _fatal(batch, ["output", "seconds"], error)
+
+    def _describe(self, batch: pd.DataFrame) -> pd.DataFrame:
         if self.stage is None:
             raise self.error or CascadeError("the captioner did not start")
         clipped = [
@@ -262,6 +281,7 @@ class StageActor:
         out = batch[["work"]].copy()
         out["output"] = [json.dumps(records[c.item_id][0].output.to_json()) for c in clipped]
         out["seconds"] = seconds
+        out[FATAL] = ""
         return out
 
 
@@ -338,6 +358,7 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
             **_map_kwargs(_resources(component), batch_size),
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+            _raise_fatal(batch)
             for work, raw, seconds in zip(
                 batch["work"], batch["output"], batch["seconds"], strict=True
             ):
@@ -393,12 +414,16 @@ class ReasonerActor:
             self.error = error
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        if self.reasoner is None:
-            raise self.error or CascadeError("the reasoner did not start")
-        requests = [ChatRequest.from_json(json.loads(r)) for r in batch["request"]]
-        responses = generate_isolated(self.reasoner, requests)
+        try:
+            if self.reasoner is None:
+                raise self.error or CascadeError("the reasoner did not start")
+            requests = [ChatRequest.from_json(json.loads(r)) for r in batch["request"]]
+            responses = generate_isolated(self.reasoner, requests)
+        except CascadeError as error:
+            return _fatal(batch, ["response"], error)
         out = batch.copy()
         out["response"] = [json.dumps(r.to_json()) for r in responses]
+        out[FATAL] = ""
         return out
 
 
@@ -455,6 +480,7 @@ def _answering(
             gpus=gpus,
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+            _raise_fatal(batch)
             block: dict[int, list[ItemResult]] = {}
             for number, raw in zip(batch["asked"], batch["response"], strict=True):
                 response = ReasonerResponse.from_json(json.loads(raw))
@@ -539,6 +565,7 @@ def answerer(spec: ComponentSpec, address: str | None, batch_size: int) -> Answe
                         ray.data.from_items(rows), reasoner, spec, batch_size=batch_size, gpus=gpus
                     )
                     for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+                        _raise_fatal(batch)
                         for number, raw in zip(batch["asked"], batch["response"], strict=True):
                             index, request, key = missing[int(number)]
                             response = ReasonerResponse.from_json(json.loads(raw))
