@@ -246,13 +246,31 @@ def model_source(reasoner: VllmReasoner) -> ModelSource:
 def placement(resources: RayResources, workers: int) -> dict[str, Any]:
     """One engine replica's placement group: one GPU bundle per engine worker (tensor x pipeline
     parallel), or `ceil(resources.num_gpus)` when that is more; the first bundle also holds the
-    replica's CPUs (at least the 1 Ray's own default gives) and memory."""
+    replica's CPUs (at least the 1 Ray's own default gives) and, with several engine workers,
+    its memory (see `engine_memory`)."""
     gpus = max(workers, math.ceil(resources.num_gpus))
     bundles: list[dict[str, float]] = [{"CPU": 1.0, "GPU": 1.0} for _ in range(gpus)]
     bundles[0]["CPU"] = max(1.0, resources.num_cpus)
-    if resources.memory_gb is not None:
-        bundles[0]["memory"] = float(resources.memory_gb * 2**30)
+    if resources.memory_gb is not None and workers > 1:
+        bundles[0]["memory"] = float(_bytes(resources.memory_gb))
     return {"bundles": bundles, "strategy": "PACK"}
+
+
+def engine_memory(resources: RayResources, workers: int) -> int | None:
+    """The engine actor's own `memory` reservation: with one engine worker Ray runs the engine in
+    the actor and turns the bundles into the actor's CPUs and GPUs, where a `memory` entry would
+    be refused ("resources must not contain the key 'memory'"); with several, the placement group
+    holds it."""
+    return _bytes(resources.memory_gb) if resources.memory_gb is not None and workers == 1 else None
+
+
+def _bytes(gib: float) -> int:
+    return int(gib * 2**30)
+
+
+def _workers(engine: Mapping[str, Any]) -> int:
+    """Engine workers of one replica: tensor x pipeline parallel."""
+    return int(engine["tensor_parallel_size"]) * int(engine.get("pipeline_parallel_size", 1))
 
 
 def processor_config(reasoner: VllmReasoner, resources: RayResources, batch_size: int) -> Any:
@@ -262,7 +280,7 @@ def processor_config(reasoner: VllmReasoner, resources: RayResources, batch_size
 
     engine = reasoner._engine_options()
     model = engine.pop("model")
-    workers = int(engine["tensor_parallel_size"]) * int(engine.get("pipeline_parallel_size", 1))
+    workers = _workers(engine)
     return vLLMEngineProcessorConfig(
         model_source=model,
         engine_kwargs=engine,
@@ -270,6 +288,9 @@ def processor_config(reasoner: VllmReasoner, resources: RayResources, batch_size
         concurrency=resources.actors,
         placement_group_config=placement(resources, workers),
         should_continue_on_error=True,
+        # vLLM's Ray metrics logger imports `ray.serve`, which `ray[data]` does not install: the
+        # engine would fail to start. Its metrics also need `ray.init(_metrics_export_port=...)`.
+        log_engine_metrics=False,
         chat_template_stage=False,
         tokenize_stage=False,
         detokenize_stage=False,
@@ -283,12 +304,15 @@ def build_processor(
     from ray.data.llm import build_processor as build
 
     source = model_source(reasoner)
-    max_model_len = reasoner._engine_options().get("max_model_len")
+    engine = reasoner._engine_options()
     processor = build(
         processor_config(reasoner, resources, batch_size),
         preprocess=_Preprocess(source, reasoner.config),
-        postprocess=_Postprocess(source, reasoner.config.max_tokens, max_model_len),
+        postprocess=_Postprocess(source, reasoner.config.max_tokens, engine.get("max_model_len")),
     )
+    memory = engine_memory(resources, _workers(engine))
+    if memory is not None:
+        processor.get_stage_by_name("vLLMEngineStage").map_batches_kwargs["memory"] = memory
 
     def answer(dataset: ray.data.Dataset) -> ray.data.Dataset:
         return processor(dataset).map(settle_row)

@@ -266,6 +266,7 @@ def test_the_processor_starts_the_engine_the_reasoner_starts(name: str) -> None:
     assert (config.concurrency, config.batch_size) == (3, 16)
     assert config.placement_group_config["bundles"] == [{"CPU": 1.0, "GPU": 1.0}]
     assert config.should_continue_on_error  # one bad row gives an error response
+    assert not config.log_engine_metrics  # its logger needs ray[serve]: the engine would not start
     # Ray's text stages differ from LLM.chat (a second BOS, re-decoded text): the preprocess
     # and the engine do their work.
     stages = (config.chat_template_stage, config.tokenize_stage, config.detokenize_stage)
@@ -297,6 +298,12 @@ def test_each_replica_reserves_its_tensor_parallel_gpus_or_more_when_asked() -> 
         wide["bundles"]
         == [{"CPU": 4.0, "GPU": 1.0, "memory": 16 * 2**30}] + [{"CPU": 1.0, "GPU": 1.0}] * 2
     )
+    # One engine worker runs in the actor, whose bundles become its CPUs and GPUs: a memory
+    # entry there would be refused, so the actor reserves it itself.
+    one = RayResources(num_gpus=1, memory_gb=16)
+    assert vllm_ray.placement(one, workers=1)["bundles"] == [{"CPU": 1.0, "GPU": 1.0}]
+    assert vllm_ray.engine_memory(one, workers=1) == 16 * 2**30
+    assert vllm_ray.engine_memory(one, workers=2) is None
 
 
 def test_the_reasoner_imports_without_ray() -> None:
@@ -315,8 +322,18 @@ def test_the_processor_builds_without_a_gpu_and_reserves_one_per_replica() -> No
 
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        answer = preset("smollm2").ray_processor(RayResources(actors=2, num_cpus=2), 8)
+        resources = RayResources(actors=2, num_cpus=2, memory_gb=4)
+        answer = preset("smollm2").ray_processor(resources, 8)
         planned = answer(ray.data.from_items([request_row(run="r1")]))  # lazy: nothing runs
         assert "settle_row" in str(planned) and "vLLMEngineStageUDF" in str(planned)
+        stage = next(
+            cell.cell_contents.get_stage_by_name("vLLMEngineStage")
+            for cell in answer.__closure__ or ()
+            if hasattr(cell.cell_contents, "get_stage_by_name")
+        )
+        reserved = stage.map_batches_kwargs
+        assert (reserved["num_gpus"], reserved["num_cpus"], reserved["memory"]) == (1, 2, 4 * 2**30)
+        assert "resources" not in reserved
+        assert reserved["compute"].max_size == 2
     finally:
         ray.shutdown()
