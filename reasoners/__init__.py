@@ -1,6 +1,7 @@
 """Answering back-ends: each answers a batch of rendered chat prompts.
 
-- `vllm_offline` (registered `vllm`): vLLM's offline engine, batched, one engine per process.
+- `vllm_offline` (registered `vllm`): vLLM's offline engine, batched, one engine per process;
+  `vllm_ray` runs it as a Ray Data stage (`VllmReasoner.ray_processor`, `ray.data.llm`).
 - `openai_compat` (registered `openai`): any OpenAI-compatible endpoint through langchain-openai,
   with bounded concurrency and retries; `openai_batch` is its optional Batch API mode.
 - `transformers_lm` (registered `transformers`): any causal LM with transformers, batched.

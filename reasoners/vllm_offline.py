@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ByteSize, Field, field_validator, model_validator
 
@@ -33,6 +33,7 @@ from cascade.core import (
     ChatRequest,
     ComponentConfig,
     ComponentError,
+    RayResources,
     Reasoner,
     ReasonerResponse,
     RuntimeConfig,
@@ -53,6 +54,9 @@ from .vllm_memory import (
     gib,
     size_kv_cache,
 )
+
+if TYPE_CHECKING:
+    import ray.data
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +183,24 @@ def _last_error(output: str) -> str | None:
         if "Engine core initialization failed" not in m.group(2)
     ]
     return found[-1] if found else None
+
+
+def sampling_kwargs(config: VllmConfig, request: ChatRequest) -> dict[str, Any]:
+    """`vllm.SamplingParams` keyword arguments of one request (the local engine and Ray's
+    processor send the same)."""
+    extra = {} if config.top_k is None else {"top_k": config.top_k}
+    return {
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_tokens": config.max_tokens,
+        "seed": seed_for(config.seed, request),
+        **extra,
+    }
+
+
+def rejected(cause: str, latency_s: float = 0.0) -> ReasonerResponse:
+    """The error response of a request vLLM refused (`cause`: `SomeError: message`)."""
+    return ReasonerResponse.failed(f"vLLM rejected the request: {cause}", latency_s=latency_s)
 
 
 def _request_errors(vllm: Any) -> tuple[type[BaseException], ...]:
@@ -310,15 +332,30 @@ class VllmReasoner(Reasoner):
         )
 
     def _sampling(self, vllm: Any, request: ChatRequest) -> Any:
-        c = self.config
-        extra = {} if c.top_k is None else {"top_k": c.top_k}
-        return vllm.SamplingParams(
-            temperature=c.temperature,
-            top_p=c.top_p,
-            max_tokens=c.max_tokens,
-            seed=seed_for(c.seed, request),
-            **extra,
-        )
+        return vllm.SamplingParams(**sampling_kwargs(self.config, request))
+
+    def ray_processor(
+        self, resources: RayResources, batch_size: int
+    ) -> Callable[[ray.data.Dataset], ray.data.Dataset]:
+        """This reasoner as a Ray Data stage: `ray.data.llm`'s vLLM processor (GPUs) with this
+        reasoner's engine options, sampling and response building.
+
+        Args:
+            resources: `resources.actors` engine replicas, each reserving
+                max(tensor_parallel_size x pipeline_parallel_size, ceil(resources.num_gpus))
+                GPUs, its first GPU bundle with `num_cpus` CPUs (at least 1) and `memory_gb`.
+            batch_size: Rows per batch sent to an engine replica.
+
+        Returns:
+            A function from a Dataset whose rows have a `request` column (JSON of
+            `ChatRequest.to_json()`) to the same rows, every other column unchanged, plus a
+            `response` column (JSON of `ReasonerResponse.to_json()`): the answer `generate`
+            gives, or an error response for a request the engine rejected. Building it starts
+            no engine; the engines start when the Dataset runs. See `reasoners.vllm_ray`.
+        """
+        from .vllm_ray import build_processor  # Ray only when this stage is built
+
+        return build_processor(self, resources, batch_size)
 
     def _prompt_opens_thinking(self, llm: Any, request: ChatRequest, output: Any) -> bool:
         if isinstance(output.prompt, str) and output.prompt:
@@ -365,10 +402,7 @@ class VllmReasoner(Reasoner):
         try:
             (output,) = self._chat(llm, vllm, [request])
         except _request_errors(vllm) as error:
-            return ReasonerResponse.failed(
-                f"vLLM rejected the request: {type(error).__name__}: {error}",
-                latency_s=time.perf_counter() - started,
-            )
+            return rejected(f"{type(error).__name__}: {error}", time.perf_counter() - started)
         return self._response(llm, request, output, time.perf_counter() - started)
 
     def _response(
