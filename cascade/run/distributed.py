@@ -236,7 +236,7 @@ def _fatal(batch: pd.DataFrame, columns: Sequence[str], error: CascadeError) -> 
 
 def _raise_fatal(batch: Any) -> None:
     """Raise the first verdict an actor returned in this batch, with its exit code."""
-    for raw in batch[FATAL] if FATAL in batch else ():
+    for raw in batch.get(FATAL, ()):
         if raw:
             verdict = json.loads(raw)
             error = CascadeError(verdict["message"])
