@@ -22,7 +22,8 @@ from cascade import commands
 from cascade.analysis import ablate
 from cascade.cli import app
 from cascade.core import CascadeError, ConfigError
-from cascade.run import RunConfig, pipeline, read_results
+from cascade.run import RunConfig, pipeline, plan, read_results
+from cascade.run import config as configs
 from tests.conftest import ITEMS, MakeConfig
 from tests.test_ablate import write_sweep
 
@@ -216,3 +217,16 @@ def test_without_ray_the_executor_names_the_extra(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ConfigError, match=r"pip install -e '\.\[ray\]'"):
         commands.run(on_ray(make_config()))
+
+
+def test_the_two_gpu_node_config_runs_the_presets_components_on_ray() -> None:
+    spread = configs.resolve("mmar-ray-two-gpu-nodes")
+    presets = configs.resolve(
+        captioners=["qwen-audio"], reasoner="r1-distill-qwen-7b", benchmark="mmar"
+    )
+    assert spread.run.executor == "ray" and spread.run.ray_address == "auto"
+    ours, theirs = plan.build_stages(spread)[0].component, plan.build_stages(presets)[0].component
+    assert ours.identity == theirs.identity  # same cache keys: only the runtime differs
+    assert plan.build_reasoner(spread).identity == plan.build_reasoner(presets).identity
+    assert ours.runtime.ray.num_gpus == 1 and ours.runtime.ray.actors == 2
+    assert plan.build_reasoner(spread).runtime.ray.actors == 2
