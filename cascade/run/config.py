@@ -105,7 +105,8 @@ class RunSpec(Strict):
     """`overlap`: the front-end of the next batch runs while the reasoner answers the current
     one. `sequential`: one after the other, batch by batch. `frontend-first`: the front-end over
     every item, its models released, then the reasoner (when both would not fit in memory
-    together, e.g. two vLLM engines on one GPU)."""
+    together, e.g. two vLLM engines on one GPU). Under `executor: ray` the front-end always
+    runs first, as its own pass."""
     executor: Literal["local", "ray"] = "local"
     """`local`: this process runs every stage. `ray`: the stages run as Ray Data jobs on a Ray
     cluster (`cascade.run.distributed`), each component in its own actor pool sized by its
