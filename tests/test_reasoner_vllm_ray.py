@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -335,19 +334,11 @@ def test_on_vllm_cpu_a_replica_reserves_cpus_only() -> None:
     assert config.engine_kwargs["distributed_executor_backend"] == "mp"
 
 
-@pytest.fixture
-def local_ray() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
-def test_the_processor_builds_and_reserves_what_the_installed_vllm_needs(local_ray: Any) -> None:
+def test_the_processor_builds_and_reserves_what_the_installed_vllm_needs(ray_cluster: Any) -> None:
     resources = RayResources(actors=2, num_cpus=2, memory_gb=4)
     answer = preset("smollm2").ray_processor(resources, 8)
-    planned = answer(local_ray.data.from_items([request_row(run="r1")]))  # lazy: nothing runs
+    planned = answer(ray_cluster.data.from_items([request_row(run="r1")]))  # lazy: nothing runs
     assert "settle_row" in str(planned) and "vLLMEngineStageUDF" in str(planned)
     stage = next(
         cell.cell_contents.get_stage_by_name("vLLMEngineStage")
@@ -363,7 +354,7 @@ def test_the_processor_builds_and_reserves_what_the_installed_vllm_needs(local_r
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_the_processor_answers_as_generate_does(local_ray: Any) -> None:
+def test_the_processor_answers_as_generate_does(ray_cluster: Any) -> None:
     """The bundled model through Ray's processor and through the reasoner's own engine: the
     same answers, stop reasons and token counts; a prompt too long for the context is an error
     response for its row only, beside the others."""
@@ -377,10 +368,10 @@ def test_the_processor_answers_as_generate_does(local_ray: Any) -> None:
     ]
     rows = [request_row(q, run=f"r{i}") for i, q in enumerate(requests)]
     answer = reasoner.ray_processor(RayResources(), batch_size=4)
-    out = sorted(answer(local_ray.data.from_items(rows)).take_all(), key=lambda r: r["run"])
+    out = sorted(answer(ray_cluster.data.from_items(rows)).take_all(), key=lambda r: r["run"])
     assert [{k: r[k] for k in ("request", "run")} for r in out] == rows
     assert all(set(r) == {"request", "run", "response"} for r in out)
-    local_ray.shutdown()  # one engine at a time on a small machine
+    ray_cluster.shutdown()  # one engine at a time on a small machine
     by_ray = [ReasonerResponse.from_json(json.loads(r["response"])) for r in out]
     by_generate = reasoner.generate(requests)
     for ray_said, generate_said in zip(by_ray[:2], by_generate[:2], strict=True):

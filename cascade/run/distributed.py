@@ -533,7 +533,14 @@ def _reasoner_stage(
 ) -> Dataset:
     resources = _resources(reasoner)
     processor = getattr(reasoner, "ray_processor", None)
-    if gpus and processor is not None:
+    wanted = gpus if resources.llm_processor is None else resources.llm_processor
+    if wanted and processor is None:
+        raise ConfigError(
+            f"reasoner {spec.stage!r}: runtime.ray.llm_processor=true, but its backend "
+            f"{reasoner.name!r} has no ray.data.llm processor (the `vllm` backend has): "
+            "leave the setting out"
+        )
+    if wanted and processor is not None:
         result: Dataset = processor(resources, resources.batch_size or batch_size)(dataset)
         return result
     return dataset.map_batches(
