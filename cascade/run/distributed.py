@@ -380,6 +380,12 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
     batches = []
     for job, front in zip(jobs, fronts, strict=True):
         labels = [s.label for s in job.runner.stages]
+        for item_id, by_label in front.records.items():
+            if item_id not in front.audio_errors and (lost := set(labels) - set(by_label)):
+                raise CascadeError(  # Ray returns every row it was given: cannot happen
+                    f"the Ray front-end pass returned no {sorted(lost)} output for item "
+                    f"{item_id!r}; run the same command again (computed outputs are cached)"
+                )
         records = {
             item_id: [by_label[label] for label in labels]
             for item_id, by_label in front.records.items()
