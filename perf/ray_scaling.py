@@ -1,0 +1,321 @@
+"""Ray executor: reasoner throughput with 1, 2 and 4 workers, and Ray's overhead on a warm cache.
+
+Every run is `cascade run` (`commands.run`) in a process of its own, so that each Ray run starts
+and stops its own local cluster and no run inherits another's state.
+
+- throughput: a latency-bound reasoner, the `openai` component against a local server (started
+  here) that answers every chat completion after a fixed delay. No front-end (`captioners: []`),
+  so the reasoner is all there is; the demo items repeated under new ids; a fresh cache per run,
+  so every answer is a request. The component's own concurrency is 1: with `run.executor=ray`
+  and `reasoner.runtime.ray.actors=N`, N requests are in flight. Scaling efficiency per added
+  worker = throughput(N) / (N x throughput(1)); target >= 0.8. The local executor answers the
+  same workload with concurrency 1 and with concurrency 4, for reference.
+- overhead: the demo benchmark (32 items, front-end `signal`, the scripted reasoner) on a cache
+  warmed by one local run beforehand, so that nothing is computed and what is timed is the
+  executor itself. Local and Ray runs alternate, several of each, each into a new run directory;
+  the ratio is ray / local. Ray's start-up (a local cluster, `ray.init`) is timed apart.
+
+Run: python perf/ray_scaling.py [--quick] [--local-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (
+    DEMO,
+    ROOT,
+    SlowChatServer,
+    header,
+    machine,
+    ratio,
+    repeated_demo,
+    scratch,
+    timed,
+    write_results,
+)
+
+WORKERS = (1, 2, 4)
+DELAY_S = 0.5
+ACTOR_CPUS = 0.25
+"""CPUs each reasoner actor reserves: it waits on the network, and four of them must fit on a
+two-CPU machine beside Ray Data's own tasks."""
+BATCH = 4
+"""Items per call to the reasoner under Ray (`runtime.ray.batch_size`): small blocks keep every
+actor busy to the end of the run instead of leaving one finishing a long last block alone."""
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def distinct_questions(folder: Path, count: int) -> Path:
+    """`count` demo items under new ids, each question tagged with its item's number: repeated
+    questions would be one prompt, answered once and then found in the cache."""
+    meta, _ = repeated_demo(folder, count)
+    rows = [json.loads(line) for line in meta.read_text(encoding="utf-8").splitlines()]
+    for index, row in enumerate(rows):
+        row["question"] = f"{row['question']} (item {index})"
+    meta.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return meta
+
+
+def throughput_config(
+    folder: Path,
+    name: str,
+    meta: Path,
+    base_url: str,
+    *,
+    executor: str,
+    actors: int,
+    concurrency: int,
+) -> Path:
+    reasoner = {
+        "name": "openai",
+        "config": {"model": "slow", "max_tokens": 16},
+        "runtime": {
+            "base_url": base_url,
+            "concurrency": concurrency,
+            "max_retries": 0,
+            "ray": {"actors": actors, "num_cpus": ACTOR_CPUS, "batch_size": BATCH},
+        },
+    }
+    return write_config(
+        folder / f"{name}.yaml",
+        {
+            "name": name,
+            "benchmark": {"name": "demo", "meta": str(meta), "audio_root": str(DEMO)},
+            "captioners": [],
+            "reasoner": reasoner,
+            "run": {"run_dir": str(folder / name), "batch_size": 16, "executor": executor},
+            "cache_dir": str(folder / f"cache-{name}"),
+        },
+    )
+
+
+def demo_config(folder: Path, name: str, cache: Path, *, executor: str) -> Path:
+    return write_config(
+        folder / f"{name}.yaml",
+        {
+            "name": name,
+            "benchmark": {"name": "demo"},
+            "captioners": [{"name": "signal", "runtime": {"ray": {"num_cpus": ACTOR_CPUS}}}],
+            "reasoner": {"name": "scripted", "runtime": {"ray": {"num_cpus": ACTOR_CPUS}}},
+            "run": {"run_dir": str(folder / name), "batch_size": 16, "executor": executor},
+            "cache_dir": str(cache),
+        },
+    )
+
+
+def child(config_path: Path) -> None:
+    """In the child process: one run, its figures printed as one JSON line."""
+    from cascade import commands
+    from cascade.run.config import read_yaml, validate
+
+    config = validate(read_yaml(config_path))
+    with timed() as whole:
+        summary = commands.run(config)
+    stats = summary.to_json()
+    print(
+        json.dumps(
+            {
+                "items": summary.total,
+                "run_s": round(whole.seconds, 3),
+                "batches_s": stats["wall_seconds"],
+                "errors": stats["errors"],
+                "answers_computed": stats["reasoner"]["computed"],
+                "answers_reused": stats["reasoner"]["reused"],
+                "stages_computed": stats["stages"]["computed"],
+                "stages_reused": stats["stages"]["reused"],
+            }
+        )
+    )
+
+
+def ray_start_child() -> None:
+    """In the child process: the time to start a local Ray cluster and stop it."""
+    with timed() as starting:
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with timed() as stopping:
+        ray.shutdown()
+    print(json.dumps({"start_s": round(starting.seconds, 3), "stop_s": round(stopping.seconds, 3)}))
+
+
+def spawn(*args: str, limit_s: float = 1800) -> dict[str, Any]:
+    """This script in a child mode, in a process of its own; its figures and its process time."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with timed() as wall:
+        done = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=limit_s,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: exit {done.returncode}\n{done.stderr[-3000:]}")
+    return {"process_s": round(wall.seconds, 3), **json.loads(done.stdout.splitlines()[-1])}
+
+
+def throughput(folder: Path, count: int, executors: list[str]) -> dict[str, Any]:
+    meta = distinct_questions(folder / "meta", count)
+    rows: list[dict[str, Any]] = []
+    cases: list[tuple[str, int, int]] = [("local", 1, 1), ("local", 1, max(WORKERS))]
+    if "ray" in executors:
+        cases += [("ray", n, 1) for n in WORKERS]
+    for executor, actors, concurrency in cases:
+        name = f"{executor}-a{actors}-c{concurrency}"
+        with SlowChatServer(DELAY_S) as server:
+            path = throughput_config(
+                folder,
+                name,
+                meta,
+                server.base_url,
+                executor=executor,
+                actors=actors,
+                concurrency=concurrency,
+            )
+            result = spawn("--child", str(path))
+        row = {
+            "executor": executor,
+            "workers": actors,
+            "concurrency": concurrency,
+            **result,
+            "requests": server.requests,
+            "peak_in_flight": server.peak_in_flight,
+            "items_per_s": round(count / result["run_s"], 3),
+            "items_per_s_batches": round(count / result["batches_s"], 3),
+        }
+        rows.append(row)
+        print(
+            f"{executor:6} workers {actors}  concurrency {concurrency}: {row['run_s']:7.2f} s "
+            f"= {row['items_per_s']:6.2f} items/s (batches {row['batches_s']:.2f} s); "
+            f"{server.requests} requests, at most {server.peak_in_flight} in flight; "
+            f"errors {row['errors']}"
+        )
+    figures: dict[str, Any] = {"items": count, "delay_s": DELAY_S, "runs": rows}
+    ray_rows = {r["workers"]: r for r in rows if r["executor"] == "ray"}
+    if ray_rows:
+        one = ray_rows[1]["items_per_s"]
+        figures["efficiency"] = {
+            str(n): ratio(ray_rows[n]["items_per_s"], n * one) for n in WORKERS if n > 1
+        }
+        figures["target_efficiency"] = 0.8
+    return figures
+
+
+def overhead(folder: Path, repeats: int, executors: list[str]) -> dict[str, Any]:
+    cache = folder / "cache"
+    warm = spawn("--child", str(demo_config(folder, "warm", cache, executor="local")))
+    print(
+        f"warming the cache (local, 32 demo items, signal + scripted): {warm['process_s']:.1f} s "
+        f"(stages computed {warm['stages_computed']})"
+    )
+    runs: dict[str, list[dict[str, Any]]] = {e: [] for e in executors}
+    for repeat in range(repeats):
+        for executor in executors:
+            name = f"{executor}-{repeat}"
+            result = spawn("--child", str(demo_config(folder, name, cache, executor=executor)))
+            runs[executor].append(result)
+            print(
+                f"{executor:6} #{repeat + 1}: run {result['run_s']:6.2f} s, process "
+                f"{result['process_s']:6.2f} s (stages computed {result['stages_computed']}, "
+                f"re-used {result['stages_reused']})"
+            )
+    figures: dict[str, Any] = {"items": warm["items"], "repeats": repeats, "warm": warm}
+    for executor, results in runs.items():
+        figures[executor] = {
+            "runs": results,
+            "median_run_s": round(statistics.median(r["run_s"] for r in results), 3),
+            "median_process_s": round(statistics.median(r["process_s"] for r in results), 3),
+        }
+    if "ray" in runs:
+        starts = [spawn("--ray-start") for _ in range(repeats)]
+        start_s = statistics.median(s["start_s"] for s in starts)
+        ray_s, local_s = figures["ray"]["median_run_s"], figures["local"]["median_run_s"]
+        figures["ray_start"] = {"runs": starts, "median_start_s": round(start_s, 3)}
+        figures["ratio_ray_over_local"] = ratio(ray_s, local_s)
+        figures["ratio_ray_without_start_over_local"] = ratio(ray_s - start_s, local_s)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="48 items, 2 repeats")
+    parser.add_argument("--local-only", action="store_true", help="the local executor only")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ray-start", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child)
+        return
+    if args.ray_start:
+        ray_start_child()
+        return
+    started = time.perf_counter()
+    count, repeats = (48, 2) if args.quick else (256, 3)
+    executors = ["local"] if args.local_only else ["local", "ray"]
+    info = machine()
+    header(
+        "Ray executor: reasoner scaling and overhead",
+        f"throughput: {count} demo items repeated under new ids, no front-end, reasoner `openai` "
+        f"against a local server answering after {DELAY_S} s, concurrency 1 per worker, "
+        f"Ray workers {list(WORKERS)} ({ACTOR_CPUS} CPU each, {BATCH} items per call), fresh "
+        f"cache per run; overhead: the demo (32 items), front-end signal, scripted reasoner, "
+        f"warm cache, {repeats} runs per executor; one process per run",
+        info,
+    )
+    with scratch("ray") as folder:
+        print("-- throughput")
+        scaling = throughput(folder / "throughput", count, executors)
+        print("\n-- overhead on a warm cache")
+        warm = overhead(folder / "overhead", repeats, executors)
+    figures = {"throughput": scaling, "overhead": warm}
+    print()
+    if "efficiency" in scaling:
+        rays = [r for r in scaling["runs"] if r["executor"] == "ray"]
+        print(f"{'workers':>8}{'items/s':>10}{'efficiency':>12}")
+        for row in rays:
+            eff = scaling["efficiency"].get(str(row["workers"]))
+            print(
+                f"{row['workers']:>8}{row['items_per_s']:>10.2f}"
+                f"{'' if eff is None else f'{eff:.2f}':>12}"
+            )
+        print("scaling efficiency = throughput(N) / (N x throughput(1)); target >= 0.8")
+    for row in scaling["runs"]:
+        if row["executor"] == "local":
+            print(
+                f"local executor, concurrency {row['concurrency']}: "
+                f"{row['items_per_s']:.2f} items/s"
+            )
+    if "ratio_ray_over_local" in warm:
+        print(
+            f"warm demo: local {warm['local']['median_run_s']:.2f} s, ray "
+            f"{warm['ray']['median_run_s']:.2f} s (median run); ray / local = "
+            f"{warm['ratio_ray_over_local']:.2f}; Ray start-up "
+            f"{warm['ray_start']['median_start_s']:.2f} s, "
+            f"ray without it / local = {warm['ratio_ray_without_start_over_local']:.2f}"
+        )
+    else:
+        print(f"warm demo: local {warm['local']['median_run_s']:.2f} s (median run)")
+    write_results(
+        "ray-scaling" if executors == ["local", "ray"] else "ray-scaling-local", figures, info
+    )
+    print(f"total {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
