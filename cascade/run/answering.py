@@ -90,7 +90,7 @@ def _refuse_empty(response: ReasonerResponse) -> ReasonerResponse:
     return response
 
 
-def _generate_isolated(
+def generate_isolated(
     reasoner: Reasoner, requests: Sequence[ChatRequest]
 ) -> list[ReasonerResponse]:
     """The reasoner's responses; a batch that raises is retried request by request."""
@@ -111,16 +111,16 @@ def _generate_isolated(
     )
 
 
-def answer(
+def look_up(
     requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: Counts
-) -> list[AnswerRecord]:
-    """One answer per request, in order: cached answers re-used, the rest generated in one batch."""
+) -> tuple[dict[int, AnswerRecord], list[tuple[int, ChatRequest, str]]]:
+    """The cached answers by request index; (index, request, key) of those to generate."""
     identity = reasoner.identity
     namespace = f"reasoners/{identity.name}"
-    keyed = [(r, reasoner_key(r.messages, identity, r.sample_index)) for r in requests]
     found: dict[int, AnswerRecord] = {}
-    missing: list[int] = []
-    for index, (request, key) in enumerate(keyed):
+    missing: list[tuple[int, ChatRequest, str]] = []
+    for index, request in enumerate(requests):
+        key = reasoner_key(request.messages, identity, request.sample_index)
         hit = cache.get(namespace, key)
         if hit is not None:
             response = ReasonerResponse.from_json(hit["response"])
@@ -129,29 +129,48 @@ def answer(
             )
             counts.reused += 1
         else:
-            missing.append(index)
+            missing.append((index, request, key))
+    return found, missing
+
+
+def settle(
+    request: ChatRequest,
+    key: str,
+    generated: ReasonerResponse,
+    reasoner: Reasoner,
+    cache: Cache,
+    counts: Counts,
+) -> AnswerRecord:
+    """A generated response as the run keeps it: an empty answer made a failure, a complete one
+    stored in the cache, and counted."""
+    response = _refuse_empty(generated)
+    identity = reasoner.identity
+    if cacheable(response):
+        cache.put(
+            f"reasoners/{identity.name}",
+            key,
+            {
+                "response": response.to_json(),
+                "request": request.to_json(),
+                "identity": identity.to_json(),
+            },
+        )
+        counts.computed += 1
+    else:
+        counts.failed += not response.ok
+        counts.computed += response.ok
+    return AnswerRecord(request, response, key, messages_hash(request.messages), False)
+
+
+def answer(
+    requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: Counts
+) -> list[AnswerRecord]:
+    """One answer per request, in order: cached answers re-used, the rest generated in one batch."""
+    found, missing = look_up(requests, reasoner, cache, counts)
     if missing:
         started = time.perf_counter()
-        generated = _generate_isolated(reasoner, [keyed[i][0] for i in missing])
-        responses = [_refuse_empty(r) for r in generated]
+        generated = generate_isolated(reasoner, [request for _, request, _ in missing])
         counts.model_seconds += time.perf_counter() - started
-        for index, response in zip(missing, responses, strict=True):
-            request, key = keyed[index]
-            if cacheable(response):
-                cache.put(
-                    namespace,
-                    key,
-                    {
-                        "response": response.to_json(),
-                        "request": request.to_json(),
-                        "identity": identity.to_json(),
-                    },
-                )
-                counts.computed += 1
-            else:
-                counts.failed += not response.ok
-                counts.computed += response.ok
-            found[index] = AnswerRecord(
-                request, response, key, messages_hash(request.messages), False
-            )
-    return [found[i] for i in range(len(keyed))]
+        for (index, request, key), response in zip(missing, generated, strict=True):
+            found[index] = settle(request, key, response, reasoner, cache, counts)
+    return [found[i] for i in range(len(requests))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,15 +63,8 @@ def _describe_isolated(stage: Stage, inputs: Sequence[StageInput]) -> list[Stage
     )
 
 
-def run_stages(
-    items: Sequence[Clipped], stages: Sequence[Stage], cache: Cache, counts: Counts
-) -> dict[str, list[StageRecord]]:
-    """Every stage's output for every item, in stage order, from the cache where possible.
-
-    A clip that cannot be read fails every stage that needed to compute on it (with the reason);
-    stages whose output was cached for that clip content still answer from the cache.
-    """
-    records: dict[str, dict[str, StageRecord]] = {i.item_id: {} for i in items}
+def hash_clips(items: Sequence[Clipped], cache: Cache) -> tuple[dict[str, str], dict[str, str]]:
+    """Each item's clip content hash, and the items whose clip cannot be read (with why)."""
     hashes: dict[str, str] = {}
     audio_errors: dict[str, str] = {}
     for item in items:
@@ -81,34 +74,61 @@ def run_stages(
             hashes[item.item_id] = cache.audio_hash(item.path)
         except OSError as error:
             audio_errors[item.item_id] = f"audio unreadable: {error}"
+    return hashes, audio_errors
 
+
+def look_up(
+    items: Sequence[Clipped],
+    stage: Stage,
+    cache: Cache,
+    hashes: Mapping[str, str],
+    audio_errors: Mapping[str, str],
+    records: dict[str, dict[str, StageRecord]],
+    counts: Counts,
+) -> list[tuple[Clipped, str]]:
+    """Record the stage's cached outputs (and its failures on unreadable clips) in `records`;
+    return the items it must compute, with their cache keys."""
+    identity = stage.component.identity
+    namespace = f"stages/{identity.name}"
+    misses: list[tuple[Clipped, str]] = []
+    for item in items:
+        if item.item_id in audio_errors:
+            counts.add(stage.label, "failed")
+            records[item.item_id][stage.label] = StageRecord(
+                _failure(stage, item.item_id, audio_errors[item.item_id]), None, False
+            )
+            continue
+        conditioning = (
+            {"question": item.question, "choices": list(item.choices)}
+            if stage.component.conditions_on_question
+            else None
+        )
+        key = stage_key(hashes[item.item_id], identity, conditioning)
+        hit = cache.get(namespace, key)
+        if hit is not None:
+            output = replace(StageOutput.from_json(hit), item_id=item.item_id, stage=stage.label)
+            records[item.item_id][stage.label] = StageRecord(output, key, True)
+            counts.add(stage.label, "reused")
+        else:
+            misses.append((item, key))
+    return misses
+
+
+def run_stages(
+    items: Sequence[Clipped], stages: Sequence[Stage], cache: Cache, counts: Counts
+) -> dict[str, list[StageRecord]]:
+    """Every stage's output for every item, in stage order, from the cache where possible.
+
+    A clip that cannot be read fails every stage that needed to compute on it (with the reason);
+    stages whose output was cached for that clip content still answer from the cache.
+    """
+    records: dict[str, dict[str, StageRecord]] = {i.item_id: {} for i in items}
+    hashes, audio_errors = hash_clips(items, cache)
     clips: dict[str, Clip] = {}
     for stage in stages:
         identity = stage.component.identity
         namespace = f"stages/{identity.name}"
-        misses: list[tuple[Clipped, str]] = []
-        for item in items:
-            if item.item_id in audio_errors:
-                counts.add(stage.label, "failed")
-                records[item.item_id][stage.label] = StageRecord(
-                    _failure(stage, item.item_id, audio_errors[item.item_id]), None, False
-                )
-                continue
-            conditioning = (
-                {"question": item.question, "choices": list(item.choices)}
-                if stage.component.conditions_on_question
-                else None
-            )
-            key = stage_key(hashes[item.item_id], identity, conditioning)
-            hit = cache.get(namespace, key)
-            if hit is not None:
-                output = replace(
-                    StageOutput.from_json(hit), item_id=item.item_id, stage=stage.label
-                )
-                records[item.item_id][stage.label] = StageRecord(output, key, True)
-                counts.add(stage.label, "reused")
-            else:
-                misses.append((item, key))
+        misses = look_up(items, stage, cache, hashes, audio_errors, records, counts)
         if not misses:
             continue
         inputs: list[StageInput] = []

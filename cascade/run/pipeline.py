@@ -34,7 +34,7 @@ from cascade.core import (
     StageOutput,
 )
 from cascade.run import plan
-from cascade.run.answering import answer, answered, render_request
+from cascade.run.answering import AnswerRecord, answer, answered, render_request
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
 from cascade.run.frontend import Clipped, Stage, StageRecord, run_stages
@@ -179,6 +179,7 @@ class Runner:
         self.cache = cache
         self.perturbation = perturbation or Perturbation(config, benchmark.items, cache.root)
         self.summary: RunSummary | None = None
+        self.items_by_id = {i.id: i for i in benchmark.items}
 
     def _frontend(self, items: Sequence[Item], counts: Counts) -> FrontendBatch:
         if not self.stages:  # text-only or oracle: no clip is read, no model called
@@ -206,20 +207,15 @@ class Runner:
         seconds = (counts.model_seconds - before) / max(len(items), 1)
         return FrontendBatch(records, seconds, audio_errors)
 
-    def _answer(
-        self,
-        items: Sequence[Item],
-        front: FrontendBatch,
-        summary: RunSummary,
-        pending: Mapping[str, Sequence[int]],
-    ) -> list[ItemResult]:
-        """One result per item and pending sample, in item then sample order."""
-        started = time.perf_counter()
-        stage_records, frontend_s = front.records, front.seconds_per_item
+    def prepare(
+        self, items: Sequence[Item], front: FrontendBatch, pending: Mapping[str, Sequence[int]]
+    ) -> tuple[dict[str, ItemResult], list[Pending]]:
+        """Each item's failure (audio, a stage, its prompt) or its requests, one per pending
+        sample."""
         failed: dict[str, ItemResult] = {}
-        requests: list[tuple[Item, str, ChatRequest]] = []
+        requests: list[Pending] = []
         for item in items:
-            records = stage_records[item.id]
+            records = front.records[item.id]
             stages_json = _stages_json(records)
             broken = next((r for r in records if not r.output.ok), None)
             if item.id in front.audio_errors:
@@ -255,43 +251,36 @@ class Runner:
                 )
                 continue
             requests.extend(
-                (item, description, replace(request, sample_index=sample))
+                Pending(item, description, replace(request, sample_index=sample))
                 for sample in pending[item.id]
             )
-        answers = answer([r for _, _, r in requests], self.reasoner, self.cache, summary.reasoner)
+        return failed, requests
+
+    def _answer(
+        self,
+        items: Sequence[Item],
+        front: FrontendBatch,
+        summary: RunSummary,
+        pending: Mapping[str, Sequence[int]],
+    ) -> list[ItemResult]:
+        """One result per item and pending sample, in item then sample order."""
+        started = time.perf_counter()
+        failed, requests = self.prepare(items, front, pending)
+        answers = answer([p.request for p in requests], self.reasoner, self.cache, summary.reasoner)
         done: dict[tuple[str, int], ItemResult] = {
             (i, sample): replace(result, sample=sample)
             for i, result in failed.items()
             for sample in pending[i]
         }
-        for (item, description, request), record in zip(requests, answers, strict=True):
-            response = record.response
-            done[item.id, request.sample_index] = ItemResult(
-                id=item.id,
-                raw_answer=response.text if response.ok else None,
-                reasoning=response.reasoning,
-                finish_reason=response.finish_reason,
-                error=None if response.ok else f"reasoner: {response.error}",
-                error_stage=None if response.ok else "reasoner",
-                stages=_stages_json(stage_records[item.id]),
-                description=description,
-                prompt_hash=record.prompt_hash,
-                reasoner_key=record.key,
-                reasoner_cached=record.cached,
-                usage={
-                    "prompt_tokens": response.prompt_tokens,
-                    "completion_tokens": response.completion_tokens,
-                },
-                timings={
-                    "frontend_s": round(frontend_s, 4),
-                    "reasoner_s": round(response.latency_s, 4),
-                    "answer_batch_s": round(time.perf_counter() - started, 4),
-                },
-                sample=request.sample_index,
+        for one, record in zip(requests, answers, strict=True):
+            done[one.item.id, one.request.sample_index] = answered_result(
+                one, record, front, time.perf_counter() - started
             )
         return [done[i.id, sample] for i in items for sample in pending[i.id]]
 
-    def run(self, run_dir: RunDir, progress: Progress | None = None) -> RunSummary:
+    def begin(self, run_dir: RunDir, progress: Progress | None = None) -> Job:
+        """The run's state before its first item: what the run directory already answers, and
+        the (item, sample) pairs still to do."""
         config = self.config
         items = self.benchmark.items
         summary = RunSummary(
@@ -303,7 +292,6 @@ class Runner:
             scripted=plan.scripted(config),
         )
         self.summary = summary
-        started = time.perf_counter()
         previous = run_dir.load_samples()
         # Latest outcome per (item, sample) (True = failed): answers kept, failures retried.
         failed = {
@@ -313,12 +301,31 @@ class Runner:
         }
         pending = {i.id: pending_samples(i, previous, config.run.samples) for i in items}
         summary.resumed = sum(1 for i in items if not pending[i.id])
-        todo = [i for i in items if pending[i.id]]
-        size = config.run.batch_size
-        if progress:
-            progress(summary.resumed, len(items))
+        job = Job(self, run_dir, summary, pending, failed, progress)
+        job.report_progress()
+        return job
+
+    def run(self, run_dir: RunDir, progress: Progress | None = None) -> RunSummary:
+        """Run the items the run directory does not answer yet, with the configured executor."""
+        started = time.perf_counter()
+        job = self.begin(run_dir, progress)
+        try:
+            if self.config.run.executor == "ray":
+                from cascade.run import distributed  # imports ray: only when asked for
+
+                distributed.run_jobs([job])
+            else:
+                self._run_local(job)
+        finally:
+            job.summary.wall_seconds = time.perf_counter() - started
+        return job.summary
+
+    def _run_local(self, job: Job) -> None:
+        size = self.config.run.batch_size
+        todo = job.todo
         batches = [todo[start : start + size] for start in range(0, len(todo), size)]
-        schedule = config.run.schedule
+        schedule = self.config.run.schedule
+        summary = job.summary
         counts = summary.frontend
         fresh: set[tuple[str, str]] = set()
         if schedule == "frontend-first" and self.stages:
@@ -338,25 +345,11 @@ class Runner:
                 ahead = None
                 if schedule == "overlap" and index + 1 < len(batches):
                     ahead = pool.submit(self._frontend, batches[index + 1], counts)
-                results = self._answer(batch, front, summary, pending)
-                by_id = {i.id: i for i in batch}
-                run_dir.append(r.to_json(by_id[r.id]) for r in results)
-                run_dir.sync()
-                summary.processed += len(batch)
-                summary.errors += sum(r.error is not None for r in results)
-                for r in results:
-                    if r.error is not None and r.error_stage is not None:
-                        summary.first_errors.setdefault(r.error_stage, f"{r.id}: {r.error}")
-                failed.update(((r.id, r.sample), r.error is not None) for r in results)
-                if progress:
-                    progress(summary.resumed + summary.processed, len(items))
-                self._check_failure_rate(sum(failed.values()), len(failed), summary)
+                job.record(self._answer(batch, front, summary, job.pending))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            summary.wall_seconds = time.perf_counter() - started
-        return summary
 
-    def _check_failure_rate(self, errors: int, seen: int, summary: RunSummary) -> None:
+    def check_failure_rate(self, errors: int, seen: int, summary: RunSummary) -> None:
         limits = self.config.run
         if seen >= limits.min_items_for_failure_rate and errors / seen > limits.max_failure_rate:
             summary.stopped = (
@@ -366,6 +359,96 @@ class Runner:
                 "the same command again to resume (failed items are retried)."
             )
             raise FailureRateExceeded(summary.stopped)
+
+
+@dataclass
+class Job:
+    """One run in progress: its runner, run directory and summary, and what is left to do.
+    Both executors hand it every finished result (`record`)."""
+
+    runner: Runner
+    run_dir: RunDir
+    summary: RunSummary
+    pending: dict[str, list[int]]
+    """Item id -> the samples without an answer when the run began."""
+    failed: dict[tuple[str, int], bool]
+    """(item, sample) -> whether its latest result failed (for the failure-rate limit)."""
+    progress: Progress | None = None
+    done: set[str] = field(default_factory=set)
+    """Items of `todo` all of whose pending samples have a result from this invocation."""
+    stopped: FailureRateExceeded | None = None
+    """Set when a sweep's variation passed its failure-rate limit under the Ray executor (its
+    later results are dropped, the other variations go on)."""
+    _written: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def todo(self) -> list[Item]:
+        return [i for i in self.runner.benchmark.items if self.pending[i.id]]
+
+    def report_progress(self) -> None:
+        if self.progress:
+            total = self.summary.total
+            self.progress(self.summary.resumed + self.summary.processed, total)
+
+    def record(self, results: Sequence[ItemResult]) -> None:
+        """Write results (any items, any order) to results.jsonl and count them; raises
+        FailureRateExceeded when too many of the run's items have failed."""
+        if not results:
+            return
+        by_id = self.runner.items_by_id
+        self.run_dir.append(r.to_json(by_id[r.id]) for r in results)
+        self.run_dir.sync()
+        summary = self.summary
+        summary.errors += sum(r.error is not None for r in results)
+        for r in results:
+            if r.error is not None and r.error_stage is not None:
+                summary.first_errors.setdefault(r.error_stage, f"{r.id}: {r.error}")
+            self._written[r.id] = self._written.get(r.id, 0) + 1
+            if self._written[r.id] == len(self.pending[r.id]):
+                self.done.add(r.id)
+        summary.processed = len(self.done)
+        self.failed.update(((r.id, r.sample), r.error is not None) for r in results)
+        self.report_progress()
+        self.runner.check_failure_rate(sum(self.failed.values()), len(self.failed), summary)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A request to the reasoner for one sample of an item, with the description it shows."""
+
+    item: Item
+    description: str
+    request: ChatRequest
+
+
+def answered_result(
+    pending: Pending, record: AnswerRecord, front: FrontendBatch, batch_seconds: float
+) -> ItemResult:
+    """The result line of one sample that reached the reasoner."""
+    item, request, response = pending.item, pending.request, record.response
+    return ItemResult(
+        id=item.id,
+        raw_answer=response.text if response.ok else None,
+        reasoning=response.reasoning,
+        finish_reason=response.finish_reason,
+        error=None if response.ok else f"reasoner: {response.error}",
+        error_stage=None if response.ok else "reasoner",
+        stages=_stages_json(front.records[item.id]),
+        description=pending.description,
+        prompt_hash=record.prompt_hash,
+        reasoner_key=record.key,
+        reasoner_cached=record.cached,
+        usage={
+            "prompt_tokens": response.prompt_tokens,
+            "completion_tokens": response.completion_tokens,
+        },
+        timings={
+            "frontend_s": round(front.seconds_per_item, 4),
+            "reasoner_s": round(response.latency_s, 4),
+            "answer_batch_s": round(batch_seconds, 4),
+        },
+        sample=request.sample_index,
+    )
 
 
 def _stages_json(records: Sequence[StageRecord]) -> dict[str, dict[str, Any]]:
