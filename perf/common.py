@@ -230,8 +230,10 @@ class SlowChatServer:
     """A local OpenAI-compatible endpoint that answers every chat completion after a fixed delay.
 
     A latency-bound reasoner without a model: each request is held `delay_s` (threads, so
-    requests in flight wait side by side), then answered with `answer`. It counts the requests
-    and the most that were in flight at once. Use as a context manager; `base_url` is its `/v1`.
+    requests in flight wait side by side), then answered with `answer`. It counts the requests,
+    the most that were in flight at once, and the time from the first request's arrival to the
+    last answer (`serving_s`: what the clients' start-up is not part of). Use as a context
+    manager; `base_url` is its `/v1`.
     """
 
     def __init__(self, delay_s: float, answer: str = "ANSWER: A") -> None:
@@ -240,6 +242,8 @@ class SlowChatServer:
         self.requests = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -248,6 +252,12 @@ class SlowChatServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    @property
+    def serving_s(self) -> float:
+        if self.first_at is None or self.last_at is None:
+            return 0.0
+        return self.last_at - self.first_at
 
     def __enter__(self) -> SlowChatServer:
         self._thread.start()
@@ -270,6 +280,8 @@ class SlowChatServer:
                 request = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 with server._lock:
                     server.requests += 1
+                    if server.first_at is None:
+                        server.first_at = time.perf_counter()
                     server.in_flight += 1
                     server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
                 try:
@@ -302,5 +314,6 @@ class SlowChatServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+                        server.last_at = time.perf_counter()
 
         return Handler
