@@ -5,15 +5,21 @@ and stops its own local cluster and no run inherits another's state.
 
 - throughput: a latency-bound reasoner, the `openai` component against a local server (started
   here) that answers every chat completion after a fixed delay. No front-end (`captioners: []`),
-  so the reasoner is all there is; the demo items repeated under new ids; a fresh cache per run,
-  so every answer is a request. The component's own concurrency is 1: with `run.executor=ray`
-  and `reasoner.runtime.ray.actors=N`, N requests are in flight. Scaling efficiency per added
-  worker = throughput(N) / (N x throughput(1)); target >= 0.8. The local executor answers the
-  same workload with concurrency 1 and with concurrency 4, for reference.
+  so the reasoner is all there is; the demo items repeated under new ids, each question tagged
+  with its number so that no two prompts are alike; a fresh cache per run, so every answer is a
+  request. The component's own concurrency is 1: with `run.executor=ray` and
+  `reasoner.runtime.ray.actors=N`, N requests are in flight. Throughput is counted three ways:
+  `serving` (the server's first request to its last answer: the pool at work), `batches` (the
+  run's batches: under Ray the Ray Data job, the actors' start-up included) and `whole run`
+  (`cascade run` with its metrics and reports; Ray's cluster start-up, timed apart, excluded).
+  Scaling efficiency per added worker = throughput(N) / (N x throughput(1)); target >= 0.8.
+  The local executor answers the same workload with concurrency 1 and 4, for reference.
 - overhead: the demo benchmark (32 items, front-end `signal`, the scripted reasoner) on a cache
-  warmed by one local run beforehand, so that nothing is computed and what is timed is the
-  executor itself. Local and Ray runs alternate, several of each, each into a new run directory;
-  the ratio is ray / local. Ray's start-up (a local cluster, `ray.init`) is timed apart.
+  warmed by one local run beforehand. `warm`: every output and answer is in the cache, so what
+  is timed is the executor alone; `answers`: the front-end outputs are in the cache and the
+  answers are computed again (the scripted reasoner under another config), so that Ray builds a
+  reasoner pool. Local and Ray runs alternate, several of each, each into a new run directory;
+  the ratio is ray / local, with and without Ray's start-up (a local cluster, timed apart).
 
 Run: python perf/ray_scaling.py [--quick] [--local-only]
 """
@@ -104,14 +110,19 @@ def throughput_config(
     )
 
 
-def demo_config(folder: Path, name: str, cache: Path, *, executor: str) -> Path:
+def demo_config(
+    folder: Path, name: str, cache: Path, *, executor: str, fresh_answers: bool = False
+) -> Path:
+    reasoner: dict[str, Any] = {"name": "scripted", "runtime": {"ray": {"num_cpus": ACTOR_CPUS}}}
+    if fresh_answers:  # another reasoner config: answers under new cache keys, computed again
+        reasoner["config"] = {"reasoning": f"run {name}"}
     return write_config(
         folder / f"{name}.yaml",
         {
             "name": name,
             "benchmark": {"name": "demo"},
             "captioners": [{"name": "signal", "runtime": {"ray": {"num_cpus": ACTOR_CPUS}}}],
-            "reasoner": {"name": "scripted", "runtime": {"ray": {"num_cpus": ACTOR_CPUS}}},
+            "reasoner": reasoner,
             "run": {"run_dir": str(folder / name), "batch_size": 16, "executor": executor},
             "cache_dir": str(cache),
         },
@@ -227,6 +238,12 @@ def throughput(folder: Path, count: int, executors: list[str]) -> dict[str, Any]
     return figures
 
 
+MODES = {
+    "warm": "every front-end output and answer in the cache",
+    "answers": "front-end outputs in the cache, answers computed (a reasoner pool under Ray)",
+}
+
+
 def overhead(folder: Path, repeats: int, executors: list[str]) -> dict[str, Any]:
     cache = folder / "cache"
     warm = spawn("--child", str(demo_config(folder, "warm", cache, executor="local")))
@@ -234,41 +251,56 @@ def overhead(folder: Path, repeats: int, executors: list[str]) -> dict[str, Any]
         f"warming the cache (local, 32 demo items, signal + scripted): {warm['process_s']:.1f} s "
         f"(stages computed {warm['stages_computed']})"
     )
-    runs: dict[str, list[dict[str, Any]]] = {e: [] for e in executors}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        mode: {e: [] for e in executors} for mode in MODES
+    }
     for repeat in range(repeats):
-        for executor in executors:
-            name = f"{executor}-{repeat}"
-            result = spawn("--child", str(demo_config(folder, name, cache, executor=executor)))
-            runs[executor].append(result)
-            print(
-                f"{executor:6} #{repeat + 1}: run {result['run_s']:6.2f} s"
-                + (f" + Ray start-up {result['ray_start_s']:5.2f} s" if executor == "ray" else "")
-                + f"; process {result['process_s']:6.2f} s (stages computed "
-                f"{result['stages_computed']}, re-used {result['stages_reused']}; answers "
-                f"computed {result['answers_computed']}, re-used {result['answers_reused']})"
+        for mode in MODES:
+            for executor in executors:
+                name = f"{mode}-{executor}-{repeat}"
+                path = demo_config(
+                    folder, name, cache, executor=executor, fresh_answers=mode == "answers"
+                )
+                result = spawn("--child", str(path))
+                runs[mode][executor].append(result)
+                print(
+                    f"{mode:8}{executor:6} #{repeat + 1}: run {result['run_s']:6.2f} s"
+                    + (
+                        f" + Ray start-up {result['ray_start_s']:5.2f} s"
+                        if executor == "ray"
+                        else ""
+                    )
+                    + f"; process {result['process_s']:6.2f} s (stages computed "
+                    f"{result['stages_computed']}, re-used {result['stages_reused']}; answers "
+                    f"computed {result['answers_computed']}, re-used {result['answers_reused']})"
+                )
+    figures: dict[str, Any] = {"items": warm["items"], "repeats": repeats, "warming": warm}
+    for mode, by_executor in runs.items():
+        table: dict[str, Any] = {"what": MODES[mode]}
+        for executor, results in by_executor.items():
+            table[executor] = {
+                "runs": results,
+                "median_run_s": round(statistics.median(r["run_s"] for r in results), 3),
+                "median_start_and_run_s": round(
+                    statistics.median(r["ray_start_s"] + r["run_s"] for r in results), 3
+                ),
+                "median_ray_start_s": round(
+                    statistics.median(r["ray_start_s"] for r in results), 3
+                ),
+                "median_process_s": round(statistics.median(r["process_s"] for r in results), 3),
+            }
+        if "ray" in by_executor:
+            local, ray = table["local"], table["ray"]
+            table["ratio_ray_over_local"] = ratio(
+                ray["median_start_and_run_s"], local["median_run_s"]
             )
-    figures: dict[str, Any] = {"items": warm["items"], "repeats": repeats, "warm": warm}
-    for executor, results in runs.items():
-        figures[executor] = {
-            "runs": results,
-            "median_run_s": round(statistics.median(r["run_s"] for r in results), 3),
-            "median_start_and_run_s": round(
-                statistics.median(r["ray_start_s"] + r["run_s"] for r in results), 3
-            ),
-            "median_ray_start_s": round(statistics.median(r["ray_start_s"] for r in results), 3),
-            "median_process_s": round(statistics.median(r["process_s"] for r in results), 3),
-        }
-    if "ray" in runs:
-        local, ray = figures["local"], figures["ray"]
-        figures["ratio_ray_over_local"] = ratio(
-            ray["median_start_and_run_s"], local["median_run_s"]
-        )
-        figures["ratio_ray_without_start_over_local"] = ratio(
-            ray["median_run_s"], local["median_run_s"]
-        )
-        figures["ratio_process_ray_over_local"] = ratio(
-            ray["median_process_s"], local["median_process_s"]
-        )
+            table["ratio_ray_without_start_over_local"] = ratio(
+                ray["median_run_s"], local["median_run_s"]
+            )
+            table["ratio_process_ray_over_local"] = ratio(
+                ray["median_process_s"], local["median_process_s"]
+            )
+        figures[mode] = table
     return figures
 
 
@@ -332,18 +364,22 @@ def main() -> None:
                 f"{row['items_per_s_serving']:.2f}, batches {row['items_per_s']:.2f}, whole run "
                 f"{row['items_per_s_run']:.2f} items/s"
             )
-    if "ratio_ray_over_local" in warm:
-        local, ray = warm["local"], warm["ray"]
+    for mode in MODES:
+        table = warm[mode]
+        local = table["local"]
+        if "ray" not in table:
+            print(f"demo, {MODES[mode]}: local {local['median_run_s']:.2f} s (median run)")
+            continue
+        ray = table["ray"]
         print(
-            f"warm demo (median of {warm['repeats']}): local {local['median_run_s']:.2f} s; ray "
-            f"{ray['median_run_s']:.2f} s + Ray start-up {ray['median_ray_start_s']:.2f} s; "
-            f"ray / local = {warm['ratio_ray_over_local']:.1f} with the start-up, "
-            f"{warm['ratio_ray_without_start_over_local']:.1f} without; whole processes "
+            f"demo, {MODES[mode]} (median of {warm['repeats']}): local "
+            f"{local['median_run_s']:.2f} s; ray {ray['median_run_s']:.2f} s + Ray start-up "
+            f"{ray['median_ray_start_s']:.2f} s; ray / local = "
+            f"{table['ratio_ray_over_local']:.1f} with the start-up, "
+            f"{table['ratio_ray_without_start_over_local']:.1f} without; whole processes "
             f"{ray['median_process_s']:.1f} s / {local['median_process_s']:.1f} s = "
-            f"{warm['ratio_process_ray_over_local']:.1f}"
+            f"{table['ratio_process_ray_over_local']:.1f}"
         )
-    else:
-        print(f"warm demo: local {warm['local']['median_run_s']:.2f} s (median run)")
     write_results(
         "ray-scaling" if executors == ["local", "ray"] else "ray-scaling-local", figures, info
     )
