@@ -323,7 +323,8 @@ def main() -> None:
         f"against a local server answering after {DELAY_S} s, concurrency 1 per worker, "
         f"Ray workers {list(WORKERS)} ({ACTOR_CPUS} CPU each, {BATCH} items per call), fresh "
         f"cache per run; overhead: the demo (32 items), front-end signal, scripted reasoner, "
-        f"warm cache, {repeats} runs per executor; one process per run",
+        f"front-end cache warm (answers cached too, or computed again), {repeats} runs per "
+        "executor and mode; one process per run",
         info,
     )
     with scratch("ray") as folder:
