@@ -15,9 +15,11 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -222,3 +224,96 @@ def scripted_reasoner(delay_s: float = 0.0) -> dict[str, Any]:
 
 def ratio(numerator: float, denominator: float) -> float:
     return round(numerator / denominator, 3) if denominator > 0 else float("inf")
+
+
+class SlowChatServer:
+    """A local OpenAI-compatible endpoint that answers every chat completion after a fixed delay.
+
+    A latency-bound reasoner without a model: each request is held `delay_s` (threads, so
+    requests in flight wait side by side), then answered with `answer`. It counts the requests,
+    the most that were in flight at once, and the time from the first request's arrival to the
+    last answer (`serving_s`: what the clients' start-up is not part of). Use as a context
+    manager; `base_url` is its `/v1`.
+    """
+
+    def __init__(self, delay_s: float, answer: str = "ANSWER: A") -> None:
+        self.delay_s = delay_s
+        self.answer = answer
+        self.requests = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    @property
+    def serving_s(self) -> float:
+        if self.first_at is None or self.last_at is None:
+            return 0.0
+        return self.last_at - self.first_at
+
+    def __enter__(self) -> SlowChatServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real server
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # one line per request would bury the figures
+
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                with server._lock:
+                    server.requests += 1
+                    if server.first_at is None:
+                        server.first_at = time.perf_counter()
+                    server.in_flight += 1
+                    server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                try:
+                    time.sleep(server.delay_s)
+                    body = json.dumps(
+                        {
+                            "id": f"chatcmpl-{server.requests}",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": request.get("model", "slow"),
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": server.answer},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {
+                                "prompt_tokens": 1,
+                                "completion_tokens": 3,
+                                "total_tokens": 4,
+                            },
+                        }
+                    ).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+                        server.last_at = time.perf_counter()
+
+        return Handler
