@@ -260,3 +260,9 @@ def test_the_vllm_processor_path_answers_as_the_local_engine(
     local_run = commands.run(local).run_dir
     ray_run = commands.run(ray).run_dir
     assert result_lines(ray_run) == result_lines(local_run)
+
+
+def test_the_plan_says_which_executor_runs_it(make_config: MakeConfig) -> None:
+    planned = plan.describe_plan(on_ray(make_config()))
+    assert planned["executor"] == "ray" and planned["schedule"] == "frontend-first"
+    assert plan.describe_plan(make_config())["executor"] == "local"

@@ -167,7 +167,9 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
         },
         "audio": config.audio.model_dump(mode="json"),
         "description": config.description.model_dump(mode="json"),
-        "schedule": config.run.schedule,
+        "schedule": config.run.schedule if config.run.executor == "local" else "frontend-first",
+        "executor": config.run.executor,
+        "ray_address": config.run.ray_address,
         **claim_plan(config),
         "notices": notices(config),
     }
