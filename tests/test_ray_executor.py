@@ -26,6 +26,7 @@ from cascade.run import RunConfig, pipeline, plan, read_results
 from cascade.run import config as configs
 from tests.conftest import ITEMS, MakeConfig
 from tests.test_ablate import write_sweep
+from tests.test_judge import add_rubrics
 
 IDS = [i[0] for i in ITEMS]
 
@@ -266,3 +267,30 @@ def test_the_plan_says_which_executor_runs_it(make_config: MakeConfig) -> None:
     planned = plan.describe_plan(on_ray(make_config()))
     assert planned["executor"] == "ray" and planned["schedule"] == "frontend-first"
     assert plan.describe_plan(make_config())["executor"] == "local"
+
+
+def test_the_judge_of_a_ray_run_sends_every_call_through_one_pool(
+    ray_cluster: Any, make_config: MakeConfig, bench: Path, tmp_path: Path
+) -> None:
+    add_rubrics(bench)
+    trace = tmp_path / "trace"
+    replies = '"POINT 1: 1\\nPOINT 2: 1\\nPOINT 3: 0"'  # YAML: two points of three
+    local_run = commands.run(make_config()).run_dir
+    ray_run = commands.run(
+        on_ray(make_config(cache_dir=str(tmp_path / "ray-cache")), tmp_path / "ray")
+    ).run_dir
+
+    local = commands.judge(local_run, "scripted", overrides=[f"config.default={replies}"])
+    ours = commands.judge(
+        ray_run,
+        "scripted",
+        overrides=[f"config.default={replies}", f"runtime.trace_dir={trace}"],
+    )
+
+    assert len(list(trace.iterdir())) == 1  # one judge actor for every call
+    judged = [j for j in ours.judged if j.status == "scored"]
+    assert len(judged) == len(ITEMS) - 1  # mix-6 has no rubric
+    assert ours.counts.computed == 5 * len(judged)
+    assert [(j.id, j.status, j.score) for j in ours.judged] == [
+        (j.id, j.status, j.score) for j in local.judged
+    ]
