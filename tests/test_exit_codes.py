@@ -353,7 +353,15 @@ def test_an_interrupted_run_writes_its_outputs_and_exits_4(
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     command = [sys.executable, "-m", "cascade.cli", "run", "--config", str(path)]
     results_path = tmp_path / "stopped" / "results.jsonl"
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job inherits SIGINT ignored, and Python keeps it so: restore the
+        # default, so that the test does not depend on how the suite was started.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300  # start-up alone can take a minute on a loaded machine
     while not (results_path.is_file() and results_path.read_text().splitlines()):
         assert time.monotonic() < deadline and process.poll() is None, "no result line came"
