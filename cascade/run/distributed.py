@@ -27,6 +27,7 @@ is lost or written twice. The executor is a runtime choice: it enters no fingerp
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from ray.data import Dataset
 
 RAY_EXTRA = "pip install -e '.[ray]'"
+log = logging.getLogger(__name__)
 
 
 def _ray() -> Any:
@@ -345,6 +347,11 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
                     )
     ray = _ray()
     by_work = {f"{ns}/{key}": needs for (ns, key), needs in wanted.items()}
+    log.info(
+        "Ray front-end pass: %d outputs to compute (%s)",
+        len(by_work),
+        ", ".join(f"{label}: {len(rows)}" for _, label, rows in pools.values()) or "none",
+    )
     for spec, label, rows in pools.values():
         component = plan.build("captioner", spec)
         batch_size = jobs[0].runner.config.run.batch_size
@@ -476,6 +483,11 @@ def _answering(
                 asked.append([])
             asked[number].append(_Asked(index, requests[i], key))
     ray = _ray()
+    log.info(
+        "Ray answering pass: %d requests to generate in %d reasoner pool(s)",
+        len(asked),
+        len(pools),
+    )
     for owner, rows in pools.values():
         reasoner = owner.runner.reasoner
         dataset = _reasoner_stage(
