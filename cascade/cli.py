@@ -183,7 +183,10 @@ def run(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = commands.run(resolved, progress=progress)
+        def phase(doing: str) -> None:
+            bar.update(task, description=f"{resolved.name}: {doing}" if doing else resolved.name)
+
+        summary = commands.run(resolved, progress=progress, phase=phase)
     from cascade.run import claim_json
 
     print_summary(summary.metrics, summary.to_json() | {"claim": claim_json(resolved)})
@@ -571,7 +574,14 @@ def ablate(
             def progress(index: int) -> Callable[[int, int], None]:
                 return lambda done, total: bar.update(tasks[index], completed=done, total=total)
 
-            ended = commands.run_together([v.config for v in variations], progress=progress)
+            doing = bar.add_task("", total=None, visible=False)
+
+            def phase(text: str) -> None:
+                bar.update(doing, description=text, visible=bool(text))
+
+            ended = commands.run_together(
+                [v.config for v in variations], progress=progress, phase=phase
+            )
         return [e if isinstance(e, CascadeError) else e.to_json() for e in ended]
 
     together = expanded.variations[0].config.run.executor == "ray"

@@ -24,7 +24,7 @@ from cascade.analysis import (
 )
 from cascade.core import Cache, CascadeError, FailureRateExceeded, Interrupted, Reasoner
 from cascade.report import finished, write_run_report, write_run_reports, write_sweep_report
-from cascade.run import ComponentPool, Progress, RunConfig, RunSummary, pipeline
+from cascade.run import ComponentPool, Phase, Progress, RunConfig, RunSummary, pipeline
 
 
 def run(
@@ -33,6 +33,7 @@ def run(
     progress: Progress | None = None,
     cache: Cache | None = None,
     pool: ComponentPool | None = None,
+    phase: Phase | None = None,
 ) -> RunSummary:
     """Run (or resume) the cascade described by `config`, then write report.md and report.html.
 
@@ -40,7 +41,7 @@ def run(
     its reports are written from them before the error goes on.
     """
     try:
-        summary = pipeline.execute(config, progress=progress, cache=cache, pool=pool)
+        summary = pipeline.execute(config, progress=progress, cache=cache, pool=pool, phase=phase)
     except (FailureRateExceeded, Interrupted):
         run_dir = pipeline.run_directory(config)
         if finished(run_dir):
@@ -54,11 +55,12 @@ def run_together(
     configs: Sequence[RunConfig],
     *,
     progress: Callable[[int], Progress | None] | None = None,
+    phase: Phase | None = None,
 ) -> list[RunSummary | CascadeError]:
     """Run several configs as one Ray job (`pipeline.execute_together`: a sweep on Ray), then
     write every run's report.md and report.html, a failed run's from its results so far."""
     try:
-        outcomes = pipeline.execute_together(configs, progress=progress)
+        outcomes = pipeline.execute_together(configs, progress=progress, phase=phase)
     except CascadeError:
         for config in configs:
             if finished(pipeline.run_directory(config)):

@@ -62,7 +62,8 @@ def test_ray_run_writes_the_local_run_item_for_item(
     assert ray.fingerprint() == local.fingerprint()  # the executor is not part of the run
 
     local_summary = commands.run(local)
-    ray_summary = commands.run(ray)
+    phases: list[str] = []
+    ray_summary = commands.run(ray, phase=phases.append)
 
     assert ray_summary.run_dir.name == local_summary.run_dir.name
     assert result_lines(ray_summary.run_dir) == result_lines(local_summary.run_dir)
@@ -74,6 +75,9 @@ def test_ray_run_writes_the_local_run_item_for_item(
         assert ours == theirs
     assert ray_summary.frontend.by_stage == local_summary.frontend.by_stage
     assert ray_summary.frontend.computed == 2 * len(ITEMS)
+    total = 2 * len(ITEMS)  # the front-end pass says how far it is, then hands back
+    assert phases[0] == f"front-end on Ray: 0/{total} outputs (scripted)"
+    assert phases[-2:] == [f"front-end on Ray: {total}/{total} outputs (signal)", ""]
 
     again = commands.run(on_ray(ray, tmp_path / "again"))  # a new run on the same cache
     assert again.frontend.computed == 0 and again.frontend.reused == 2 * len(ITEMS)

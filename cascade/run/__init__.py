@@ -17,7 +17,7 @@ from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunCon
 from cascade.run.description import KIND_LABELS, NO_DESCRIPTION, QUOTE_TAGS, compose
 from cascade.run.frontend import Clipped, Stage, run_stages
 from cascade.run.isolation import Counts, run_isolated
-from cascade.run.pipeline import Progress, RunSummary, run_directory
+from cascade.run.pipeline import Phase, Progress, RunSummary, run_directory
 from cascade.run.pool import ComponentPool
 from cascade.run.rescore import Scorable
 from cascade.run.rundir import (
@@ -57,6 +57,7 @@ __all__ = [
     "Counts",
     "DescriptionSpec",
     "Perturbation",
+    "Phase",
     "Progress",
     "RunConfig",
     "RunDir",

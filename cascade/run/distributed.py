@@ -309,6 +309,7 @@ class _JobFront:
 def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
     """Every job's stage records for its remaining items, computing the missing ones on Ray."""
     fronts = [_JobFront() for _ in jobs]
+    phase = jobs[0].phase
     pools: dict[str, tuple[ComponentSpec, str, list[dict[str, Any]]]] = {}
     wanted: dict[tuple[str, str], list[_Wanted]] = {}
     for index, (job, front) in enumerate(zip(jobs, fronts, strict=True)):
@@ -352,7 +353,10 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
         len(by_work),
         ", ".join(f"{label}: {len(rows)}" for _, label, rows in pools.values()) or "none",
     )
+    done, total = 0, len(by_work)
     for spec, label, rows in pools.values():
+        if phase:
+            phase(f"front-end on Ray: {done}/{total} outputs ({label})")
         component = plan.build("captioner", spec)
         batch_size = jobs[0].runner.config.run.batch_size
         dataset = ray.data.from_items(rows).map_batches(
@@ -366,6 +370,9 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
             _raise_fatal(batch)
+            done += len(batch)
+            if phase:
+                phase(f"front-end on Ray: {done}/{total} outputs ({label})")
             for work, raw, seconds in zip(
                 batch["work"], batch["output"], batch["seconds"], strict=True
             ):
@@ -384,6 +391,8 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
                     if need.owner:
                         counts.model_seconds += float(seconds)
                         front.seconds += float(seconds)
+    if phase:
+        phase("")
     batches = []
     for job, front in zip(jobs, fronts, strict=True):
         labels = [s.label for s in job.runner.stages]

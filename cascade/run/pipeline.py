@@ -49,6 +49,9 @@ from cascade.scoring import ItemResult, compute_metrics, majority_results
 
 Progress = Callable[[int, int], None]
 """Called with (items done, items total) after every batch."""
+Phase = Callable[[str], None]
+"""Called with what a run is doing when that is not answering items (the Ray executor's
+front-end pass: "front-end on Ray: 12/96 outputs"), and with "" when it answers again."""
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,9 @@ class Runner:
             )
         return [done[i.id, sample] for i in items for sample in pending[i.id]]
 
-    def begin(self, run_dir: RunDir, progress: Progress | None = None) -> Job:
+    def begin(
+        self, run_dir: RunDir, progress: Progress | None = None, phase: Phase | None = None
+    ) -> Job:
         """The run's state before its first item: what the run directory already answers, and
         the (item, sample) pairs still to do."""
         config = self.config
@@ -303,14 +308,16 @@ class Runner:
         }
         pending = {i.id: pending_samples(i, previous, config.run.samples) for i in items}
         summary.resumed = sum(1 for i in items if not pending[i.id])
-        job = Job(self, run_dir, summary, pending, failed, progress)
+        job = Job(self, run_dir, summary, pending, failed, progress, phase)
         job.report_progress()
         return job
 
-    def run(self, run_dir: RunDir, progress: Progress | None = None) -> RunSummary:
+    def run(
+        self, run_dir: RunDir, progress: Progress | None = None, phase: Phase | None = None
+    ) -> RunSummary:
         """Run the items the run directory does not answer yet, with the configured executor."""
         started = time.perf_counter()
-        job = self.begin(run_dir, progress)
+        job = self.begin(run_dir, progress, phase)
         try:
             if self.config.run.executor == "ray":
                 from cascade.run import distributed  # imports ray: only when asked for
@@ -376,6 +383,7 @@ class Job:
     failed: dict[tuple[str, int], bool]
     """(item, sample) -> whether its latest result failed (for the failure-rate limit)."""
     progress: Progress | None = None
+    phase: Phase | None = None
     done: set[str] = field(default_factory=set)
     """Items of `todo` all of whose pending samples have a result from this invocation."""
     stopped: FailureRateExceeded | None = None
@@ -499,6 +507,7 @@ def execute(
     progress: Progress | None = None,
     cache: Cache | None = None,
     pool: ComponentPool | None = None,
+    phase: Phase | None = None,
 ) -> RunSummary:
     """Run (or resume) the cascade described by `config` and write its run directory.
 
@@ -524,7 +533,7 @@ def execute(
                     _close(stages, reasoner)
                 raise
         try:
-            summary = runner.run(run_dir, progress)
+            summary = runner.run(run_dir, progress, phase)
         except FailureRateExceeded:
             if runner.summary is not None:
                 finalize(run_dir, config, benchmark, runner.summary)
@@ -582,6 +591,7 @@ def execute_together(
     configs: Sequence[RunConfig],
     *,
     progress: Callable[[int], Progress | None] | None = None,
+    phase: Phase | None = None,
 ) -> list[Outcome]:
     """Run (or resume) several configs as one Ray job (`run.executor: ray`), e.g. a sweep's
     variations: each front-end output is computed once for all of them and their requests share
@@ -591,6 +601,7 @@ def execute_together(
     Args:
         configs: the runs, all with `run.executor: ray` and one cache.
         progress: the progress callback of the i-th run, if any.
+        phase: what the runs are doing together (their front-end pass), if wanted.
 
     Raises:
         CascadeError: the cluster or a component cannot start (the results so far are written).
@@ -623,7 +634,9 @@ def execute_together(
             except CascadeError as error:
                 outcomes[index] = error
                 continue
-            jobs.append((index, runner.begin(run_dir, progress(index) if progress else None)))
+            jobs.append(
+                (index, runner.begin(run_dir, progress(index) if progress else None, phase))
+            )
         try:
             if jobs:
                 distributed.run_jobs([job for _, job in jobs])
