@@ -75,9 +75,10 @@ def test_ray_run_writes_the_local_run_item_for_item(
         assert ours == theirs
     assert ray_summary.frontend.by_stage == local_summary.frontend.by_stage
     assert ray_summary.frontend.computed == 2 * len(ITEMS)
-    total = 2 * len(ITEMS)  # the front-end pass says how far it is, then hands back
-    assert phases[0] == f"front-end on Ray: 0/{total} outputs (scripted)"
-    assert phases[-2:] == [f"front-end on Ray: {total}/{total} outputs (signal)", ""]
+    # Both pools fit the cluster together: they run at once; the pass says how far it is.
+    total = 2 * len(ITEMS)
+    assert phases[0] == f"front-end on Ray: 0/{total} outputs (scripted, signal)"
+    assert phases[-2:] == [f"front-end on Ray: {total}/{total} outputs (scripted, signal)", ""]
 
     again = commands.run(on_ray(ray, tmp_path / "again"))  # a new run on the same cache
     assert again.frontend.computed == 0 and again.frontend.reused == 2 * len(ITEMS)
@@ -298,3 +299,27 @@ def test_the_judge_of_a_ray_run_sends_every_call_through_one_pool(
     assert [(j.id, j.status, j.score) for j in ours.judged] == [
         (j.id, j.status, j.score) for j in local.judged
     ]
+
+
+def test_captioner_pools_the_cluster_cannot_hold_together_run_one_after_another(
+    ray_cluster: Any, make_config: MakeConfig
+) -> None:
+    wide = {"ray": {"num_cpus": 1.5}}  # each alone fits 2 CPUs, both together do not
+    config = on_ray(
+        make_config(
+            captioners=[
+                {"name": "scripted", "label": "first", "runtime": wide},
+                {
+                    "name": "scripted",
+                    "label": "second",
+                    "config": {"kind": "tags"},
+                    "runtime": wide,
+                },
+            ]
+        )
+    )
+    phases: list[str] = []
+    summary = commands.run(config, phase=phases.append)
+    assert summary.frontend.computed == 2 * len(ITEMS) and summary.unanswered == 0
+    labels = [p.rsplit("(", 1)[-1].rstrip(")") for p in phases if p]
+    assert labels == sorted(labels) and set(labels) == {"first", "second"}

@@ -353,12 +353,10 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
         len(by_work),
         ", ".join(f"{label}: {len(rows)}" for _, label, rows in pools.values()) or "none",
     )
-    done, total = 0, len(by_work)
+    batch_size = jobs[0].runner.config.run.batch_size
+    datasets: list[tuple[str, Dataset, RayResources]] = []
     for spec, label, rows in pools.values():
-        if phase:
-            phase(f"front-end on Ray: {done}/{total} outputs ({label})")
-        component = plan.build("captioner", spec)
-        batch_size = jobs[0].runner.config.run.batch_size
+        resources = _resources(plan.build("captioner", spec))
         dataset = ray.data.from_items(rows).map_batches(
             StageActor,
             fn_constructor_kwargs={
@@ -366,8 +364,13 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
                 "label": label,
                 "cache_root": str(cache.root),
             },
-            **_map_kwargs(_resources(component), batch_size),
+            **_map_kwargs(resources, batch_size),
         )
+        datasets.append((label, dataset, resources))
+    done, total = 0, len(by_work)
+    for label, dataset in _schedule(datasets, ray.cluster_resources()):
+        if phase:
+            phase(f"front-end on Ray: {done}/{total} outputs ({label})")
         for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
             _raise_fatal(batch)
             done += len(batch)
@@ -419,6 +422,25 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
         per_item = front.seconds / max(len(records), 1)
         batches.append(FrontendBatch(records, per_item, front.audio_errors))
     return batches
+
+
+def _schedule(
+    datasets: Sequence[tuple[str, Dataset, RayResources]], cluster: Mapping[str, float]
+) -> list[tuple[str, Dataset]]:
+    """The captioners' Datasets as they run: all at once (one union, every pool working
+    together) when the cluster holds every pool together, else one after another (each pool
+    alone always fits: `_check_components`), so that no pool waits for another's resources."""
+    if len(datasets) < 2:
+        return [(label, dataset) for label, dataset, _ in datasets]
+    fits = all(
+        sum(r.actors * getattr(r, f"num_{kind.lower()}s") for _, _, r in datasets)
+        <= cluster.get(kind, 0.0)
+        for kind in ("CPU", "GPU")
+    )
+    if not fits:
+        return [(label, dataset) for label, dataset, _ in datasets]
+    first, *others = (dataset for _, dataset, _ in datasets)
+    return [(", ".join(label for label, _, _ in datasets), first.union(*others))]
 
 
 # -- pass 2: answering --------------------------------------------------------------------------
