@@ -323,3 +323,21 @@ def test_captioner_pools_the_cluster_cannot_hold_together_run_one_after_another(
     assert summary.frontend.computed == 2 * len(ITEMS) and summary.unanswered == 0
     labels = [p.rsplit("(", 1)[-1].rstrip(")") for p in phases if p]
     assert labels == sorted(labels) and set(labels) == {"first", "second"}
+
+
+def test_repeated_samples_on_ray_are_the_local_ones(
+    ray_cluster: Any, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    votes = {"tone-440": ["ANSWER: B", "ANSWER: A", "ANSWER: B"], "mix-6": ["", "ANSWER: F"]}
+    reasoner = {"name": "scripted", "config": {"sample_answers": votes}}
+    local = make_config(reasoner=reasoner, run={"samples": 3})
+    ray = on_ray(
+        make_config(reasoner=reasoner, run={"samples": 3}, cache_dir=str(tmp_path / "rc")),
+        tmp_path / "ray",
+    )
+    local_summary, ray_summary = commands.run(local), commands.run(ray)
+    assert len(result_lines(ray_summary.run_dir)) == 3 * len(ITEMS)
+    assert result_lines(ray_summary.run_dir) == result_lines(local_summary.run_dir)
+    assert ray_summary.unanswered == local_summary.unanswered == 1  # mix-6's empty sample 0
+    resumed = commands.run(ray)  # only the sample without an answer is asked again
+    assert resumed.reasoner.computed + resumed.reasoner.reused + resumed.reasoner.failed == 1
