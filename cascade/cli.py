@@ -9,7 +9,7 @@ import importlib.util
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -642,6 +642,10 @@ def cues(
         list[str] | None,
         typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
     ] = None,
+    executor: Annotated[
+        Literal["local", "ray"] | None,
+        typer.Option(help="Run the judge locally or on Ray (default: as the run ran)."),
+    ] = None,
 ) -> None:
     """Cue coverage of a run's descriptions (MMAR `cue`) and why its wrong answers were wrong."""
     from cascade import commands
@@ -655,7 +659,12 @@ def cues(
         else contextlib.nullcontext()
     ):
         results = commands.cues(
-            path, judge_, oracle=oracle, scorer=scorer, overrides=tuple(set_ or ())
+            path,
+            judge_,
+            oracle=oracle,
+            scorer=scorer,
+            overrides=tuple(set_ or ()),
+            executor=executor,
         )
     if json_:
         records = [
@@ -697,6 +706,10 @@ def judge(
         list[str] | None,
         typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
     ] = None,
+    executor: Annotated[
+        Literal["local", "ray"] | None,
+        typer.Option(help="Run the judge locally or on Ray (default: as the run ran)."),
+    ] = None,
 ) -> None:
     """Score a run's reasoning against MMAR's per-item rubrics with an LLM judge."""
     from cascade import commands
@@ -711,7 +724,12 @@ def judge(
         else contextlib.nullcontext()
     ):
         result = commands.judge(
-            run_dir, judge_, samples=samples, prompt=prompt, overrides=tuple(set_ or ())
+            run_dir,
+            judge_,
+            samples=samples,
+            prompt=prompt,
+            overrides=tuple(set_ or ()),
+            executor=executor,
         )
     table = result.table.copy()
     for column in ("rubric", "rubric_ci_low", "rubric_ci_high", "accuracy"):

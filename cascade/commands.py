@@ -13,6 +13,7 @@ from cascade.analysis import (
     JUDGE_PROMPT,
     JUDGE_SAMPLES,
     CueResult,
+    Executor,
     JudgeResult,
     Outcome,
     Sweep,
@@ -82,6 +83,7 @@ def judge(
     prompt: str = JUDGE_PROMPT,
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
+    executor: Executor | None = None,
 ) -> JudgeResult:
     """Judge a run directory (`judge_run`), then rewrite the run's report.html, which shows the
     rubric scores beside accuracy."""
@@ -93,6 +95,7 @@ def judge(
         prompt=prompt,
         overrides=overrides,
         cache_dir=cache_dir,
+        executor=executor,
     )
     if finished(run_dir):
         write_run_report(run_dir)
@@ -108,6 +111,7 @@ def cues(
     scorer: str = "strict",
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
+    executor: Executor | None = None,
 ) -> list[CueResult]:
     """Measure the cue coverage of a run (or of every run of a sweep folder) and attribute its
     wrong answers (`measure_run`), then rewrite each run's report.md and report.html."""
@@ -122,6 +126,7 @@ def cues(
                 scorer=scorer,
                 overrides=overrides,
                 cache_dir=cache_dir,
+                executor=executor,
             )
         )
         if finished(run_dir):

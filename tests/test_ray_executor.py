@@ -278,18 +278,21 @@ def test_the_judge_of_a_ray_run_sends_every_call_through_one_pool(
     ray_cluster: Any, make_config: MakeConfig, bench: Path, tmp_path: Path
 ) -> None:
     add_rubrics(bench)
-    trace = tmp_path / "trace"
     replies = '"POINT 1: 1\\nPOINT 2: 1\\nPOINT 3: 0"'  # YAML: two points of three
     local_run = commands.run(make_config()).run_dir
     ray_run = commands.run(
         on_ray(make_config(cache_dir=str(tmp_path / "ray-cache")), tmp_path / "ray")
     ).run_dir
 
-    local = commands.judge(local_run, "scripted", overrides=[f"config.default={replies}"])
-    ours = commands.judge(
-        ray_run,
+    local = commands.judge(
+        local_run,
         "scripted",
-        overrides=[f"config.default={replies}", f"runtime.trace_dir={trace}"],
+        overrides=[f"config.default={replies}"],
+        cache_dir=tmp_path / "local-judge-cache",
+    )
+    trace = tmp_path / "trace"
+    ours = commands.judge(  # the run's executor: ray
+        ray_run, "scripted", overrides=[f"config.default={replies}", f"runtime.trace_dir={trace}"]
     )
 
     assert len(list(trace.iterdir())) == 1  # one judge actor for every call
@@ -299,6 +302,18 @@ def test_the_judge_of_a_ray_run_sends_every_call_through_one_pool(
     assert [(j.id, j.status, j.score) for j in ours.judged] == [
         (j.id, j.status, j.score) for j in local.judged
     ]
+
+    # A local run's judge on Ray when asked.
+    asked = tmp_path / "asked"
+    cli = CliRunner().invoke(
+        app,
+        [
+            *("judge", str(local_run), "--judge", "scripted", "--executor", "ray"),
+            *("--set", f"config.default={replies}", "--set", f"runtime.trace_dir={asked}"),
+        ],
+    )
+    assert cli.exit_code == 0, cli.output
+    assert len(list(asked.iterdir())) == 1
 
 
 def test_captioner_pools_the_cluster_cannot_hold_together_run_one_after_another(

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -178,6 +178,8 @@ class ItemJudgement:
             "samples": self.samples,
         }
 
+
+Executor = Literal["local", "ray"]
 
 UNJUDGED = ("judge-error", "unparsed")
 """Statuses of items the judge should have scored but did not (exit code 3)."""
@@ -367,11 +369,14 @@ def build_judge(config: Any, judge: str, overrides: Sequence[str] = ()) -> Reaso
     return plan.build_reasoner(config.model_copy(update={"reasoner": spec}))
 
 
-def judge_answerer(config: Any, spec: ComponentSpec | None) -> tuple[Answerer, int]:
-    """How the judge's calls are made, and how many at a time: under the run's
-    `run.executor: ray`, every call at once through a Ray pool of the judge (`spec`); else
-    locally, `run.batch_size` at a time. A judge given as a built component runs locally."""
-    if spec is not None and config.run.executor == "ray":
+def judge_answerer(
+    config: Any, spec: ComponentSpec | None, executor: Executor | None = None
+) -> tuple[Answerer, int]:
+    """How the judge's calls are made, and how many at a time: with the `ray` executor (the
+    run's `run.executor` unless `executor` says), every call at once through a Ray pool of the
+    judge (`spec`); else locally, `run.batch_size` at a time. A judge given as a built component
+    runs locally."""
+    if spec is not None and (executor or config.run.executor) == "ray":
         from cascade.run import distributed  # imports ray: only when asked for
 
         answer_on_ray = distributed.answerer(spec, config.run.ray_address, config.run.batch_size)
@@ -388,12 +393,14 @@ def judge_run(
     prompt: str = PROMPT,
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
+    executor: Executor | None = None,
 ) -> JudgeResult:
     """Judge a run directory with a reasoner preset (or registered backend) and write
     judge-<name>.json, .md and .csv into it. The run's page, which shows the rubric scores
     beside accuracy, is the report layer's to rewrite (`cascade.commands.judge` does both).
 
-    `overrides` are `key=value` settings of the judge's spec (`config.temperature=0.7`).
+    `overrides` are `key=value` settings of the judge's spec (`config.temperature=0.7`);
+    `executor` runs the judge locally or on Ray whatever the run used.
     """
 
     config, items, results = load_run(run_dir)
@@ -401,7 +408,7 @@ def judge_run(
     if reasoner is None:
         spec = judge_spec(judge, overrides)
         reasoner = build_judge(config, judge, overrides)
-    answerer, batch_size = judge_answerer(config, spec)
+    answerer, batch_size = judge_answerer(config, spec, executor)
     template = prompts.load(prompt)
     counts = Counts()
     try:
