@@ -132,6 +132,10 @@ Captioners = Annotated[
 Sets = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override any config key: key=value.")
 ]
+JudgeExecutor = Annotated[
+    Literal["local", "ray"] | None,
+    typer.Option("--executor", help="Run the judge locally or on Ray (default: as the run ran)."),
+]
 
 
 @app.command()
@@ -642,10 +646,7 @@ def cues(
         list[str] | None,
         typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
     ] = None,
-    executor: Annotated[
-        Literal["local", "ray"] | None,
-        typer.Option(help="Run the judge locally or on Ray (default: as the run ran)."),
-    ] = None,
+    executor: JudgeExecutor = None,
 ) -> None:
     """Cue coverage of a run's descriptions (MMAR `cue`) and why its wrong answers were wrong."""
     from cascade import commands
@@ -706,10 +707,7 @@ def judge(
         list[str] | None,
         typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
     ] = None,
-    executor: Annotated[
-        Literal["local", "ray"] | None,
-        typer.Option(help="Run the judge locally or on Ray (default: as the run ran)."),
-    ] = None,
+    executor: JudgeExecutor = None,
 ) -> None:
     """Score a run's reasoning against MMAR's per-item rubrics with an LLM judge."""
     from cascade import commands
