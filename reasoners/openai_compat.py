@@ -178,6 +178,7 @@ class OpenAIReasoner(Reasoner):
     """Chat completions from any OpenAI-compatible server, through langchain-openai."""
 
     name: ClassVar[str] = "openai"
+    light_load: ClassVar[bool] = True  # load() checks the key's variable and builds the client
     version: ClassVar[int] = 1
     extra: ClassVar[str | None] = "openai"
     requires: ClassVar[tuple[str, ...]] = ("langchain_openai", "openai")

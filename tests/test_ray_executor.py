@@ -356,3 +356,26 @@ def test_repeated_samples_on_ray_are_the_local_ones(
     assert ray_summary.unanswered == local_summary.unanswered == 1  # mix-6's empty sample 0
     resumed = commands.run(ray)  # only the sample without an answer is asked again
     assert resumed.reasoner.computed + resumed.reasoner.reused + resumed.reasoner.failed == 1
+
+
+def test_a_reasoner_that_can_be_checked_in_the_driver_fails_before_any_work(
+    ray_cluster: Any, make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("langchain_openai")
+    monkeypatch.delenv("CASCADE_TEST_MISSING_KEY", raising=False)
+    config = on_ray(
+        make_config(
+            reasoner={
+                "name": "openai",
+                "config": {"model": "m"},
+                "runtime": {
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "api_key_env": "CASCADE_TEST_MISSING_KEY",
+                },
+            },
+            cache_dir=str(tmp_path / "cache"),
+        )
+    )
+    with pytest.raises(ConfigError, match="CASCADE_TEST_MISSING_KEY"):
+        commands.run(config)
+    assert not (tmp_path / "cache" / "stages").exists()  # no front-end work was done

@@ -118,6 +118,10 @@ class Component(ABC):
     """The pyproject extra that installs this component's libraries."""
     requires: ClassVar[tuple[str, ...]] = ()
     """Modules the component imports; `cascade list` checks them to say if the extra is there."""
+    light_load: ClassVar[bool] = False
+    """`load()` only checks (an API key, a client) and holds no model: the Ray executor, whose
+    workers load components where they run, also calls it in the driver before any work, so
+    that such a component fails in seconds there too."""
     Config: ClassVar[type[ComponentConfig]] = ComponentConfig
     Runtime: ClassVar[type[RuntimeConfig]] = RuntimeConfig
 

@@ -142,6 +142,10 @@ def run_jobs(jobs: Sequence[Job]) -> None:
                     ],
                     ray,
                 )
+            for job in jobs:  # what can fail in seconds fails before any work
+                for component in (*(s.component for s in job.runner.stages), job.runner.reasoner):
+                    if component.light_load:
+                        component.load()
             cache = jobs[0].runner.cache
             fronts = _frontend(jobs, cache)
             _answering(jobs, fronts, cache, gpus=ray.cluster_resources().get("GPU", 0) > 0)
@@ -608,6 +612,8 @@ def answerer(spec: ComponentSpec, address: str | None, batch_size: int) -> Answe
         requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: Counts
     ) -> list[AnswerRecord]:
         found, missing = look_up(requests, reasoner, cache, counts)
+        if missing and reasoner.light_load:
+            reasoner.load()  # fails in seconds, before a cluster starts
         if missing:
             with cluster(address) as ray:
                 try:
