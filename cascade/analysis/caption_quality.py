@@ -108,8 +108,10 @@ def measure_run(
         measure = cues.LEXICAL
         header = {"threshold": cues.THRESHOLD, "stop_words": sorted(cues.STOP_WORDS)}
     else:
-        spec = None if reasoner is not None else judge_spec(judge, overrides)
-        reasoner = reasoner or build_judge(config, judge, overrides)
+        spec = None
+        if reasoner is None:
+            spec = judge_spec(judge, overrides)
+            reasoner = build_judge(config, spec)
         answerer, batch_size = judge_answerer(config, spec, executor)
         template = prompts.load(cues.JUDGE_PROMPT)
         try:

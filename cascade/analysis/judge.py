@@ -363,9 +363,8 @@ def judge_spec(judge: str, overrides: Sequence[str] = ()) -> ComponentSpec:
     return configs.validate({"reasoner": data}, source=f"judge {judge}").reasoner
 
 
-def build_judge(config: Any, judge: str, overrides: Sequence[str] = ()) -> Reasoner:
-    """The judge `judge_spec(judge, overrides)`, built with the run's runtime settings."""
-    spec = judge_spec(judge, overrides)
+def build_judge(config: Any, spec: ComponentSpec) -> Reasoner:
+    """The judge `spec` (`judge_spec`), built with the run's runtime settings."""
     return plan.build_reasoner(config.model_copy(update={"reasoner": spec}))
 
 
@@ -407,7 +406,7 @@ def judge_run(
     spec = None
     if reasoner is None:
         spec = judge_spec(judge, overrides)
-        reasoner = build_judge(config, judge, overrides)
+        reasoner = build_judge(config, spec)
     answerer, batch_size = judge_answerer(config, spec, executor)
     template = prompts.load(prompt)
     counts = Counts()
