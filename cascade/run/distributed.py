@@ -494,12 +494,7 @@ def _answering(
     sent: dict[tuple[str, str], int] = {}
     for index, (job, front) in enumerate(zip(jobs, fronts, strict=True)):
         runner = job.runner
-        failed, requests = runner.prepare(job.todo, front, job.pending)
-        results = [
-            replace(result, sample=sample)
-            for item_id, result in failed.items()
-            for sample in job.pending[item_id]
-        ]
+        results, requests = runner.prepare(job.todo, front, job.pending)
         found, missing = look_up(
             [p.request for p in requests], runner.reasoner, cache, job.summary.reasoner
         )
@@ -532,13 +527,11 @@ def _answering(
             batch_size=owner.runner.config.run.batch_size,
             gpus=gpus,
         )
-        for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
-            _raise_fatal(batch)
+        for answers in _answers(dataset):
             block: dict[int, list[ItemResult]] = {}
-            for number, raw in zip(batch["asked"], batch["response"], strict=True):
-                response = ReasonerResponse.from_json(json.loads(raw))
+            for number, response in answers:
                 owner_record: AnswerRecord | None = None
-                for one in asked[int(number)]:
+                for one in asked[number]:
                     job = jobs[one.job]
                     if job.stopped is not None:
                         continue
@@ -556,6 +549,16 @@ def _answering(
                     block.setdefault(one.job, []).append(result)
             for index, results in block.items():
                 _record(jobs, index, results)
+
+
+def _answers(dataset: Dataset) -> Iterator[list[tuple[int, ReasonerResponse]]]:
+    """The reasoner pass's answers, a block at a time: (row number, response)."""
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+        _raise_fatal(batch)
+        yield [
+            (int(number), ReasonerResponse.from_json(json.loads(raw)))
+            for number, raw in zip(batch["asked"], batch["response"], strict=True)
+        ]
 
 
 def _reuse(owner: AnswerRecord, pending: Pending, counts: Counts) -> AnswerRecord:
@@ -626,11 +629,9 @@ def answerer(spec: ComponentSpec, address: str | None, batch_size: int) -> Answe
                     dataset = _reasoner_stage(
                         ray.data.from_items(rows), reasoner, spec, batch_size=batch_size, gpus=gpus
                     )
-                    for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
-                        _raise_fatal(batch)
-                        for number, raw in zip(batch["asked"], batch["response"], strict=True):
-                            index, request, key = missing[int(number)]
-                            response = ReasonerResponse.from_json(json.loads(raw))
+                    for answers in _answers(dataset):
+                        for number, response in answers:
+                            index, request, key = missing[number]
                             counts.model_seconds += response.latency_s
                             found[index] = settle(request, key, response, reasoner, cache, counts)
                 except Exception as error:

@@ -214,9 +214,9 @@ class Runner:
 
     def prepare(
         self, items: Sequence[Item], front: FrontendBatch, pending: Mapping[str, Sequence[int]]
-    ) -> tuple[dict[str, ItemResult], list[Pending]]:
-        """Each item's failure (audio, a stage, its prompt) or its requests, one per pending
-        sample."""
+    ) -> tuple[list[ItemResult], list[Pending]]:
+        """Each item's failure (audio, a stage, its prompt) or its requests: a failed result or
+        a request per pending sample."""
         failed: dict[str, ItemResult] = {}
         requests: list[Pending] = []
         for item in items:
@@ -259,7 +259,12 @@ class Runner:
                 Pending(item, description, replace(request, sample_index=sample))
                 for sample in pending[item.id]
             )
-        return failed, requests
+        failures = [
+            replace(result, sample=sample)
+            for item_id, result in failed.items()
+            for sample in pending[item_id]
+        ]
+        return failures, requests
 
     def _answer(
         self,
@@ -272,11 +277,7 @@ class Runner:
         started = time.perf_counter()
         failed, requests = self.prepare(items, front, pending)
         answers = answer([p.request for p in requests], self.reasoner, self.cache, summary.reasoner)
-        done: dict[tuple[str, int], ItemResult] = {
-            (i, sample): replace(result, sample=sample)
-            for i, result in failed.items()
-            for sample in pending[i]
-        }
+        done = {(r.id, r.sample): r for r in failed}
         for one, record in zip(requests, answers, strict=True):
             done[one.item.id, one.request.sample_index] = answered_result(
                 one, record, front, time.perf_counter() - started
