@@ -212,7 +212,10 @@ def test_a_pool_larger_than_the_cluster_is_refused_before_any_item(
     ray_cluster: Any, make_config: MakeConfig
 ) -> None:
     config = on_ray(make_config(reasoner={"name": "scripted", "runtime": {"ray": {"actors": 8}}}))
-    with pytest.raises(ConfigError, match=r"runtime.ray.actors=8 .* needs 8 CPUs; .* has 2"):
+    with pytest.raises(
+        ConfigError,
+        match=r"runtime.ray.actors=8 .* needs 8 CPUs; .* has 2\. .*--set reasoner\.runtime\.ray",
+    ):
         commands.run(config)
     assert not (pipeline.run_directory(config) / "results.jsonl").exists()
 
@@ -379,3 +382,21 @@ def test_a_reasoner_that_can_be_checked_in_the_driver_fails_before_any_work(
     with pytest.raises(ConfigError, match="CASCADE_TEST_MISSING_KEY"):
         commands.run(config)
     assert not (tmp_path / "cache" / "stages").exists()  # no front-end work was done
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [("127.0.0.1:1", "no Ray cluster answers at '127.0.0.1:1'"), ("head", "not a cluster address")],
+)
+def test_a_cluster_address_nothing_answers_at_fails_in_seconds(
+    make_config: MakeConfig, tmp_path: Path, address: str, said: str
+) -> None:
+    pytest.importorskip("ray") if not os.environ.get("CI") else None
+    config = on_ray(make_config(), tmp_path / "run", ray_address=address)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    command = [sys.executable, "-m", "cascade.cli", "run", "--config", str(path)]
+    # In a process of its own: this one is already connected to the tests' cluster.
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert said in " ".join(done.stderr.split()) and "Traceback" not in done.stderr

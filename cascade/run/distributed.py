@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -93,6 +94,7 @@ def cluster(address: str | None) -> Iterator[Any]:
         yield ray
         return
     target = address or os.environ.get("RAY_ADDRESS") or "local"
+    _check_reachable(target)
     try:
         ray.init(
             address=target,  # "local": a new cluster, never one someone else started here
@@ -115,6 +117,26 @@ def cluster(address: str | None) -> Iterator[Any]:
         ray.shutdown()
 
 
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail in seconds on a cluster address nothing answers at (`ray.init` would keep trying to
+    reach it for minutes). `local` and `auto` are Ray's own to resolve."""
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(
+            f"run.ray_address {address!r} is not a cluster address: give `auto` (the cluster this "
+            "node joined), HOST:PORT of the head node (6379 by default) or ray://HOST:10001"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConfigError(
+            f"no Ray cluster answers at {address!r} ({error}): check run.ray_address (or "
+            "RAY_ADDRESS); `ray status` on the head node shows its address"
+        ) from None
+
+
 def _import_paths() -> list[str]:
     """The folders this process imports cascade from (first), then the inherited path."""
     import cascade
@@ -135,10 +157,18 @@ def run_jobs(jobs: Sequence[Job]) -> None:
     with cluster(address) as ray:
         try:
             for job in jobs:
+                stages = job.runner.stages
                 _check_components(
                     [
-                        *((f"captioner {s.label!r}", s.component) for s in job.runner.stages),
-                        (f"reasoner {job.runner.config.reasoner.stage!r}", job.runner.reasoner),
+                        *(
+                            (f"captioner {s.label!r}", f"captioners.{n}.runtime.ray", s.component)
+                            for n, s in enumerate(stages)
+                        ),
+                        (
+                            f"reasoner {job.runner.config.reasoner.stage!r}",
+                            "reasoner.runtime.ray",
+                            job.runner.reasoner,
+                        ),
                     ],
                     ray,
                 )
@@ -174,10 +204,15 @@ def _resources(component: Any) -> RayResources:
     return resources
 
 
-def _check_components(components: Sequence[tuple[str, Any]], ray: Any) -> None:
-    """Refuse a pool the cluster cannot hold at all (Ray would wait for it forever)."""
+def _check_components(components: Sequence[tuple[str, str, Any]], ray: Any) -> None:
+    """Refuse a pool the cluster cannot hold at all (Ray would wait for it forever).
+
+    Args:
+        components: (name, the `--set` key of its `runtime.ray`, the component).
+        ray: the connected `ray` module.
+    """
     cluster = ray.cluster_resources()
-    for name, component in components:
+    for name, key, component in components:
         wanted = _resources(component)
         for kind, each in (("CPU", wanted.num_cpus), ("GPU", wanted.num_gpus)):
             have = cluster.get(kind, 0.0)
@@ -186,8 +221,8 @@ def _check_components(components: Sequence[tuple[str, Any]], ray: Any) -> None:
                 raise ConfigError(
                     f"{name}: runtime.ray.actors={wanted.actors} x "
                     f"runtime.ray.{setting}={each:g} needs {each * wanted.actors:g} {kind}s; "
-                    f"the Ray cluster has {have:g}. Lower one of them (--set "
-                    f"...runtime.ray.{setting}=...) or add nodes to the cluster"
+                    f"the Ray cluster has {have:g}. Lower one of them (--set {key}.actors=... "
+                    f"or --set {key}.{setting}=...) or add nodes to the cluster"
                 )
 
 
@@ -620,7 +655,7 @@ def answerer(spec: ComponentSpec, address: str | None, batch_size: int) -> Answe
         if missing:
             with cluster(address) as ray:
                 try:
-                    _check_components([(f"reasoner {spec.stage!r}", reasoner)], ray)
+                    _check_components([(f"judge {spec.stage!r}", "runtime.ray", reasoner)], ray)
                     rows = [
                         {"asked": n, "request": json.dumps(request.to_json())}
                         for n, (_, request, _) in enumerate(missing)
