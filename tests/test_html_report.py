@@ -401,3 +401,17 @@ def test_sweep_report_renders_in_a_real_browser(tmp_path: Path, make_config: Mak
         hidden == (scorer != "lenient") for scorer, hidden in parsed.scoped
     )
     assert any(link.endswith("report.html#item=tone-440") for link in parsed.links)
+
+
+def test_a_partial_shuffle_run_shows_the_clips_its_front_end_heard(
+    make_config: MakeConfig,
+) -> None:
+    summary = commands.run(make_config(audio={"replace": "shuffle"}))
+    results = summary.run_dir / "results.jsonl"
+    lines = results.read_text().splitlines()
+    heard = run_page._heard_paths(run_page.load_run_view(summary.run_dir))
+    results.write_text("\n".join(lines[:2]) + "\n")  # as if stopped after two items
+
+    partial = run_page._heard_paths(run_page.load_run_view(summary.run_dir))
+    assert len(partial) == 2
+    assert partial == {item_id: heard[item_id] for item_id in partial}

@@ -334,7 +334,11 @@ def _heard_paths(view: RunView) -> dict[str, Path | None]:
     if config is None or config.audio.replace == "none" or not config.captioners:
         return {}
 
-    perturbation = Perturbation(config, view.items, Cache(config.cache_dir).root)
+    # The substitutes are drawn over every item of the run's benchmark, as the run drew them,
+    # not over the items scored so far (a partial run would get another shuffle).
+    perturbation = Perturbation(
+        config, RunDir(view.run_dir).items(config), Cache(config.cache_dir).root
+    )
     return {item.id: perturbation.audio(item, make=False) for item in view.items}
 
 
