@@ -400,3 +400,15 @@ def test_a_cluster_address_nothing_answers_at_fails_in_seconds(
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert said in " ".join(done.stderr.split()) and "Traceback" not in done.stderr
+
+
+def test_a_sweep_that_cannot_reach_its_cluster_says_so(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray") if not os.environ.get("CI") else None
+    path = write_sweep(tmp_path, make_config)
+    command = [sys.executable, "-m", "cascade.cli", "ablate", str(path)]
+    command += ["--set", "run.executor=ray", "--set", "run.ray_address=127.0.0.1:1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "no Ray cluster answers at '127.0.0.1:1'" in " ".join(done.stderr.split())

@@ -605,7 +605,8 @@ def execute_together(
         phase: what the runs are doing together (their front-end pass), if wanted.
 
     Raises:
-        CascadeError: the cluster or a component cannot start (the results so far are written).
+        CascadeError: the cluster or a component cannot start (result lines written so far are
+            kept, as a lone run keeps them, and the same command resumes).
         Interrupted: on Ctrl-C, after every run's results so far are written.
     """
     from cascade.run import distributed  # imports ray: only when asked for
@@ -649,10 +650,6 @@ def execute_together(
                 "interrupted: the results so far are in each run's directory (reports included); "
                 "run the same command again to resume"
             ) from None
-        except BaseException:
-            for _, job in jobs:
-                _finish(job, started)
-            raise
         for index, job in jobs:
             _finish(job, started)
             outcomes[index] = job.stopped or job.summary
