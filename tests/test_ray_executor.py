@@ -25,6 +25,7 @@ from cascade.core import CascadeError, ConfigError
 from cascade.run import RunConfig, pipeline, plan, read_results
 from cascade.run import config as configs
 from tests.conftest import ITEMS, MakeConfig
+from tests.ray_cluster import import_ray
 from tests.test_ablate import write_sweep
 from tests.test_judge import add_rubrics
 
@@ -123,7 +124,7 @@ def test_an_actor_killed_mid_run_is_retried_and_nothing_is_lost_or_doubled(
 def test_a_killed_driver_resumes_with_only_the_blocks_in_flight_lost(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
-    pytest.importorskip("ray") if not os.environ.get("CI") else None
+    import_ray()  # in a process of its own, without the session cluster
     config = on_ray(
         make_config(
             reasoner={"name": "scripted", "runtime": {"delay_s": 0.6}},
@@ -391,7 +392,7 @@ def test_a_reasoner_that_can_be_checked_in_the_driver_fails_before_any_work(
 def test_a_cluster_address_nothing_answers_at_fails_in_seconds(
     make_config: MakeConfig, tmp_path: Path, address: str, said: str
 ) -> None:
-    pytest.importorskip("ray") if not os.environ.get("CI") else None
+    import_ray()  # in a process of its own, without the session cluster
     config = on_ray(make_config(), tmp_path / "run", ray_address=address)
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
@@ -405,7 +406,7 @@ def test_a_cluster_address_nothing_answers_at_fails_in_seconds(
 def test_a_sweep_that_cannot_reach_its_cluster_says_so(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
-    pytest.importorskip("ray") if not os.environ.get("CI") else None
+    import_ray()  # in a process of its own, without the session cluster
     path = write_sweep(tmp_path, make_config)
     command = [sys.executable, "-m", "cascade.cli", "ablate", str(path)]
     command += ["--set", "run.executor=ray", "--set", "run.ray_address=127.0.0.1:1"]
