@@ -41,14 +41,89 @@ OPTION_POOLS = [
     ["Now or never", "Now", "Never"],
 ]
 FRAGMENTS = [
-    "A", "B", "C", "D", "E", "a", "b", "(A)", "(B)", "[C]", "b)", "C.", "D:", "**A**", "**B**",
-    "\\boxed{A}", "\\boxed{ B }", "\\boxed{\\text{C}}", "$", "ANSWER:", "Final answer:",
-    "**ANSWER:**", "answer is", "The answer is", "I choose", "I'd go with", "option", "choice:",
-    "答案是", "选", "选项", "不是", "也可能是", " or ", " or maybe ", "/", ", ", "或", "或者", " and ",
-    "maybe", "perhaps", "either", "possibly", "could be", "might be", "alternatively", "but",
-    "because", "not", "rather than", "is wrong", "the", "unclear", "it", "is", ". ", "; ", "。",
-    "，", "\n", "\n\n", "  ", "\t", " ", "   ", "...", "!", "?", ">", "#", "-", "*", "_", "`",
-    "'", '"', "“", "ß", "İ", "ﬁ", "Ｂ", "e\u0301",
+    "A",
+    "B",
+    "C",
+    "D",
+    "E",
+    "a",
+    "b",
+    "(A)",
+    "(B)",
+    "[C]",
+    "b)",
+    "C.",
+    "D:",
+    "**A**",
+    "**B**",
+    "\\boxed{A}",
+    "\\boxed{ B }",
+    "\\boxed{\\text{C}}",
+    "$",
+    "ANSWER:",
+    "Final answer:",
+    "**ANSWER:**",
+    "answer is",
+    "The answer is",
+    "I choose",
+    "I'd go with",
+    "option",
+    "choice:",
+    "答案是",
+    "选",
+    "选项",
+    "不是",
+    "也可能是",
+    " or ",
+    " or maybe ",
+    "/",
+    ", ",
+    "或",
+    "或者",
+    " and ",
+    "maybe",
+    "perhaps",
+    "either",
+    "possibly",
+    "could be",
+    "might be",
+    "alternatively",
+    "but",
+    "because",
+    "not",
+    "rather than",
+    "is wrong",
+    "the",
+    "unclear",
+    "it",
+    "is",
+    ". ",
+    "; ",
+    "。",
+    "，",
+    "\n",
+    "\n\n",
+    "  ",
+    "\t",
+    " ",
+    "   ",
+    "...",
+    "!",
+    "?",
+    ">",
+    "#",
+    "-",
+    "*",
+    "_",
+    "`",
+    "'",
+    '"',
+    "“",
+    "ß",
+    "İ",
+    "ﬁ",
+    "Ｂ",
+    "e\u0301",
 ]
 
 
@@ -78,11 +153,12 @@ def test_every_verdict_is_the_old_one_but_for_the_kept_open_rule(
     with without_kept_open():
         same = (extract_strict(text, choices), extract_lenient(text, choices))
     assert [(e.index, e.rule) for e in same] == [(e.index, e.rule) for e in old]
-    for new, was in zip((extract_strict(text, choices), extract_lenient(text, choices)), old):
+    new_pair = (extract_strict(text, choices), extract_lenient(text, choices))
+    for new, was in zip(new_pair, old, strict=True):
         assert (new.index, new.rule) == (was.index, was.rule) or not new.valid
 
 
-def _work(module: Any, names: tuple[str, ...], read: Callable[[], object]) -> int:
+def reading_work(module: Any, names: tuple[str, ...], read: Callable[[], object]) -> int:
     """Characters handed to the named functions of `module` while `read` runs."""
     count = 0
 
@@ -118,15 +194,15 @@ SHAPES: dict[str, Callable[[int], str]] = {
 @pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
 def test_reading_work_grows_linearly_with_the_answer(shape: str) -> None:
     make = SHAPES[shape]
-    small = _work(*NEW_WORK, lambda: extract_lenient(make(300), CHOICES))
-    large = _work(*NEW_WORK, lambda: extract_lenient(make(1200), CHOICES))
+    small = reading_work(*NEW_WORK, lambda: extract_lenient(make(300), CHOICES))
+    large = reading_work(*NEW_WORK, lambda: extract_lenient(make(1200), CHOICES))
     assert large <= 4.4 * small, (small, large)
 
 
 def test_the_work_count_sees_the_old_quadratic_reading() -> None:
     make = SHAPES["cue-on-one-line"]
-    small = _work(*OLD_WORK, lambda: before.extract_lenient(make(50), CHOICES))
-    large = _work(*OLD_WORK, lambda: before.extract_lenient(make(200), CHOICES))
+    small = reading_work(*OLD_WORK, lambda: before.extract_lenient(make(50), CHOICES))
+    large = reading_work(*OLD_WORK, lambda: before.extract_lenient(make(200), CHOICES))
     assert large > 12 * small, (small, large)
 
 

@@ -180,9 +180,7 @@ def _hard(text: str, start: int, end: int) -> int:
     return len(text[start:end].translate(_SOFT))
 
 
-def _last_read(
-    pattern: re.Pattern[str], text: str, options: Options, read: _Reader
-) -> Read | None:
+def _last_read(pattern: re.Pattern[str], text: str, options: Options, read: _Reader) -> Read | None:
     """The last cue `pattern` finds whose phrase (the rest of its line) reads as an answer.
 
     A model that loops writes a cue many times on one line; each phrase then runs to the end of
@@ -412,6 +410,8 @@ def _climb(method: str, ladder: tuple[_Rung, ...], text: str, choices: Sequence[
                 break
             return Extraction(method, found.index, found.rule)
     return Extraction(method, INVALID, "")
+
+
 def extract_strict(text: str, choices: Sequence[str]) -> Extraction:
     """Read the answer line the prompt asks for: `ANSWER: <letter>` or `ANSWER: <option text>`.
 

@@ -1,4 +1,4 @@
-"""Where an answer names an item's options (by text or by letter), and whether it hedges between them.
+"""Where an answer names an item's options (by text or letter), and whether it hedges between them.
 
 Every function here runs in time linear in the text it is given: the extraction ladder reads answers
 of megabytes (a model looping until its token budget), see perf/scoring.py.
@@ -77,7 +77,8 @@ class Options:
         self.span_margin = sum(len(t) + 1 for t in self.texts) + 8
         """How far from the end of a cut-off text its option spans may differ from the whole
         text's (see `option_spans`): each option text, longest first, can shift the next."""
-        sentinel = next(chr(c) for c in range(0xE000, 0xF900) if all(chr(c) not in x for x in choices))
+        unused = (chr(c) for c in range(0xE000, 0xF900) if all(chr(c) not in x for x in choices))
+        sentinel = next(unused)
         self.sentinel = sentinel * (self.longest + 2)
         """Private-use characters that no option contains: appended to a cut-off phrase, they
         read as text that no option, letter or hedge word can start or continue."""
@@ -181,11 +182,13 @@ _FILLERS_ONLY = re.compile(rf"(?:{_FILLER})*", re.IGNORECASE)
 # B", "A, but it could also be B", "A，也可能是B"): the words above, sentence punctuation, and a few
 # connectives; at least one hedge word (_OPEN_MARK) must be among them. A word outside the list
 # ("not", "rather", "wrong", "because") makes the other option a rejection, not a hedge.
-_OPEN_WORDS = (
-    "maybe perhaps possibly probably likely most also either both option options choice choices "
-    "or and but though although yet it its this that the a an i think guess answer is be would "
-    "could might may can alternatively otherwise else even then"
-).split()
+_OPEN_WORDS = [
+    *("maybe", "perhaps", "possibly", "probably", "likely", "most", "also", "either", "both"),
+    *("option", "options", "choice", "choices", "or", "and", "but", "though", "although", "yet"),
+    *("it", "its", "this", "that", "the", "a", "an", "i", "think", "guess", "answer", "is", "be"),
+    *("would", "could", "might", "may", "can", "alternatively", "otherwise", "else", "even"),
+    "then",
+]
 _OPEN_PUNCT = r"\s()\[\]*_`\"'“”‘’「」『』【】,/&、|+.;:!?\-–—…。$"
 _OPEN_CJK = "或者|或|可能|也许|也|还是|是|和|与|以及|选项"
 _OPEN_GAP = re.compile(
