@@ -7,9 +7,11 @@ import errno
 import functools
 import importlib.util
 import json
+import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -36,32 +38,38 @@ R = TypeVar("R")
 
 
 def reported(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a CascadeError into one clear paragraph and its exit code (a traceback with --debug);
-    an interrupt is a stop (exit code 4). The codes are `cascade.core.errors.ExitCode`."""
+    """Turn a CascadeError into one clear paragraph and its exit code; an interrupt is a stop
+    (exit code 4). The codes are `cascade.core.errors.ExitCode`; --debug adds the traceback
+    before the paragraph and keeps the code."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except CascadeError as error:
-            if STATE["debug"]:
-                raise
             label = "failed items" if isinstance(error, ItemsFailed) else "error"
-            errors.print(f"[bold red]{label}:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code) from None
+            _stop(f"[bold red]{label}:[/] {error}", error.exit_code)
         except OSError as error:
             paragraph = storage_error(error)
-            if paragraph is None or STATE["debug"]:
-                raise
-            errors.print(f"[bold red]error:[/] {paragraph}", highlight=False, soft_wrap=True)
-            raise typer.Exit(ExitCode.ERROR) from None
+            if paragraph is None:
+                raise  # a bug: its traceback, whatever the flags
+            _stop(f"[bold red]error:[/] {paragraph}", ExitCode.ERROR)
         except KeyboardInterrupt:
-            if STATE["debug"]:
-                raise
-            errors.print("[bold red]interrupted[/]: what was computed is on disk or in the cache")
-            raise typer.Exit(ExitCode.STOPPED) from None
+            _stop(
+                "[bold red]interrupted[/]: what was computed is on disk or in the cache",
+                ExitCode.STOPPED,
+            )
 
     return wrapper
+
+
+def _stop(paragraph: str, code: int) -> NoReturn:
+    """End the command with `paragraph` on stderr and exit `code`; with --debug the traceback of
+    the exception being handled comes first (the code stays the documented one)."""
+    if STATE["debug"]:
+        traceback.print_exc(file=sys.stderr)
+    errors.print(paragraph, highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
 
 
 _STORAGE_FIXES = {
@@ -90,7 +98,9 @@ def storage_error(error: OSError) -> str | None:
 
 @app.callback()
 def _options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks too (exit codes stay the same).")
+    ] = False,
     verbose: Annotated[
         bool,
         typer.Option(

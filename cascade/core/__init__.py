@@ -81,6 +81,7 @@ from cascade.core.records import (
 from cascade.core.registry import resolve
 from cascade.core.resources import shipped_dir
 from cascade.core.strict import Strict
+from cascade.core.textfiles import read_text, read_yaml_mapping
 
 __all__ = [
     "AudioError",
@@ -143,6 +144,8 @@ __all__ = [
     "prompts",
     "read_entry",
     "read_records",
+    "read_text",
+    "read_yaml_mapping",
     "reasoner_key",
     "registry",
     "release",

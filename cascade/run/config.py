@@ -17,7 +17,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from cascade.core import BenchmarkSpec, ConfigError, Strict, digest, prompts, registry, shipped_dir
+from cascade.core import (
+    BenchmarkSpec,
+    ConfigError,
+    Strict,
+    digest,
+    prompts,
+    read_yaml_mapping,
+    registry,
+    shipped_dir,
+)
 from cascade.scoring import ScoringSpec
 
 
@@ -263,14 +272,10 @@ def configs_dir() -> Path:
     return shipped_dir("configs")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config {path}: not valid YAML ({error})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: expected a mapping at the top")
-    return data
+def read_yaml(path: Path, kind: str = "config") -> dict[str, Any]:
+    """A config file (`kind`: run config, preset, sweep) as data; any file that is not UTF-8
+    YAML with a mapping at the top is a ConfigError naming it."""
+    return read_yaml_mapping(path, kind=kind)
 
 
 def find_config(name_or_path: str, folder: str = "") -> Path | None:
@@ -297,7 +302,7 @@ def component_spec(name: str, folder: str) -> dict[str, Any]:
     path = find_config(name, folder)
     if path is None:
         return {"name": name}
-    spec = read_yaml(path)
+    spec = read_yaml(path, f"{FOLDER_TABLES[folder]} preset")
     spec.setdefault("preset", path.stem)
     fallback = spec.pop("fallback", None)
     if fallback is not None and not installed(FOLDER_TABLES[folder], str(spec.get("name"))):
@@ -388,7 +393,7 @@ def load_data(config: str) -> tuple[dict[str, Any], Path]:
     if path is None:
         names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
         raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
-    data = expand_presets(read_yaml(path))
+    data = expand_presets(read_yaml(path, "run config"))
     data.setdefault("name", path.stem)
     return data, path
 
