@@ -80,6 +80,10 @@ _STORAGE_FIXES = {
     errno.EROFS: "put the run (--run-dir) or the cache ($CASCADE_CACHE) on a writable disk",
     errno.EACCES: "give yourself write access, or put the run (--run-dir) or the cache "
     "($CASCADE_CACHE) elsewhere",
+    errno.ENOTDIR: "a file stands where a folder of that path should be: move it, or put the run "
+    "(--run-dir) or the cache ($CASCADE_CACHE) elsewhere",
+    errno.EEXIST: "a file stands where a folder of that path should be: move it, or put the run "
+    "(--run-dir) or the cache ($CASCADE_CACHE) elsewhere",
 }
 
 
@@ -482,7 +486,9 @@ def describe(
     template = plan.load_prompts(resolved).description
     counts = Counts()
     items = [Clipped(str(p), p) for p in audio]
-    records = run_stages(items, stages, Cache(resolved.cache_dir), counts)
+    cache = Cache(resolved.cache_dir)
+    cache.check_writable()
+    records = run_stages(items, stages, cache, counts)
     report: list[dict[str, Any]] = []
     for item in items:
         outputs = [r.output for r in records[item.item_id]]

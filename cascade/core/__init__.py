@@ -38,6 +38,7 @@ from cascade.core.components import (
     digest,
     require,
 )
+from cascade.core.env_names import check_env_names
 from cascade.core.errors import (
     AudioError,
     BenchmarkError,
@@ -51,6 +52,7 @@ from cascade.core.errors import (
     MissingExtraError,
     PromptError,
     RegistryError,
+    StorageError,
 )
 from cascade.core.formatting import markdown, pct
 from cascade.core.models import (
@@ -118,9 +120,11 @@ __all__ = [
     "StageInput",
     "StageKind",
     "StageOutput",
+    "StorageError",
     "Strict",
     "Waveform",
     "build_items",
+    "check_env_names",
     "content_hash",
     "default_root",
     "digest",

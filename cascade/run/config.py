@@ -21,6 +21,7 @@ from cascade.core import (
     BenchmarkSpec,
     ConfigError,
     Strict,
+    check_env_names,
     digest,
     prompts,
     read_yaml_mapping,
@@ -427,8 +428,12 @@ NO_REASONER = (
 
 
 def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
+    """The run config from plain data. A secret given where a variable's name belongs is refused
+    first, so that no message, plan or file can repeat it (`cascade.core.env_names`)."""
+    expanded = expand_presets(data)
+    check_env_names(expanded)
     try:
-        return RunConfig.model_validate(expand_presets(data))
+        return RunConfig.model_validate(expanded)
     except ValidationError as error:
         problems = "\n  ".join(
             NO_REASONER

@@ -521,6 +521,7 @@ def execute(
     reasoner = pool.reasoner(config) if pool is not None else plan.build_reasoner(config)
     prompts = plan.load_prompts(config)
     cache = cache or Cache(config.cache_dir)
+    cache.check_writable()
     runner = Runner(config, benchmark, stages, reasoner, prompts, cache)
     with RunDir(run_directory(config)) as run_dir:
         run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
@@ -614,6 +615,8 @@ def execute_together(
     caches = {str(c.cache_dir) for c in configs}
     if len(caches) > 1:
         raise ConfigError(f"runs executed together must share one cache; these use {caches}")
+    if configs:
+        Cache(configs[0].cache_dir).check_writable()
     outcomes: list[Outcome | None] = [None] * len(configs)
     jobs: list[tuple[int, Job]] = []
     started = time.perf_counter()
