@@ -350,6 +350,7 @@ def score(
     from cascade.scoring import compute_metrics
 
     scorable = rescore.load(path)
+    _print_notices(scorable.notices)
     spec = _scoring(scorable.scoring, alpha, family_size)
     if html:
         if not path.is_dir():
@@ -391,6 +392,13 @@ def score(
         highlight=False,
     )
     _check_scored(scorable)
+
+
+def _print_notices(notices: Sequence[str]) -> None:
+    """What the reader of a re-scored run must know (a damaged file rebuilt), on stderr so that
+    --json output stays JSON."""
+    for notice in notices:
+        errors.print(f"[bold yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
 
 
 def _check_scored(scorable: Any) -> None:
@@ -441,6 +449,7 @@ def compare(
     if len(paths) < 2:
         raise CascadeError("compare needs at least two runs")
     runs = [(str(p), rescore.load(p)) for p in paths]
+    _print_notices([n for _, scorable in runs for n in scorable.notices])
     compared = comparing.compare(runs, alpha=level)
     if html is not None:
         from cascade.core import write_atomic

@@ -43,7 +43,7 @@ from cascade.run.frontend import Clipped, Stage, StageRecord, run_stages
 from cascade.run.isolation import Counts
 from cascade.run.plan import Prompts
 from cascade.run.pool import ComponentPool
-from cascade.run.rundir import RunDir, Samples
+from cascade.run.rundir import RunDir, Samples, predictions_of
 from cascade.run.variations import Perturbation, needs_audio
 from cascade.scoring import ItemResult, compute_metrics, majority_results
 
@@ -152,15 +152,6 @@ def check_answered(summary: RunSummary) -> None:
     """Raise ItemsFailed (exit code 3) when the finished run left items without an answer."""
     if summary.unanswered:
         raise ItemsFailed(unanswered_message(summary), summary.unanswered)
-
-
-def predictions_line(item: Item, result: dict[str, Any], key: str) -> dict[str, Any]:
-    """The item in its benchmark's own format plus the prediction keys its official scorer reads."""
-    return {
-        **item.meta,
-        key: result["answer_prediction"],
-        "thinking_prediction": result.get("reasoning") or "",
-    }
 
 
 class Runner:
@@ -476,12 +467,7 @@ def finalize(
     order = [i.id for i in benchmark.items]
     samples = run_dir.compact(order)
     results = majority_results(benchmark.items, samples)
-    predictions = [
-        predictions_line(item, results[item.id], benchmark.prediction_key)
-        for item in benchmark.items
-        if item.id in results
-    ]
-    run_dir.write_predictions(predictions)
+    run_dir.write_predictions(predictions_of(benchmark.items, results, benchmark.prediction_key))
     summary.unanswered = sum(
         1 for item in benchmark.items if pending_samples(item, samples, config.run.samples)
     )
