@@ -234,10 +234,11 @@ def print_plan(described: dict[str, Any]) -> None:
 def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
     """The score table of a run, after what its reader must know first (scripted components,
     fallbacks); a run in which no item has an answer shows no score at all."""
-    from cascade.report import headline_table
+    from cascade.report import headline_table, skipped_notice
 
     title = f"{summary['name']} on {metrics['benchmark']}"
-    for notice in summary.get("notices") or []:
+    left_out = skipped_notice(summary.get("skipped") or {}, shown=10)
+    for notice in [*(summary.get("notices") or []), *([left_out] if left_out else [])]:
         console.print(f"[bold yellow]{notice}[/]", highlight=False)
     unanswered, total = summary.get("unanswered", 0), summary.get("total", metrics["n_items"])
     if total and unanswered >= total:

@@ -97,6 +97,8 @@ class RunSummary:
     """What a reader of the numbers must know: scripted components, a preset's fallback."""
     scripted: list[str] = field(default_factory=list)
     """The scripted components (test doubles) of the run: `reasoner`, `captioner:<label>`."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Items left out before the run (`--skip-missing-audio`), with why."""
     unanswered: int = 0
     """Items of the benchmark without an answer when the run finished (errors and pending)."""
     first_errors: dict[str, str] = field(default_factory=dict)
@@ -112,6 +114,7 @@ class RunSummary:
             "processed": self.processed,
             "errors": self.errors,
             "unanswered": self.unanswered,
+            "skipped": self.skipped,
             "first_errors": self.first_errors,
             "notices": self.notices,
             "scripted": self.scripted,
@@ -289,6 +292,7 @@ class Runner:
             total=len(items),
             notices=plan.notices(config),
             scripted=plan.scripted(config),
+            skipped=dict(self.benchmark.skipped),
         )
         self.summary = summary
         previous = run_dir.load_samples()
