@@ -1,4 +1,5 @@
-"""The one table of named components and benchmarks: name -> "module:Object", imported lazily."""
+"""The one table of named components, benchmarks and executors: name -> "module:Object",
+imported lazily."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Literal
 
 from cascade.core.errors import RegistryError
 
-Table = Literal["captioner", "reasoner", "benchmark"]
+Table = Literal["captioner", "reasoner", "benchmark", "executor"]
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,22 @@ BENCHMARKS: dict[str, Entry] = {
     ),
 }
 
+EXECUTORS: dict[str, Entry] = {
+    "local": Entry(
+        "cascade.run.local:LocalExecutor",
+        "this process runs every stage, batch by batch (run.schedule: overlap, sequential, ...)",
+    ),
+    "ray": Entry(
+        "cascade.run.distributed:RayExecutor",
+        "the stages as Ray Data jobs on a Ray cluster, each component in its own actor pool",
+    ),
+}
+
 TABLES: dict[Table, dict[str, Entry]] = {
     "captioner": CAPTIONERS,
     "reasoner": REASONERS,
     "benchmark": BENCHMARKS,
+    "executor": EXECUTORS,
 }
 
 
