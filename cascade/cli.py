@@ -786,11 +786,11 @@ def _print_frame(frame: Any, title: str) -> None:
 @app.command("list")
 @reported
 def list_() -> None:
-    """Registered captioners, reasoners, benchmarks, presets and prompts."""
+    """Registered captioners, reasoners, benchmarks, executors, presets and prompts."""
     from cascade.core import prompts
 
     table_name: registry.Table
-    for table_name in ("captioner", "reasoner", "benchmark"):
+    for table_name in ("captioner", "reasoner", "benchmark", "executor"):
         table = Table(title=f"{table_name}s")
         for column in ("name", "extra", "installed", "summary"):
             table.add_column(column)

@@ -100,6 +100,19 @@ TABLES: dict[Table, dict[str, Entry]] = {
 }
 
 
+def register(table: Table, name: str, target: str, summary: str) -> None:
+    """Add `name` to a table, the way a package outside cascade adds its own component,
+    benchmark or executor ("module:Object", imported on first use). A name registered already
+    to another object is refused: two owners of one name would drift apart unseen."""
+    entries = TABLES[table]
+    known = entries.get(name)
+    if known is not None and known.target != target:
+        raise RegistryError(
+            f"{table} {name!r} is registered already, as {known.target}; choose another name"
+        )
+    entries[name] = Entry(target, summary)
+
+
 def names(table: Table) -> list[str]:
     return sorted(TABLES[table])
 

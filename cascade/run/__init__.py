@@ -14,7 +14,7 @@ from cascade.run.answering import (
     render_request,
 )
 from cascade.run.claims import claim_json, stored_sentence
-from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunConfig
+from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunConfig, RunSpec
 from cascade.run.description import KIND_LABELS, NO_DESCRIPTION, QUOTE_TAGS, compose
 from cascade.run.executor import Executor, executor_by_name
 from cascade.run.frontend import Clipped, Stage, run_stages
@@ -69,6 +69,7 @@ __all__ = [
     "Progress",
     "RunConfig",
     "RunDir",
+    "RunSpec",
     "RunSummary",
     "Runner",
     "Scorable",
