@@ -7,9 +7,11 @@ import errno
 import functools
 import importlib.util
 import json
+import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -36,32 +38,38 @@ R = TypeVar("R")
 
 
 def reported(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a CascadeError into one clear paragraph and its exit code (a traceback with --debug);
-    an interrupt is a stop (exit code 4). The codes are `cascade.core.errors.ExitCode`."""
+    """Turn a CascadeError into one clear paragraph and its exit code; an interrupt is a stop
+    (exit code 4). The codes are `cascade.core.errors.ExitCode`; --debug adds the traceback
+    before the paragraph and keeps the code."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except CascadeError as error:
-            if STATE["debug"]:
-                raise
             label = "failed items" if isinstance(error, ItemsFailed) else "error"
-            errors.print(f"[bold red]{label}:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code) from None
+            _stop(f"[bold red]{label}:[/] {error}", error.exit_code)
         except OSError as error:
             paragraph = storage_error(error)
-            if paragraph is None or STATE["debug"]:
-                raise
-            errors.print(f"[bold red]error:[/] {paragraph}", highlight=False, soft_wrap=True)
-            raise typer.Exit(ExitCode.ERROR) from None
+            if paragraph is None:
+                raise  # a bug: its traceback, whatever the flags
+            _stop(f"[bold red]error:[/] {paragraph}", ExitCode.ERROR)
         except KeyboardInterrupt:
-            if STATE["debug"]:
-                raise
-            errors.print("[bold red]interrupted[/]: what was computed is on disk or in the cache")
-            raise typer.Exit(ExitCode.STOPPED) from None
+            _stop(
+                "[bold red]interrupted[/]: what was computed is on disk or in the cache",
+                ExitCode.STOPPED,
+            )
 
     return wrapper
+
+
+def _stop(paragraph: str, code: int) -> NoReturn:
+    """End the command with `paragraph` on stderr and exit `code`; with --debug the traceback of
+    the exception being handled comes first (the code stays the documented one)."""
+    if STATE["debug"]:
+        traceback.print_exc(file=sys.stderr)
+    errors.print(paragraph, highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
 
 
 _STORAGE_FIXES = {
@@ -72,6 +80,10 @@ _STORAGE_FIXES = {
     errno.EROFS: "put the run (--run-dir) or the cache ($CASCADE_CACHE) on a writable disk",
     errno.EACCES: "give yourself write access, or put the run (--run-dir) or the cache "
     "($CASCADE_CACHE) elsewhere",
+    errno.ENOTDIR: "a file stands where a folder of that path should be: move it, or put the run "
+    "(--run-dir) or the cache ($CASCADE_CACHE) elsewhere",
+    errno.EEXIST: "a file stands where a folder of that path should be: move it, or put the run "
+    "(--run-dir) or the cache ($CASCADE_CACHE) elsewhere",
 }
 
 
@@ -90,7 +102,9 @@ def storage_error(error: OSError) -> str | None:
 
 @app.callback()
 def _options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks too (exit codes stay the same).")
+    ] = False,
     verbose: Annotated[
         bool,
         typer.Option(
@@ -132,9 +146,24 @@ Captioners = Annotated[
 Sets = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override any config key: key=value.")
 ]
+
+
+def _registered_executor(name: str | None) -> str | None:
+    """A usage error (exit code 2) for an executor name nothing registered."""
+    if name is not None and name not in registry.names("executor"):
+        known = ", ".join(registry.names("executor"))
+        raise typer.BadParameter(f"no executor named {name!r}; registered: {known}")
+    return name
+
+
 JudgeExecutor = Annotated[
-    Literal["local", "ray"] | None,
-    typer.Option("--executor", help="Run the judge locally or on Ray (default: as the run ran)."),
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Run the judge with this executor: local, ray, or one a package registers "
+        "(default: as the run ran).",
+        callback=_registered_executor,
+    ),
 ]
 
 
@@ -159,7 +188,7 @@ def run(
 ) -> None:
     """Run (or resume) a cascade over a benchmark and score it."""
     from cascade import commands
-    from cascade.run import RunDir, pipeline, plan
+    from cascade.run import RunDir, pipeline, preview
 
     extra: dict[str, Any] = {}
     if run_dir is not None:
@@ -176,7 +205,7 @@ def run(
         extra=extra,
     )
     if dry_run:
-        described = plan.describe_plan(resolved)
+        described = preview.describe_plan(resolved)
         described["run_dir"] = str(pipeline.run_directory(resolved))
         print_plan(described)
         return
@@ -191,10 +220,10 @@ def run(
             bar.update(task, description=f"{resolved.name}: {doing}" if doing else resolved.name)
 
         summary = commands.run(resolved, progress=progress, phase=phase)
-    from cascade.run import claim_json
+    from cascade.run import check_answered, claim_json
 
     print_summary(summary.metrics, summary.to_json() | {"claim": claim_json(resolved)})
-    pipeline.check_answered(summary)  # exit code 3, after every output is written and shown
+    check_answered(summary)  # exit code 3, after every output is written and shown
 
 
 def progress_bar() -> Progress:
@@ -220,10 +249,11 @@ def print_plan(described: dict[str, Any]) -> None:
 def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
     """The score table of a run, after what its reader must know first (scripted components,
     fallbacks); a run in which no item has an answer shows no score at all."""
-    from cascade.report import headline_table
+    from cascade.report import headline_table, skipped_notice
 
     title = f"{summary['name']} on {metrics['benchmark']}"
-    for notice in summary.get("notices") or []:
+    left_out = skipped_notice(summary.get("skipped") or {}, shown=10)
+    for notice in [*(summary.get("notices") or []), *([left_out] if left_out else [])]:
         console.print(f"[bold yellow]{notice}[/]", highlight=False)
     unanswered, total = summary.get("unanswered", 0), summary.get("total", metrics["n_items"])
     if total and unanswered >= total:
@@ -336,6 +366,7 @@ def score(
     from cascade.scoring import compute_metrics
 
     scorable = rescore.load(path)
+    _print_notices(scorable.notices)
     spec = _scoring(scorable.scoring, alpha, family_size)
     if html:
         if not path.is_dir():
@@ -377,6 +408,13 @@ def score(
         highlight=False,
     )
     _check_scored(scorable)
+
+
+def _print_notices(notices: Sequence[str]) -> None:
+    """What the reader of a re-scored run must know (a damaged file rebuilt), on stderr so that
+    --json output stays JSON."""
+    for notice in notices:
+        errors.print(f"[bold yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
 
 
 def _check_scored(scorable: Any) -> None:
@@ -427,6 +465,7 @@ def compare(
     if len(paths) < 2:
         raise CascadeError("compare needs at least two runs")
     runs = [(str(p), rescore.load(p)) for p in paths]
+    _print_notices([n for _, scorable in runs for n in scorable.notices])
     compared = comparing.compare(runs, alpha=level)
     if html is not None:
         from cascade.core import write_atomic
@@ -472,7 +511,9 @@ def describe(
     template = plan.load_prompts(resolved).description
     counts = Counts()
     items = [Clipped(str(p), p) for p in audio]
-    records = run_stages(items, stages, Cache(resolved.cache_dir), counts)
+    cache = Cache(resolved.cache_dir)
+    cache.check_writable()
+    records = run_stages(items, stages, cache, counts)
     report: list[dict[str, Any]] = []
     for item in items:
         outputs = [r.output for r in records[item.item_id]]
@@ -542,7 +583,7 @@ def ablate(
     from cascade.analysis import ablate as ablating
     from cascade.analysis import sweep_table
     from cascade.core import logs
-    from cascade.run import ComponentPool, pipeline
+    from cascade.run import ComponentPool, executor_by_name, pipeline
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
     expanded = ablating.load_sweep(sweep, overrides=overrides, output=output, by=by)
@@ -588,12 +629,13 @@ def ablate(
             )
         return [e if isinstance(e, CascadeError) else e.to_json() for e in ended]
 
-    together = expanded.variations[0].config.run.executor == "ray"
+    # An executor that shares work (Ray) runs every variation as one job.
+    together = executor_by_name(expanded.variations[0].config.run.executor).shares_work
     with (
         third_party_logs(expanded.folder / logs.LOG_FILE, f"cascade ablate {expanded.name}"),
         ComponentPool() as pool,  # each model is loaded once for the whole sweep
     ):
-        if together:  # on Ray: one job for every variation
+        if together:
             outcomes = ablating.run_sweep_together(expanded, run_all)
         else:
             outcomes = ablating.run_sweep(expanded, run_one)
@@ -770,11 +812,11 @@ def _print_frame(frame: Any, title: str) -> None:
 @app.command("list")
 @reported
 def list_() -> None:
-    """Registered captioners, reasoners, benchmarks, presets and prompts."""
+    """Registered captioners, reasoners, benchmarks, executors, presets and prompts."""
     from cascade.core import prompts
 
     table_name: registry.Table
-    for table_name in ("captioner", "reasoner", "benchmark"):
+    for table_name in ("captioner", "reasoner", "benchmark", "executor"):
         table = Table(title=f"{table_name}s")
         for column in ("name", "extra", "installed", "summary"):
             table.add_column(column)

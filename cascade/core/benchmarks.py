@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cascade.core.components import require
 from cascade.core.errors import BenchmarkError
 from cascade.core.records import Item
+from cascade.core.textfiles import read_text
 
 MAX_CHOICES = 26
 SHIPPED = "cascade.data"
@@ -72,16 +73,7 @@ def read_records(path: Path) -> list[RawRecord]:
     """
     if not path.is_file():
         raise BenchmarkError(f"benchmark metadata not found: {path}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise BenchmarkError(
-            f"{path} line {line}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
-            f"{error.start}); metadata and predictions files are UTF-8 JSON: save it as UTF-8, "
-            "or check that it is the file you meant (a binary file cannot be read)"
-        ) from None
+    text = read_text(path, kind="metadata or predictions file", error=BenchmarkError)
     if path.suffix == ".jsonl":
         records = []
         for number, line_text in enumerate(text.splitlines(), start=1):
@@ -265,7 +257,8 @@ def check_audio(items: Sequence[Item], *, skip_missing: bool) -> tuple[list[Item
         raise BenchmarkError(
             f"audio missing for {len(missing)} of {len(items)} item(s):\n  {listed}{more}\n"
             "Point benchmark.audio_root at the audio, or pass --skip-missing-audio to run without "
-            "them (they are listed in the run summary)."
+            "them (they are then listed on the console, in the run's summary.json and in its "
+            "reports)."
         )
     kept = [i for i in items if i.id not in missing]
     return kept, {i: f"audio missing at {p}" for i, p in missing.items()}

@@ -15,9 +15,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cascade.core import BenchmarkSpec, ConfigError, Strict, digest, prompts, registry, shipped_dir
+from cascade.core import (
+    BenchmarkSpec,
+    ConfigError,
+    RegistryError,
+    Strict,
+    check_env_names,
+    digest,
+    prompts,
+    read_yaml_mapping,
+    registry,
+    shipped_dir,
+)
 from cascade.scoring import ScoringSpec
 
 
@@ -107,11 +118,22 @@ class RunSpec(Strict):
     every item, its models released, then the reasoner (when both would not fit in memory
     together, e.g. two vLLM engines on one GPU). Under `executor: ray` the front-end always
     runs first, as its own pass."""
-    executor: Literal["local", "ray"] = "local"
-    """`local`: this process runs every stage. `ray`: the stages run as Ray Data jobs on a Ray
-    cluster (`cascade.run.distributed`), each component in its own actor pool sized by its
+    executor: str = "local"
+    """A registered executor (`cascade list`; `cascade.run.executor`). `local`: this process
+    runs every stage. `ray`: the stages run as Ray Data jobs on a Ray cluster
+    (`cascade.run.distributed`), each component in its own actor pool sized by its
     `runtime.ray` settings; the driver (this process) writes the same run directory. A runtime
     choice: never part of the run's fingerprint or of any cache key."""
+
+    @field_validator("executor")
+    @classmethod
+    def _registered_executor(cls, name: str) -> str:
+        try:
+            registry.entry("executor", name)
+        except RegistryError as error:  # its "did you mean", under the key's name
+            raise ValueError(str(error)) from None
+        return name
+
     ray_address: str | None = None
     """The Ray cluster to join under `executor: ray` (`auto`, or `ray://head:10001`); default:
     the cluster in RAY_ADDRESS if set, else a local one started for the run."""
@@ -263,14 +285,10 @@ def configs_dir() -> Path:
     return shipped_dir("configs")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config {path}: not valid YAML ({error})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: expected a mapping at the top")
-    return data
+def read_yaml(path: Path, kind: str = "config") -> dict[str, Any]:
+    """A config file (`kind`: run config, preset, sweep) as data; any file that is not UTF-8
+    YAML with a mapping at the top is a ConfigError naming it."""
+    return read_yaml_mapping(path, kind=kind)
 
 
 def find_config(name_or_path: str, folder: str = "") -> Path | None:
@@ -297,7 +315,7 @@ def component_spec(name: str, folder: str) -> dict[str, Any]:
     path = find_config(name, folder)
     if path is None:
         return {"name": name}
-    spec = read_yaml(path)
+    spec = read_yaml(path, f"{FOLDER_TABLES[folder]} preset")
     spec.setdefault("preset", path.stem)
     fallback = spec.pop("fallback", None)
     if fallback is not None and not installed(FOLDER_TABLES[folder], str(spec.get("name"))):
@@ -388,7 +406,7 @@ def load_data(config: str) -> tuple[dict[str, Any], Path]:
     if path is None:
         names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
         raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
-    data = expand_presets(read_yaml(path))
+    data = expand_presets(read_yaml(path, "run config"))
     data.setdefault("name", path.stem)
     return data, path
 
@@ -422,13 +440,25 @@ NO_REASONER = (
 
 
 def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
+    """The run config from plain data. A secret given where a variable's name belongs is refused
+    first, so that no message, plan or file can repeat it (`cascade.core.env_names`)."""
+    expanded = expand_presets(data)
+    check_env_names(expanded)
     try:
-        return RunConfig.model_validate(expand_presets(data))
+        return RunConfig.model_validate(expanded)
     except ValidationError as error:
         problems = "\n  ".join(
             NO_REASONER
             if e["loc"] == ("reasoner",) and e["type"] == "missing"
-            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".removeprefix(": Value error, ")
+            else _problem(e["loc"], e["msg"])
             for e in error.errors()
         )
         raise ConfigError(f"invalid run config ({source}):\n  {problems}") from None
+
+
+def _problem(loc: Sequence[int | str], message: str) -> str:
+    """One validation problem: the key, and the validator's own words (pydantic's "Value error"
+    prefix left out)."""
+    where = ".".join(str(p) for p in loc)
+    message = message.removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
