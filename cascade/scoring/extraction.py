@@ -421,9 +421,11 @@ def extract_strict(text: str, choices: Sequence[str]) -> Extraction:
     outside the item's range, a letter followed by another option's text, an unreadable last
     answer line, or a hedge is INVALID. A hedge is an answer that commits to more than one
     option, by letters, texts or both: `ANSWER: A or B`, `ANSWER: alpha or beta`, `ANSWER: gamma,
-    delta`, `ANSWER: A (alpha) or maybe B`, `ANSWER: A或B`. Options named after the chosen one in
-    an explanation are not a hedge (`ANSWER: B because A is wrong`), and an option whose own
-    text holds "or", "and" or a comma (`rock and roll`) is one option.
+    delta`, `ANSWER: A (alpha) or maybe B`, `ANSWER: A或B`, or that commits to one and keeps
+    another open with only hedge words between: `ANSWER: (A). Or maybe B.`, `ANSWER: A, but it
+    could be B` (see `mentions.hedges`). Options named after the chosen one to reject it or in
+    an explanation are not a hedge (`ANSWER: B because A is wrong`, `ANSWER: A; B is wrong`),
+    and an option whose own text holds "or", "and" or a comma (`rock and roll`) is one option.
 
     Args:
         text: the reasoner's final answer text (without its reasoning trace).
@@ -445,8 +447,9 @@ def extract_lenient(text: str, choices: Sequence[str]) -> Extraction:
     answer in which exactly one option's text occurs. Each rung takes its last match. An explicit
     answer that names no single option (a letter out of range; a hedge, as defined for
     `extract_strict`: "the answer is alpha or beta", "A/B", "either A or C", a last line "alpha
-    and beta") stops the ladder: the result is INVALID, never a guess. Letters out of range in mere
-    mentions (`(E)`, `**E**`, "option E") are ignored rather than refused.
+    and beta", "I think (A) or maybe B", "It is (A). Or maybe B.", whichever rung reads the
+    first option) stops the ladder: the result is INVALID, never a guess. Letters out of range in
+    mere mentions (`(E)`, `**E**`, "option E") are ignored rather than refused.
 
     Args:
         text: the reasoner's final answer text (without its reasoning trace).
