@@ -224,3 +224,33 @@ def test_long_runs_do_not_make_a_regular_expression_backtrack(text: str) -> None
     started = time.process_time()
     extract_lenient(text, CHOICES)
     assert time.process_time() - started < 5.0
+
+
+GROWING = {
+    "long-chain-of-one-option": ("the answer is " + "A or " * 60 + "maybe . ") * 6,
+    "long-chain-then-another": ("the answer is " + "A or " * 60 + "B. ") * 3
+    + "the answer is not clear. " * 5,
+    "long-filler-runs": ("answer is " + "maybe " * 80 + "A. ") * 4 + "the answer is " + "   " * 100,
+    "brackets-before-an-option": ("answer is alpha" + " (" * 100 + "beta) no ") * 4,
+}
+
+
+@pytest.mark.parametrize("text", GROWING.values(), ids=list(GROWING))
+def test_a_phrase_read_from_its_start_grows_the_piece_until_decided(text: str) -> None:
+    # Phrases whose decision lies past the first piece read: the piece doubles (mentions.NeedsMore)
+    # and the verdict is the one the whole phrase gives (the code before read it whole).
+    raised = 0
+    real = mentions.NeedsMore
+
+    class Counted(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: object) -> None:
+            nonlocal raised
+            raised += 1
+            super().__init__(*args)
+
+    choices = ["alpha", "beta", "gamma", "delta"]
+    with mock.patch.object(mentions, "NeedsMore", Counted), without_kept_open():
+        new = (extract_strict(text, choices), extract_lenient(text, choices))
+    old = (before.extract_strict(text, choices), before.extract_lenient(text, choices))
+    assert raised > 0
+    assert [(e.index, e.rule) for e in new] == [(e.index, e.rule) for e in old]
