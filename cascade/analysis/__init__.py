@@ -11,6 +11,7 @@ from cascade.analysis import (
     cues,
     doses,
     judge,
+    rubrics,
     sweep_table,
 )
 from cascade.analysis.ablate import DOSE_KEYS, DoseSpec, Outcome, Sweep, SweepResults, SweepSpec
@@ -39,6 +40,7 @@ __all__ = [
     "doses",
     "judge",
     "judge_run",
+    "rubrics",
     "measure_run",
     "sweep_table",
 ]
