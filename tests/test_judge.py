@@ -168,6 +168,8 @@ def test_judge_command_with_a_registered_backend(finished_run: Path) -> None:
         [
             "judge",
             str(finished_run),
+            "--protocol",
+            "ungated",
             "--judge",
             "scripted",
             "--set",

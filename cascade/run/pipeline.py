@@ -45,7 +45,12 @@ from cascade.run.plan import Prompts
 from cascade.run.pool import ComponentPool
 from cascade.run.rundir import RunDir, Samples
 from cascade.run.variations import Perturbation, needs_audio
-from cascade.scoring import ItemResult, compute_metrics, majority_results
+from cascade.scoring import (
+    ItemResult,
+    compute_metrics,
+    majority_results,
+    reasoning_before_answer,
+)
 
 Progress = Callable[[int, int], None]
 """Called with (items done, items total) after every batch."""
@@ -159,7 +164,9 @@ def predictions_line(item: Item, result: dict[str, Any], key: str) -> dict[str, 
     return {
         **item.meta,
         key: result["answer_prediction"],
-        "thinking_prediction": result.get("reasoning") or "",
+        # A model without a separate trace reasons in its answer: a judge reads that reasoning.
+        "thinking_prediction": result.get("reasoning")
+        or reasoning_before_answer(result.get("raw_answer") or ""),
     }
 
 

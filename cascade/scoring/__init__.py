@@ -11,6 +11,7 @@ from cascade.scoring.extraction import (
     extract_lenient,
     extract_strict,
     option_letters,
+    reasoning_before_answer,
 )
 from cascade.scoring.metrics import GROUP_KEYS, compute_metrics, outcomes
 from cascade.scoring.results import ItemResult, extraction_json, score_answer
@@ -76,6 +77,7 @@ __all__ = [
     "poisson_binomial_sf",
     "prediction_text",
     "random_expectation",
+    "reasoning_before_answer",
     "samples_metrics",
     "score",
     "score_answer",
