@@ -200,3 +200,169 @@ def test_the_same_command_again_judges_only_the_items_not_evaluated(
     # the `[judge 400]` item failed only its first call: judged now; the others fail again
     assert set(second) - set(first) == {next(i for i in failed if "NscY5s3yxiU" in i)}
     assert again.exit_code == ExitCode.FAILED_ITEMS, again.output
+
+
+def right_answers(mode: str, count: int = 3) -> list[dict[str, Any]]:
+    """`count` shipped items answered right, whose reasoning asks the stand-in judge for `mode`."""
+    items = list(META.values())[:count]
+    return [
+        {
+            "id": item["id"],
+            "thinking_prediction": f"[item {item['id']}] [judge {mode}] I heard the cue.",
+            "answer_prediction": item["answer"],
+        }
+        for item in items
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [("401", "refused the API key; check the key in OPENAI_API_KEY"), ("quota", "no quota left")],
+)
+def test_a_refused_key_or_an_exhausted_quota_stops_the_command(
+    tmp_path: Path, judge_server: tuple[StandInJudge, dict[str, str]], mode: str, says: str
+) -> None:
+    server, env = judge_server
+    file = write_predictions(tmp_path / "p.json", right_answers("ok", 2) + right_answers(mode, 4)[2:])
+
+    result = runner.invoke(app, ["judge", str(file), *FAST, "--max-workers", "1"], env=env)
+
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert len(read_lines(Path(f"{file}.evaluated.jsonl"))) == 2  # judged before the stop: kept
+
+
+def test_max_calls_stops_before_exceeding_the_budget(
+    tmp_path: Path, judge_server: tuple[StandInJudge, dict[str, str]]
+) -> None:
+    server, env = judge_server
+    file = write_predictions(tmp_path / "p.json", right_answers("ok", 3))
+
+    result = runner.invoke(
+        app, ["judge", str(file), *FAST, "--max-calls", "7", "--max-workers", "1"], env=env
+    )
+
+    assert result.exit_code == ExitCode.STOPPED, result.output
+    assert "--max-calls 7" in result.output
+    assert len(server.received.bodies) == 7
+    assert len(read_lines(Path(f"{file}.evaluated.jsonl"))) == 1
+
+
+def test_five_raters_get_five_replies_each_cached_by_rater_and_attempt(
+    tmp_path: Path, judge_server: tuple[StandInJudge, dict[str, str]]
+) -> None:
+    server, env = judge_server
+    file = write_predictions(tmp_path / "p.json", right_answers("ok", 3))
+    runner.invoke(app, ["judge", str(file), *FAST], env=env)
+    first = read_lines(Path(f"{file}.evaluated.jsonl"))
+    assert len(server.received.bodies) == 15
+    assert all(len(set(line["raw_responses"])) == 5 for line in first.values())
+
+    again = runner.invoke(
+        app, ["judge", str(file), *FAST, "--output", str(tmp_path / "again.jsonl")], env=env
+    )
+
+    assert again.exit_code == 0, again.output
+    assert len(server.received.bodies) == 15  # every reply re-used, none asked again
+    second = read_lines(tmp_path / "again.jsonl")
+    assert {k: v["rater_scores"] for k, v in second.items()} == {
+        k: v["rater_scores"] for k, v in first.items()
+    }
+
+
+def test_dry_run_counts_calls_and_prices_them_without_asking(
+    tmp_path: Path, judge_server: tuple[StandInJudge, dict[str, str]]
+) -> None:
+    server, env = judge_server
+    file = write_predictions(tmp_path / "bare.json")
+    right = sum(1 for g in GOLDEN["items"].values() if g.get("calls"))  # the script asked
+
+    shown = runner.invoke(app, ["judge", str(file), "--dry-run"], env=env)
+    priced = runner.invoke(app, ["judge", str(file), "--dry-run", "--price", "1,2"], env=env)
+    other = runner.invoke(app, ["judge", str(file), "--dry-run", "--judge", "gpt-4o"], env=env)
+
+    assert shown.exit_code == 0, shown.output
+    plan = json.loads(shown.output)
+    assert (plan["to_judge"], plan["calls"]) == (right, 5 * right)
+    assert plan["cost_usd_estimate"] == pytest.approx(
+        (plan["input_tokens_estimate"] * 2.5 + plan["output_tokens_estimate"] * 10) / 1e6, abs=0.01
+    )
+    assert "aicoach.pw" in plan["price"]["source"]
+    assert json.loads(priced.output)["price"]["input_per_mtok"] == 1.0
+    assert json.loads(other.output)["cost_usd_estimate"] is None  # no known price: none shown
+    assert "not the official judge" in json.loads(other.output)["label"]
+    assert server.received.bodies == []
+
+
+def test_without_the_key_the_official_judge_names_the_variable(tmp_path: Path) -> None:
+    file = write_predictions(tmp_path / "p.json", right_answers("ok", 1))
+
+    result = runner.invoke(
+        app, ["judge", str(file)], env={"OPENAI_API_KEY": "", "CASCADE_CACHE": str(tmp_path)}
+    )
+
+    assert result.exit_code == ExitCode.ERROR
+    assert "OPENAI_API_KEY" in result.output and "Traceback" not in result.output
+
+
+def test_another_judge_is_named_in_the_number_and_never_called_mmar_rubrics(
+    tmp_path: Path,
+) -> None:
+    record = right_answers("ok", 1)[0]
+    rubric = META[record["id"]]["rubric"]
+    reply = json.dumps([{"name": p["name"], "score": 1, "justification": "ok"} for p in rubric])
+    file = write_predictions(tmp_path / "p.json", [record])
+
+    result = runner.invoke(
+        app,
+        ["judge", str(file), "--judge", "scripted", "--set", f"config.default={json.dumps(reply)}"],
+        env={"CASCADE_CACHE": str(tmp_path / "cache")},
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "MMAR-Rubrics protocol, judge scripted (not the official judge)" in result.output
+    line = read_lines(Path(f"{file}.evaluated-scripted.jsonl"))[record["id"]]
+    assert line["score"] == 1.0 and line["judge"] == "scripted"
+
+
+def test_the_request_rate_halves_on_a_limit_never_below_a_sixteenth_and_recovers() -> None:
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    rate = AdaptiveRate(8.0, clock=lambda: now[0], sleep=sleep)
+
+    async def three() -> None:
+        for _ in range(3):
+            await rate.acquire()
+
+    asyncio.run(three())
+    assert waits == [pytest.approx(1 / 8)] * 2
+    for expected in (4.0, 2.0, 1.0, 0.5, 0.5):
+        rate.slower()
+        assert rate.current == expected
+    rate.faster()
+    assert rate.current == 1.0
+    for _ in range(20):
+        rate.faster()
+    assert rate.current == 8.0
+
+
+@pytest.mark.parametrize(
+    ("answer", "reasoning"),
+    [
+        ("I hear a dog.\nIt barks twice.\nANSWER: B", "I hear a dog.\nIt barks twice."),
+        ("ANSWER: A\nOn reflection no.\nANSWER: B", "ANSWER: A\nOn reflection no."),
+        ("The dog barks.\n\nB", "The dog barks."),
+        ("ANSWER: B", ""),
+        ("B", ""),
+    ],
+    ids=["before-answer-line", "last-answer-line", "last-line", "answer-only", "bare"],
+)
+def test_the_reasoning_a_judge_reads_is_the_text_before_the_final_answer_line(
+    answer: str, reasoning: str
+) -> None:
+    assert reasoning_before_answer(answer) == reasoning

@@ -133,7 +133,7 @@ def _status_outcome(error: Any) -> Outcome:
             "stop",
             detail=f"HTTP 401: the judge refused the API key; check the key in {KEY_ENV}",
         )
-    if status == 429 and "insufficient_quota" in text:
+    if status == 429 and "insufficient_quota" in (text, str(getattr(error, "code", ""))):
         return Outcome(
             "stop",
             detail=f"HTTP 429 insufficient_quota: the account of the key in {KEY_ENV} has no "
