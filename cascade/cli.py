@@ -773,7 +773,11 @@ def judge(
         max_calls=max_calls,
     )
     result = commands.judge_rubrics(
-        path, judge_, settings=settings, overrides=tuple(set_ or ()), output=output,
+        path,
+        judge_,
+        settings=settings,
+        overrides=tuple(set_ or ()),
+        output=output,
         executor=executor,
     )
     if as_json:
@@ -807,7 +811,7 @@ def _print_rubrics(result: Any) -> None:
     console.print(
         f"evaluated {summary['overall']['n']}; not evaluated {len(summary['not_evaluated'])}; "
         f"without a prediction {len(summary['without_prediction'])} (the official script's "
-        f"\"No prediction count\": {summary['no_prediction_count']}); judge calls made "
+        f'"No prediction count": {summary["no_prediction_count"]}); judge calls made '
         f"{calls.get('made', 0)}, re-used {calls.get('reused', 0)}, invalid replies "
         f"{calls.get('invalid', 0)}, rate-limited {calls.get('rate_limited', 0)}",
         highlight=False,

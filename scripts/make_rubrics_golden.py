@@ -64,7 +64,9 @@ def predictions(meta: list[dict[str, Any]]) -> list[dict[str, Any]]:
     records = []
     for n, item in enumerate(chosen):
         right = n % 2 == 0
-        answer = item["answer"] if right else next(c for c in item["choices"] if c != item["answer"])
+        answer = (
+            item["answer"] if right else next(c for c in item["choices"] if c != item["answer"])
+        )
         mode = MODES.get(n)
         tags = f"[item {item['id']}]" + (f" [judge {mode}]" if mode else "")
         thinking = REASONING[n % len(REASONING)].format(tags=tags)
@@ -72,7 +74,9 @@ def predictions(meta: list[dict[str, Any]]) -> list[dict[str, Any]]:
             thinking = ""  # no reasoning at all: the server names the item by its question
         if n == 11:
             answer = ""  # an empty answer: wrong by the official rule
-        records.append({"id": item["id"], "thinking_prediction": thinking, "answer_prediction": answer})
+        records.append(
+            {"id": item["id"], "thinking_prediction": thinking, "answer_prediction": answer}
+        )
     extra = meta[1::25][:2]
     records.append({"id": extra[0]["id"], "answer_prediction": extra[0]["answer"]})
     records.append({"id": extra[1]["id"], "thinking_prediction": "[item x] No answer given."})
@@ -145,9 +149,7 @@ def main() -> None:
     for record in records:
         items[record["id"]] = {"evaluated": None, "bodies": []}
     for line in ran["written"]:
-        items[line["id"]]["evaluated"] = {
-            k: line[k] for k in ("score", "correct", "raw_responses")
-        }
+        items[line["id"]]["evaluated"] = {k: line[k] for k in ("score", "correct", "raw_responses")}
     for key, bodies in ran["bodies"].items():
         item_id = names.get(key, key)
         if len({json.dumps(b, sort_keys=True) for b in bodies}) != 1:
@@ -156,8 +158,9 @@ def main() -> None:
         items[item_id]["calls"] = len(bodies)
     golden = {
         "note": (
-            "MMAR's official evaluation_rubrics.py, run unmodified by scripts/make_rubrics_golden.py "
-            "on `predictions` (with --meta = the shipped MMAR metadata and the options in "
+            "MMAR's official evaluation_rubrics.py, run unmodified by "
+            "scripts/make_rubrics_golden.py on `predictions` (with --meta = the shipped MMAR "
+            "metadata and the options in "
             "`options`) against the stand-in judge of tests/judge_server.py. `items`: per id, the "
             "script's output line (null: not evaluated or skipped), the request body it sent (all "
             "calls of an item send the same body) and how many requests the server received. "

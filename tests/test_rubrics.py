@@ -23,7 +23,7 @@ from cascade.analysis.rate_limit import AdaptiveRate
 from cascade.cli import app
 from cascade.core import ExitCode, shipped_file
 from cascade.run.config import validate
-from cascade.scoring import reasoning_before_answer, rubrics
+from cascade.scoring import reasoning_before_answer
 from cascade.testing import sine
 from tests.judge_server import TIMEOUT_S, StandInJudge, untagged_key
 
@@ -110,7 +110,9 @@ def test_judge_file_gives_the_official_scripts_scores_requests_and_totals(
     result = runner.invoke(app, ["judge", str(file), *FAST, "--json"], env=env)
 
     assert result.exit_code == ExitCode.FAILED_ITEMS, result.output
-    assert_parity(read_lines(Path(f"{file}.evaluated.jsonl")), bodies(server), list(GOLDEN["items"]))
+    assert_parity(
+        read_lines(Path(f"{file}.evaluated.jsonl")), bodies(server), list(GOLDEN["items"])
+    )
     summary = json.loads(result.output[: result.output.rindex("}") + 1])
     assert_totals(summary)
     assert summary["no_prediction_count"] == GOLDEN["totals"]["no_prediction_count"]
@@ -124,7 +126,9 @@ def test_judge_file_gives_the_official_scripts_scores_requests_and_totals(
 def mmar_run(tmp_path: Path) -> Path:
     """A scripted run over the golden's 40 MMAR items whose answers reason, then name the option
     the golden predicted (the item with an empty prediction: a failed answer)."""
-    records = [r for r in GOLDEN["predictions"] if "thinking_prediction" in r and "answer_prediction" in r]
+    records = [
+        r for r in GOLDEN["predictions"] if "thinking_prediction" in r and "answer_prediction" in r
+    ]
     (tmp_path / "audio").mkdir()
     lines, answers, errors = [], {}, {}
     for record in records:
@@ -189,9 +193,7 @@ def test_the_same_command_again_judges_only_the_items_not_evaluated(
 
     failed = {i for i, g in GOLDEN["items"].items() if g["evaluated"] is None and g.get("calls")}
     sent_again = server.received.bodies[before:]
-    items_asked = {
-        b["messages"][1]["content"].split("[item ")[1].split("]")[0] for b in sent_again
-    }
+    items_asked = {b["messages"][1]["content"].split("[item ")[1].split("]")[0] for b in sent_again}
     assert items_asked <= failed and items_asked
     second = read_lines(output)
     assert {k: v["score"] for k, v in first.items()} == {
@@ -222,8 +224,10 @@ def right_answers(mode: str, count: int = 3) -> list[dict[str, Any]]:
 def test_a_refused_key_or_an_exhausted_quota_stops_the_command(
     tmp_path: Path, judge_server: tuple[StandInJudge, dict[str, str]], mode: str, says: str
 ) -> None:
-    server, env = judge_server
-    file = write_predictions(tmp_path / "p.json", right_answers("ok", 2) + right_answers(mode, 4)[2:])
+    _server, env = judge_server
+    file = write_predictions(
+        tmp_path / "p.json", right_answers("ok", 2) + right_answers(mode, 4)[2:]
+    )
 
     result = runner.invoke(app, ["judge", str(file), *FAST, "--max-workers", "1"], env=env)
 

@@ -40,7 +40,7 @@ __all__ = [
     "doses",
     "judge",
     "judge_run",
-    "rubrics",
     "measure_run",
+    "rubrics",
     "sweep_table",
 ]

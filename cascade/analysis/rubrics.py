@@ -109,15 +109,24 @@ class Judging:
     counts: CallCounts = field(default_factory=CallCounts)
 
 
-def _reply_key(judge: Judge, messages: Sequence[Mapping[str, str]], rater: int, attempt: int) -> str:
-    request = {"judge": judge.identity, "messages": list(messages), "rater": rater,
-               "attempt": attempt}
+def _reply_key(
+    judge: Judge, messages: Sequence[Mapping[str, str]], rater: int, attempt: int
+) -> str:
+    request = {
+        "judge": judge.identity,
+        "messages": list(messages),
+        "rater": rater,
+        "attempt": attempt,
+    }
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
 async def _rate(
-    state: Judging, item_id: str, messages: tuple[Mapping[str, str], ...],
-    rubric: Sequence[Mapping[str, Any]], rater: int,
+    state: Judging,
+    item_id: str,
+    messages: tuple[Mapping[str, str], ...],
+    rubric: Sequence[Mapping[str, Any]],
+    rater: int,
 ) -> tuple[Reading, str]:
     """One rater's valid reply, asked up to `retries` times as the script asks."""
     judge, settings, counts = state.judge, state.settings, state.counts
@@ -172,8 +181,16 @@ async def _judge_record(state: Judging, record: Mapping[str, Any]) -> dict[str, 
     """The record's output line: gated out (score 0, no call) or judged by five raters."""
     extra: dict[str, Any] = {"judge": state.judge.name}
     if not rubrics.passes_gate(record):
-        return {**record, "new": True, "score": 0.0, "correct": False, "raw_responses": [],
-                "rater_scores": [], "justifications": [], **extra}
+        return {
+            **record,
+            "new": True,
+            "score": 0.0,
+            "correct": False,
+            "raw_responses": [],
+            "rater_scores": [],
+            "justifications": [],
+            **extra,
+        }
     messages = tuple(rubrics.messages(record, state.spec))
     scores: list[float] = []
     raw: list[str] = []
@@ -185,9 +202,17 @@ async def _judge_record(state: Judging, record: Mapping[str, Any]) -> dict[str, 
         raw.append(text)
         justifications.append(list(reading.justifications))
         warnings += [f"rater {rater}: {w}" for w in reading.warnings]
-    return {**record, "new": True, "score": rubrics.trimmed_mean(scores), "correct": True,
-            "raw_responses": raw, "rater_scores": scores, "justifications": justifications,
-            "warnings": warnings, **extra}
+    return {
+        **record,
+        "new": True,
+        "score": rubrics.trimmed_mean(scores),
+        "correct": True,
+        "raw_responses": raw,
+        "rater_scores": scores,
+        "justifications": justifications,
+        "warnings": warnings,
+        **extra,
+    }
 
 
 @dataclass(frozen=True)
@@ -288,8 +313,9 @@ def read_output(path: Path, judge: str) -> tuple[list[dict[str, Any]], list[str]
     return kept, notes
 
 
-def check_kept(kept: Sequence[Mapping[str, Any]], records: Mapping[str, Mapping[str, Any]],
-               path: Path) -> None:
+def check_kept(
+    kept: Sequence[Mapping[str, Any]], records: Mapping[str, Mapping[str, Any]], path: Path
+) -> None:
     """A kept judgement must be of the prediction judged now: a changed prediction is an error,
     never a stale score."""
     for line in kept:
@@ -314,16 +340,27 @@ def key_variable_set() -> bool:
 
 
 def summary_json(
-    *, name: str, judge: str, official: bool, totals: Totals, not_evaluated: Mapping[str, str],
-    skipped: Mapping[str, list[str]], counts: CallCounts | None, notes: Sequence[str],
+    *,
+    name: str,
+    judge: str,
+    official: bool,
+    totals: Totals,
+    not_evaluated: Mapping[str, str],
+    skipped: Mapping[str, list[str]],
+    counts: CallCounts | None,
+    notes: Sequence[str],
 ) -> dict[str, Any]:
     """The totals and what was left out, as written beside the output lines and shown."""
     from cascade.scoring import mean_interval
 
     def tally(t: rubrics.Tally) -> dict[str, Any]:
         low, high = mean_interval(t.scores) if t.scores else (0.0, 1.0)
-        return {"n": t.total, "score": t.score, "accuracy": t.accuracy,
-                "score_ci": [low * 100, high * 100]}
+        return {
+            "n": t.total,
+            "score": t.score,
+            "accuracy": t.accuracy,
+            "score_ci": [low * 100, high * 100],
+        }
 
     return {
         "name": name,
@@ -396,8 +433,13 @@ def read_source(path: Path) -> Source:
             "`thinking_prediction`."
         )
     run_dir = path if path.is_dir() else None
-    return Source(scorable.name, run_dir, records, skipped, len(scorable.items) +
-                  len(scorable.missing_prediction))
+    return Source(
+        scorable.name,
+        run_dir,
+        records,
+        skipped,
+        len(scorable.items) + len(scorable.missing_prediction),
+    )
 
 
 # --- the command's work --------------------------------------------------------------------------
@@ -454,9 +496,7 @@ def plan(target: Target, price: str | None = None) -> dict[str, Any]:
     kept, todo, _ = pending(target)
     gated = [r for r in todo if rubrics.passes_gate(r)]
     calls = len(gated) * spec.raters
-    prompt_chars = sum(
-        sum(len(m["content"]) for m in rubrics.messages(r, spec)) for r in gated
-    )
+    prompt_chars = sum(sum(len(m["content"]) for m in rubrics.messages(r, spec)) for r in gated)
     input_tokens = round(prompt_chars * TOKENS_PER_CHAR) * spec.raters
     output_tokens = sum(len(r["rubric"]) for r in gated) * REPLY_TOKENS_PER_POINT * spec.raters
     found = prices.price_of(spec.model if target.official else target.judge_name, price)
@@ -476,8 +516,11 @@ def plan(target: Target, price: str | None = None) -> dict[str, Any]:
             round(found.cost(input_tokens, output_tokens), 2) if found is not None else None
         ),
         "price": (
-            {"input_per_mtok": found.input_per_mtok, "output_per_mtok": found.output_per_mtok,
-             "source": found.source}
+            {
+                "input_per_mtok": found.input_per_mtok,
+                "output_per_mtok": found.output_per_mtok,
+                "source": found.source,
+            }
             if found is not None
             else "unknown: no cost shown (set one with --price INPUT,OUTPUT)"
         ),
@@ -510,10 +553,11 @@ def evaluate(target: Target, judge: Judge, cache: Cache, settings: Settings) -> 
     """
     from cascade.core import write_atomic
 
-    kept, todo, notes = pending(target)
+    _kept, todo, notes = pending(target)
     target.output.parent.mkdir(parents=True, exist_ok=True)
     long = [
-        str(r["id"]) for r in todo
+        str(r["id"])
+        for r in todo
         if max(len(r["answer_prediction"]), len(r["thinking_prediction"]))
         >= rubrics.protocol().length_limit
     ]
@@ -544,9 +588,14 @@ def evaluate(target: Target, judge: Judge, cache: Cache, settings: Settings) -> 
     totals = rubrics.totals(lines, target.source.read)
     counts = judged.counts if judged is not None else CallCounts()
     summary = summary_json(
-        name=target.source.name, judge=target.judge_name, official=target.official,
-        totals=totals, not_evaluated=failed, skipped=target.source.without_prediction,
-        counts=counts, notes=notes,
+        name=target.source.name,
+        judge=target.judge_name,
+        official=target.official,
+        totals=totals,
+        not_evaluated=failed,
+        skipped=target.source.without_prediction,
+        counts=counts,
+        notes=notes,
     )
     if target.summary is not None:
         write_atomic(target.summary, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")

@@ -20,12 +20,13 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cascade.core import Cache, ChatMessage, ChatRequest, ConfigError, Reasoner, require
 from cascade.run import Answerer, AnswerRecord, Counts
 
 OutcomeKind = Literal["reply", "transient", "rate", "failed", "stop"]
+Role = Literal["system", "user", "assistant"]
 KEY_ENV = "OPENAI_API_KEY"
 
 
@@ -85,14 +86,23 @@ class OfficialJudge(Judge):
                 "--judge PRESET, or see the cost first with --dry-run."
             )
         self.name = model
-        self.model, self.temperature, self.seed, self.timeout_s = model, temperature, seed, timeout_s
+        self.model, self.temperature, self.seed, self.timeout_s = (
+            model,
+            temperature,
+            seed,
+            timeout_s,
+        )
         self._openai = require("openai", component="the MMAR-Rubrics judge", extra="openai")
         self._client = self._openai.AsyncOpenAI()
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"judge": "openai", "model": self.model, "temperature": self.temperature,
-                "seed": self.seed}
+        return {
+            "judge": "openai",
+            "model": self.model,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        }
 
     async def ask(self, call: Call) -> Outcome:
         errors = self._openai
@@ -180,7 +190,7 @@ class PresetJudge(Judge):
     async def ask(self, call: Call) -> Outcome:
         request = ChatRequest(
             item_id=call.item_id,
-            messages=tuple(ChatMessage(m["role"], m["content"]) for m in call.messages),
+            messages=tuple(ChatMessage(cast(Role, m["role"]), m["content"]) for m in call.messages),
             sample_index=call.rater * self.attempts + call.attempt - 1,
         )
         future: asyncio.Future[AnswerRecord] = asyncio.get_running_loop().create_future()

@@ -61,7 +61,11 @@ def _note(summary: Mapping[str, Any]) -> str:
         "official rule scores 0 without a judge call; five raters, the middle three averaged); "
         f"score and accuracy x100 over the {summary['overall']['n']} evaluated items, 95% "
         f"t-intervals. Not evaluated: {len(summary['not_evaluated'])}"
-        + (f" ({', '.join(list(summary['not_evaluated'])[:5])})" if summary["not_evaluated"] else "")
+        + (
+            f" ({', '.join(list(summary['not_evaluated'])[:5])})"
+            if summary["not_evaluated"]
+            else ""
+        )
         + f"; without a prediction: {len(summary['without_prediction'])}."
     )
 
@@ -83,7 +87,9 @@ def _items(label: str, lines: Sequence[Mapping[str, Any]]) -> dict[str, ItemRubr
 def rubrics_views(run: RunDir) -> list[RubricsView]:
     """Every MMAR-Rubrics judgement of the run (rubrics-*.json and its lines)."""
     return [
-        RubricsView(summary["label"], _table(summary), _note(summary), _items(summary["label"], lines))
+        RubricsView(
+            summary["label"], _table(summary), _note(summary), _items(summary["label"], lines)
+        )
         for summary, lines in run.rubrics_records()
     ]
 

@@ -13,7 +13,6 @@ before resuming. One process at a time owns a run directory (an advisory lock).
 from __future__ import annotations
 
 import contextlib
-
 import fcntl
 import json
 import os

@@ -1,4 +1,4 @@
-"""MMAR-Rubrics, the pure part: the gate, the judge request, reading a reply, the item score, totals.
+"""MMAR-Rubrics, the pure part: the gate, the judge request, reading a reply, scores and totals.
 
 The specification is MMAR's `code/evaluation_rubrics.py` (protocol in
 `cascade/data/mmar/rubrics_protocol.yaml`, which also holds the request's text). Every rule here
@@ -72,8 +72,10 @@ class Protocol:
 @cache
 def protocol() -> Protocol:
     """MMAR-Rubrics as shipped (`cascade/data/mmar/rubrics_protocol.yaml`)."""
-    text = resources.files("cascade.data").joinpath("mmar", "rubrics_protocol.yaml").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("cascade.data")
+        .joinpath("mmar", "rubrics_protocol.yaml")
+        .read_text(encoding="utf-8")
     )
     return Protocol(**yaml.safe_load(text))
 
@@ -93,7 +95,9 @@ def user_prompt(record: Mapping[str, Any], spec: Protocol | None = None) -> str:
     spec = spec or protocol()
     rubric = list(record["rubric"])
     criteria = [
-        _fill(spec.criterion, name=p["name"], scoring_point=p["scoring_point"], choices=p["choices"])
+        _fill(
+            spec.criterion, name=p["name"], scoring_point=p["scoring_point"], choices=p["choices"]
+        )
         for p in rubric
     ]
     points = [

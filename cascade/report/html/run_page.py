@@ -25,8 +25,8 @@ from cascade.analysis import judge
 from cascade.core import Cache, Item, messages_hash, prompts
 from cascade.report.html import svg
 from cascade.report.html.render import stream
-from cascade.report.tables import group_table, headline_table, notices
 from cascade.report.rubrics import ItemRubrics, RubricsView, published_table, rubrics_views
+from cascade.report.tables import group_table, headline_table, notices
 from cascade.run import (
     CONFIG,
     RESULTS,
