@@ -428,6 +428,7 @@ def compare(
         raise CascadeError("compare needs at least two runs")
     runs = [(str(p), rescore.load(p)) for p in paths]
     compared = comparing.compare(runs, alpha=level)
+    compared["rubrics"] = comparing.rubric_pairs(paths, alpha=level)
     if html is not None:
         from cascade.core import write_atomic
         from cascade.report import compare_page
@@ -442,6 +443,11 @@ def compare(
         console.print(f"[bold]note:[/] {note}", highlight=False)
     _print_frame(comparing.accuracy_table(compared), "accuracy")
     _print_frame(comparing.paired_table(compared), "paired against the first run")
+    if compared["rubrics"]:
+        _print_frame(
+            comparing.rubric_table(compared["rubrics"]),
+            "MMAR-Rubrics scores paired against the first run (same protocol and judge)",
+        )
     for pair in compared["paired"]:
         if pair["scorer"] == "strict" and (pair["to_correct"] or pair["to_wrong"]):
             console.print(

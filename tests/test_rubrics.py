@@ -370,3 +370,50 @@ def test_the_reasoning_a_judge_reads_is_the_text_before_the_final_answer_line(
     answer: str, reasoning: str
 ) -> None:
     assert reasoning_before_answer(answer) == reasoning
+
+
+def test_compare_pairs_rubric_scores_of_runs_judged_the_same_way(tmp_path: Path) -> None:
+    from cascade.run import RunDir
+
+    runs = []
+    for name, scores in (
+        ("a", [0.0, 0.2, 0.4, 0.2, 0.0, 0.6]),
+        ("b", [0.6, 0.8, 1.0, 0.8, 0.4, 1.0]),
+    ):
+        run_dir = mmar_like_run(tmp_path / name, len(scores))
+        files = RunDir(run_dir).rubrics_files("official")
+        ids = [r["id"] for r in json.loads((run_dir / "predictions.json").read_text())]
+        files["jsonl"].write_text(
+            "".join(json.dumps({"id": i, "score": s}) + "\n" for i, s in zip(ids, scores))
+        )
+        files["json"].write_text(json.dumps({"label": "MMAR-Rubrics"}))
+        runs.append(str(run_dir))
+
+    result = runner.invoke(app, ["compare", *runs, "--json"])
+
+    assert result.exit_code == 0, result.output
+    (pair,) = json.loads(result.output)["rubrics"]
+    assert pair["judged_by"] == "MMAR-Rubrics" and pair["n"] == 6
+    assert pair["difference"] == pytest.approx((4.6 - 1.4) / 6)
+    assert pair["p_value"] == pytest.approx(0.03125)  # Wilcoxon, six differences of one sign
+
+
+def mmar_like_run(root: Path, count: int) -> Path:
+    (root / "audio").mkdir(parents=True)
+    lines = []
+    for item in list(META.values())[:count]:
+        sine(root / "audio" / f"{item['id']}.wav", frequency=440.0, seconds=0.1)
+        lines.append({**item, "audio_path": f"./audio/{item['id']}.wav"})
+    meta = root / "meta.jsonl"
+    meta.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    config = validate(
+        {
+            "name": root.name,
+            "benchmark": {"name": "demo", "meta": str(meta), "audio_root": str(root)},
+            "captioners": [{"name": "scripted"}],
+            "reasoner": {"name": "scripted"},
+            "run": {"output_dir": str(root / "runs")},
+            "cache_dir": str(root / "cache"),
+        }
+    )
+    return commands.run(config).run_dir
