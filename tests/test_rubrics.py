@@ -384,7 +384,9 @@ def test_compare_pairs_rubric_scores_of_runs_judged_the_same_way(tmp_path: Path)
         files = RunDir(run_dir).rubrics_files("official")
         ids = [r["id"] for r in json.loads((run_dir / "predictions.json").read_text())]
         files["jsonl"].write_text(
-            "".join(json.dumps({"id": i, "score": s}) + "\n" for i, s in zip(ids, scores))
+            "".join(
+                json.dumps({"id": i, "score": s}) + "\n" for i, s in zip(ids, scores, strict=True)
+            )
         )
         files["json"].write_text(json.dumps({"label": "MMAR-Rubrics"}))
         runs.append(str(run_dir))
