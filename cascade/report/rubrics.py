@@ -110,7 +110,7 @@ def published_table(benchmark: str = "mmar") -> pd.DataFrame:
 
 
 def rubrics_section(run: RunDir) -> str:
-    """report.md's MMAR-Rubrics sections (none when no judge scored the run)."""
+    """The MMAR-Rubrics sections of the run's report.md (none when no judge scored it)."""
     views = rubrics_views(run)
     if not views:
         return ""
