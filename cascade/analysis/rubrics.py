@@ -609,7 +609,7 @@ def make_judge(
     judge: str | None,
     settings: Settings,
     overrides: Sequence[str] = (),
-    executor: Literal["local", "ray"] | None = None,
+    executor: str | None = None,
 ) -> Judge:
     """The official judge (`judge` None), or the reasoner preset `judge` run by the executor
     `judge_answerer` picks (the run's, or `executor`)."""
