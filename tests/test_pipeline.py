@@ -41,7 +41,8 @@ def test_run_writes_results_predictions_metrics_and_report(make_config: MakeConf
 
     predictions = json.loads((run_dir / "predictions.json").read_text())
     assert predictions[0]["answer_prediction"] == "440 Hz"
-    assert predictions[0]["thinking_prediction"] == ""
+    # no separate trace: the reasoning written before the answer line is what a judge reads
+    assert predictions[0]["thinking_prediction"] == "Thinking..."
     assert predictions[0]["sub-category"] == "Test Sub-category"  # the item's own fields kept
 
     metrics = json.loads((run_dir / "metrics.json").read_text())

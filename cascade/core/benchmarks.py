@@ -76,7 +76,9 @@ def read_records(path: Path) -> list[RawRecord]:
     text = read_text(path, kind="metadata or predictions file", error=BenchmarkError)
     if path.suffix == ".jsonl":
         records = []
-        for number, line_text in enumerate(text.splitlines(), start=1):
+        # A line ends at "\n" (or "\r\n") only: a JSON string may hold U+2028, U+0085 or a
+        # form feed unescaped, at which `splitlines` would cut it.
+        for number, line_text in enumerate(text.split("\n"), start=1):
             if not line_text.strip():
                 continue
             try:

@@ -80,8 +80,20 @@ def _prediction_key(benchmark: str, records: list[RawRecord], path: Path) -> str
     )
 
 
-def from_predictions(path: Path) -> Scorable:
-    """A predictions file in MMAR's or MMAU's format.
+Meta = Mapping[str, Mapping[str, Any]]
+"""Benchmark records by id, whose fields fill and override a predictions file's (the official
+rubric script's `--meta`)."""
+
+
+def _with_meta(records: list[RawRecord], meta: Meta | None) -> list[RawRecord]:
+    if not meta:
+        return records
+    return [{**r, **meta.get(str(r.get("id")), {})} for r in records]
+
+
+def from_predictions(path: Path, meta: Meta | None = None) -> Scorable:
+    """A predictions file in MMAR's or MMAU's format (its fields filled and overridden by
+    `meta`'s record of the same id, when given).
 
     Each item's prediction is scored as the official script scores it: `official` judges the
     prediction verbatim, and the strict and lenient extractions are read from the same text (see
@@ -92,7 +104,7 @@ def from_predictions(path: Path) -> Scorable:
         BenchmarkError: the file cannot be read, is in neither format, holds no item, or no item
             has a prediction (or one that is not a string).
     """
-    records = read_records(path)
+    records = _with_meta(read_records(path), meta)
     benchmark, _, adapter = _format_of(records, path)
     key = _prediction_key(benchmark, records, path)
     items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
@@ -118,8 +130,9 @@ def from_predictions(path: Path) -> Scorable:
     return Scorable(path.stem, benchmark, kept, results, tuple(missing))
 
 
-def from_run(run_dir: Path) -> Scorable:
-    """A run directory: items from its predictions file, answers and errors from its results.
+def from_run(run_dir: Path, meta: Meta | None = None) -> Scorable:
+    """A run directory: items from its predictions file (with `meta` as in `from_predictions`),
+    answers and errors from its results.
 
     A damaged predictions.json (cut off, not UTF-8, not the benchmark's format) is rebuilt from
     the run's own results.jsonl and its benchmark's metadata, written again, and said in
@@ -131,7 +144,7 @@ def from_run(run_dir: Path) -> Scorable:
     summary = run.summary()
     notices: list[str] = []
     try:
-        records = run.predictions()
+        records = _with_meta(run.predictions(), meta)
         benchmark, _, adapter = _format_of(records, run.predictions_path)
         items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
     except CascadeError as damage:
@@ -175,10 +188,10 @@ def _rebuild_predictions(
     return benchmark.name, items
 
 
-def load(path: Path) -> Scorable:
-    """A run directory or a predictions file."""
+def load(path: Path, meta: Meta | None = None) -> Scorable:
+    """A run directory or a predictions file (`meta`: see `from_predictions`)."""
     if path.is_dir():
-        return from_run(path)
+        return from_run(path, meta)
     if path.is_file():
-        return from_predictions(path)
+        return from_predictions(path, meta)
     raise CascadeError(f"{path}: no such run directory or predictions file")
