@@ -63,15 +63,6 @@ def run_directory(config: RunConfig) -> Path:
     return config.run.run_dir or config.run.output_dir / f"{config.name}-{config.fingerprint()}"
 
 
-def predictions_line(item: Item, result: dict[str, Any], key: str) -> dict[str, Any]:
-    """The item in its benchmark's own format plus the prediction keys its official scorer reads."""
-    return {
-        **item.meta,
-        key: result["answer_prediction"],
-        "thinking_prediction": result.get("reasoning") or "",
-    }
-
-
 def pending_samples(item: Item, previous: Samples, samples: int) -> list[int]:
     """The samples of an item with no answer yet in the run directory (absent, failed or
     empty): the run loop's own rule for what it retries."""
@@ -115,7 +106,9 @@ def finalize(
     samples = run_dir.compact(order)
     results = majority_results(benchmark.items, samples)
     predictions = [
-        predictions_line(item, results[item.id], benchmark.prediction_key)
+        benchmark.definition.prediction_record(
+            item, results[item.id]["answer_prediction"], results[item.id].get("reasoning") or ""
+        )
         for item in benchmark.items
         if item.id in results
     ]

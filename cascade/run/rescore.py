@@ -7,16 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cascade.core import (
-    BenchmarkError,
-    CascadeError,
-    Item,
-    RawRecord,
-    build_items,
-    mmar_fields,
-    mmau_fields,
-    read_records,
-)
+from cascade.core import CascadeError, Item, benchmark_by_name, benchmark_of_file, read_records
 from cascade.run.answering import answered
 from cascade.run.rundir import PREDICTIONS, RESULTS, RunDir, Samples
 from cascade.scoring import ScoringSpec, majority_results
@@ -48,37 +39,9 @@ class Scorable:
         return [i for i, by_sample in lines.items() if not all(map(answered, by_sample.values()))]
 
 
-def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
-    """(benchmark, prediction key, field adapter) from the records' own fields."""
-    keys = set().union(*(r.keys() for r in records)) if records else set()
-    if "modality" in keys:
-        return "mmar", "answer_prediction", mmar_fields
-    if "task" in keys:
-        key = "model_output" if "model_output" in keys else "model_prediction"
-        return "mmau-test-mini", key, mmau_fields
-    raise BenchmarkError(
-        f"{source}: neither MMAR's format (a `modality` field) nor MMAU's (a `task` field)"
-    )
-
-
-def _prediction_key(benchmark: str, records: list[RawRecord], path: Path) -> str:
-    """The key holding the predictions: the one the benchmark's official script reads (MMAR
-    `answer_prediction`, MMAU `model_output`), or the other spelling the benchmark's documents use
-    (`model_output` in MMAR files, `model_prediction` in MMAU's README) when no item has it."""
-    mmar = benchmark == "mmar"
-    keys = ("answer_prediction", "model_output") if mmar else ("model_output", "model_prediction")
-    for key in keys:
-        if any(key in r for r in records):
-            return key
-    raise BenchmarkError(
-        f"{path}: no item has a prediction; each item of a {benchmark} predictions file "
-        f"needs `{keys[0]}` (the key the official scorer reads; "
-        f"{' or '.join(f'`{k}`' for k in keys[1:])} also accepted)"
-    )
-
-
 def from_predictions(path: Path) -> Scorable:
-    """A predictions file in MMAR's or MMAU's format.
+    """A predictions file in the official format of a registered benchmark (MMAR's, MMAU's, or
+    a package's), read by that benchmark (`BenchmarkDefinition.read_predictions`).
 
     Each item's prediction is scored as the official script scores it: `official` judges the
     prediction verbatim, and the strict and lenient extractions are read from the same text (see
@@ -86,33 +49,22 @@ def from_predictions(path: Path) -> Scorable:
     scripts do, and listed in `missing_prediction`.
 
     Raises:
-        BenchmarkError: the file cannot be read, is in neither format, holds no item, or no item
-            has a prediction (or one that is not a string).
+        BenchmarkError: the file cannot be read, is in no benchmark's format (or in several),
+            holds no item, or no item has a prediction (or one that is not a string).
     """
     records = read_records(path)
-    benchmark, _, adapter = _format_of(records, path)
-    key = _prediction_key(benchmark, records, path)
-    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
-    results: dict[str, dict[str, Any]] = {}
-    missing = []
-    for number, (item, record) in enumerate(zip(items, records, strict=True), start=1):
-        if key not in record:
-            missing.append(item.id)
-            continue
-        prediction = record[key]
-        if not isinstance(prediction, str):
-            raise BenchmarkError(
-                f"{path} item {number} ({item.id}): `{key}` is {type(prediction).__name__}, "
-                "not a string; write the model's answer text there"
-            )
-        results[item.id] = {
-            "id": item.id,
-            "raw_answer": prediction,
-            "reasoning": record.get("thinking_prediction") or "",
+    read = benchmark_of_file(records, path).read_predictions(path, records)
+    results = {
+        p.item.id: {
+            "id": p.item.id,
+            "raw_answer": p.text,
+            "reasoning": p.thinking,
             "verbatim_prediction": True,
         }
-    kept = tuple(i for i in items if i.id in results)
-    return Scorable(path.stem, benchmark, kept, results, tuple(missing))
+        for p in read.predictions
+    }
+    items = tuple(p.item for p in read.predictions)
+    return Scorable(path.stem, read.benchmark, items, results, read.missing)
 
 
 def from_run(run_dir: Path) -> Scorable:
@@ -120,16 +72,18 @@ def from_run(run_dir: Path) -> Scorable:
     run = RunDir(run_dir)
     run.require(PREDICTIONS, RESULTS, what="a finished run directory")
     records = run.predictions()
-    benchmark, _, adapter = _format_of(records, run.predictions_path)
-    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
+    summary = run.summary()
+    definition = (
+        benchmark_by_name(summary["benchmark"])
+        if summary.get("benchmark")
+        else benchmark_of_file(records, run.predictions_path)
+    )
+    items = definition.items(records, None)
     samples = run.samples()
     results = majority_results(items, samples)
-    summary = run.summary()
-    if summary.get("benchmark"):
-        benchmark = summary["benchmark"]
     return Scorable(
         summary.get("name", run_dir.name),
-        benchmark,
+        definition.name,
         tuple(i for i in items if i.id in results),
         results,
         summary=summary,
