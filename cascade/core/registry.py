@@ -139,7 +139,8 @@ def _add(entries: dict[str, Entry], table: Table, name: str, new: Entry) -> None
             f"registers it again as {new.target}. Two owners of one name would drift apart "
             "unseen: choose another name (or uninstall one of the packages)"
         )
-    entries[name] = new
+    if known is None:
+        entries[name] = new
 
 
 def _table(table: Table) -> dict[str, Entry]:
