@@ -14,7 +14,6 @@ from cascade.core.benchmarks import (
     RawRecord,
     benchmark_by_name,
     benchmark_of_file,
-    build_items,
     read_records,
     token_set_match,
 )
@@ -126,7 +125,6 @@ __all__ = [
     "Waveform",
     "benchmark_by_name",
     "benchmark_of_file",
-    "build_items",
     "content_hash",
     "default_root",
     "digest",

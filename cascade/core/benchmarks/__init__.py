@@ -12,13 +12,11 @@ from cascade.core.benchmarks.definition import (
     PredictionsFile,
 )
 from cascade.core.benchmarks.files import RawRecord, read_records
-from cascade.core.benchmarks.items import Adapter, build_items
 from cascade.core.benchmarks.lookup import benchmark_by_name, benchmark_of_file
 from cascade.core.benchmarks.spec import BenchmarkSpec
 from cascade.core.benchmarks.token_set import official_words, token_set_match
 
 __all__ = [
-    "Adapter",
     "Benchmark",
     "BenchmarkDefinition",
     "BenchmarkSpec",
@@ -28,7 +26,6 @@ __all__ = [
     "RawRecord",
     "benchmark_by_name",
     "benchmark_of_file",
-    "build_items",
     "official_words",
     "read_records",
     "token_set_match",
