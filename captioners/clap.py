@@ -35,6 +35,7 @@ from cascade.core import (
     digest,
     forget,
     load_once,
+    read_text,
     require,
 )
 
@@ -94,7 +95,7 @@ def load_vocabulary(name_or_path: str) -> Vocabulary:
             )
     settings: dict[str, str] = {}
     labels: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path, kind="CLAP vocabulary").splitlines():
         line = line.strip()
         if line.startswith("#"):
             key, colon, value = line.lstrip("# ").partition(":")

@@ -7,9 +7,11 @@ import errno
 import functools
 import importlib.util
 import json
+import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -36,32 +38,38 @@ R = TypeVar("R")
 
 
 def reported(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a CascadeError into one clear paragraph and its exit code (a traceback with --debug);
-    an interrupt is a stop (exit code 4). The codes are `cascade.core.errors.ExitCode`."""
+    """Turn a CascadeError into one clear paragraph and its exit code; an interrupt is a stop
+    (exit code 4). The codes are `cascade.core.errors.ExitCode`; --debug adds the traceback
+    before the paragraph and keeps the code."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except CascadeError as error:
-            if STATE["debug"]:
-                raise
             label = "failed items" if isinstance(error, ItemsFailed) else "error"
-            errors.print(f"[bold red]{label}:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(error.exit_code) from None
+            _stop(f"[bold red]{label}:[/] {error}", error.exit_code)
         except OSError as error:
             paragraph = storage_error(error)
-            if paragraph is None or STATE["debug"]:
-                raise
-            errors.print(f"[bold red]error:[/] {paragraph}", highlight=False, soft_wrap=True)
-            raise typer.Exit(ExitCode.ERROR) from None
+            if paragraph is None:
+                raise  # a bug: its traceback, whatever the flags
+            _stop(f"[bold red]error:[/] {paragraph}", ExitCode.ERROR)
         except KeyboardInterrupt:
-            if STATE["debug"]:
-                raise
-            errors.print("[bold red]interrupted[/]: what was computed is on disk or in the cache")
-            raise typer.Exit(ExitCode.STOPPED) from None
+            _stop(
+                "[bold red]interrupted[/]: what was computed is on disk or in the cache",
+                ExitCode.STOPPED,
+            )
 
     return wrapper
+
+
+def _stop(paragraph: str, code: int) -> NoReturn:
+    """End the command with `paragraph` on stderr and exit `code`; with --debug the traceback of
+    the exception being handled comes first (the code stays the documented one)."""
+    if STATE["debug"]:
+        traceback.print_exc(file=sys.stderr)
+    errors.print(paragraph, highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
 
 
 _STORAGE_FIXES = {
@@ -72,6 +80,10 @@ _STORAGE_FIXES = {
     errno.EROFS: "put the run (--run-dir) or the cache ($CASCADE_CACHE) on a writable disk",
     errno.EACCES: "give yourself write access, or put the run (--run-dir) or the cache "
     "($CASCADE_CACHE) elsewhere",
+    errno.ENOTDIR: "a file stands where a folder of that path should be: move it, or put the run "
+    "(--run-dir) or the cache ($CASCADE_CACHE) elsewhere",
+    errno.EEXIST: "a file stands where a folder of that path should be: move it, or put the run "
+    "(--run-dir) or the cache ($CASCADE_CACHE) elsewhere",
 }
 
 
@@ -90,7 +102,9 @@ def storage_error(error: OSError) -> str | None:
 
 @app.callback()
 def _options(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks too (exit codes stay the same).")
+    ] = False,
     verbose: Annotated[
         bool,
         typer.Option(
@@ -235,10 +249,11 @@ def print_plan(described: dict[str, Any]) -> None:
 def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
     """The score table of a run, after what its reader must know first (scripted components,
     fallbacks); a run in which no item has an answer shows no score at all."""
-    from cascade.report import headline_table
+    from cascade.report import headline_table, skipped_notice
 
     title = f"{summary['name']} on {metrics['benchmark']}"
-    for notice in summary.get("notices") or []:
+    left_out = skipped_notice(summary.get("skipped") or {}, shown=10)
+    for notice in [*(summary.get("notices") or []), *([left_out] if left_out else [])]:
         console.print(f"[bold yellow]{notice}[/]", highlight=False)
     unanswered, total = summary.get("unanswered", 0), summary.get("total", metrics["n_items"])
     if total and unanswered >= total:
@@ -351,6 +366,7 @@ def score(
     from cascade.scoring import compute_metrics
 
     scorable = rescore.load(path)
+    _print_notices(scorable.notices)
     spec = _scoring(scorable.scoring, alpha, family_size)
     if html:
         if not path.is_dir():
@@ -392,6 +408,13 @@ def score(
         highlight=False,
     )
     _check_scored(scorable)
+
+
+def _print_notices(notices: Sequence[str]) -> None:
+    """What the reader of a re-scored run must know (a damaged file rebuilt), on stderr so that
+    --json output stays JSON."""
+    for notice in notices:
+        errors.print(f"[bold yellow]notice:[/] {notice}", highlight=False, soft_wrap=True)
 
 
 def _check_scored(scorable: Any) -> None:
@@ -442,6 +465,7 @@ def compare(
     if len(paths) < 2:
         raise CascadeError("compare needs at least two runs")
     runs = [(str(p), rescore.load(p)) for p in paths]
+    _print_notices([n for _, scorable in runs for n in scorable.notices])
     compared = comparing.compare(runs, alpha=level)
     if html is not None:
         from cascade.core import write_atomic
@@ -487,7 +511,9 @@ def describe(
     template = plan.load_prompts(resolved).description
     counts = Counts()
     items = [Clipped(str(p), p) for p in audio]
-    records = run_stages(items, stages, Cache(resolved.cache_dir), counts)
+    cache = Cache(resolved.cache_dir)
+    cache.check_writable()
+    records = run_stages(items, stages, cache, counts)
     report: list[dict[str, Any]] = []
     for item in items:
         outputs = [r.output for r in records[item.item_id]]

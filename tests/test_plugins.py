@@ -111,7 +111,7 @@ def cascade(site: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProce
         "CASCADE_CACHE": str(tmp_path / "cache"),
         "COLUMNS": "200",  # `cascade list`'s tables unwrapped
     }
-    command = [sys.executable, "-m", "cascade.cli", *args]
+    command = [sys.executable, "-m", "cascade", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
 
 

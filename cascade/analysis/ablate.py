@@ -187,7 +187,7 @@ def load_sweep(
     `by`, when given, replaces the file's breakdowns of the results table.
     """
     path = find_sweep(name_or_path)
-    data = configs.read_yaml(path)
+    data = configs.read_yaml(path, "sweep")
     if by is not None:
         data["by"] = by
     try:

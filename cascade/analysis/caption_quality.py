@@ -108,6 +108,8 @@ def measure_run(
         measure = cues.LEXICAL
         header = {"threshold": cues.THRESHOLD, "stop_words": sorted(cues.STOP_WORDS)}
     else:
+        cache = Cache(cache_dir or config.cache_dir)
+        cache.check_writable()
         spec = None
         if reasoner is None:
             spec = judge_spec(judge, overrides)
@@ -120,7 +122,7 @@ def measure_run(
                 descriptions,
                 reasoner,
                 template,
-                Cache(cache_dir or config.cache_dir),
+                cache,
                 batch_size=batch_size,
                 counts=counts,
                 answerer=answerer,

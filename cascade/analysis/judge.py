@@ -398,6 +398,8 @@ def judge_run(
     """
 
     config, items, results = load_run(run_dir)
+    cache = Cache(cache_dir or config.cache_dir)
+    cache.check_writable()
     spec = None
     if reasoner is None:
         spec = judge_spec(judge, overrides)
@@ -411,7 +413,7 @@ def judge_run(
             results,
             reasoner,
             template,
-            Cache(cache_dir or config.cache_dir),
+            cache,
             samples=samples,
             batch_size=batch_size,
             counts=counts,

@@ -38,6 +38,7 @@ from cascade.core.components import (
     digest,
     require,
 )
+from cascade.core.env_names import check_env_names
 from cascade.core.errors import (
     AudioError,
     BenchmarkError,
@@ -51,6 +52,7 @@ from cascade.core.errors import (
     MissingExtraError,
     PromptError,
     RegistryError,
+    StorageError,
 )
 from cascade.core.formatting import markdown, pct
 from cascade.core.models import (
@@ -81,6 +83,7 @@ from cascade.core.records import (
 from cascade.core.registry import resolve
 from cascade.core.resources import shipped_dir
 from cascade.core.strict import Strict
+from cascade.core.textfiles import read_text, read_yaml_mapping
 
 __all__ = [
     "AudioError",
@@ -121,10 +124,12 @@ __all__ = [
     "StageInput",
     "StageKind",
     "StageOutput",
+    "StorageError",
     "Strict",
     "Waveform",
     "benchmark_by_name",
     "benchmark_of_file",
+    "check_env_names",
     "content_hash",
     "default_root",
     "digest",
@@ -143,6 +148,8 @@ __all__ = [
     "prompts",
     "read_entry",
     "read_records",
+    "read_text",
+    "read_yaml_mapping",
     "reasoner_key",
     "registry",
     "release",

@@ -51,9 +51,43 @@ def decode(path: Path) -> tuple[npt.NDArray[np.float32], int]:
             raise AudioError(f"cannot decode {path}: {sf_error}; {av_error}") from None
     if samples.shape[0] == 0:
         raise AudioError(f"audio file holds no samples: {path}")
+    promised = wav_frames_promised(path)
+    if promised is not None and promised > samples.shape[0]:
+        raise AudioError(
+            f"audio file is cut off: {path} promises {promised / rate:.2f} s in its header but "
+            f"holds {samples.shape[0] / rate:.2f} s ({samples.shape[0]} of {promised} frames), "
+            "so the clip would be described as shorter than it is; copy or download the file "
+            "again"
+        )
     if not np.all(np.isfinite(samples)):
         raise AudioError(f"audio file holds non-finite samples: {path}")
     return samples, int(rate)
+
+
+def wav_frames_promised(path: Path) -> int | None:
+    """The frames a WAV file's header promises (its `data` chunk's size over the frame size), or
+    None for another format or a streamed WAV whose size was never filled in.
+
+    libsndfile quietly reads what is there when a file is cut off, and the standard library's
+    `wave` reads only integer PCM headers, so the RIFF chunks are walked here.
+    """
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        frame_bytes = 0
+        while len(header := f.read(8)) == 8:
+            chunk, size = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"fmt ":
+                fmt = f.read(size)
+                frame_bytes = int.from_bytes(fmt[12:14], "little")  # the block align
+                f.seek(size % 2, 1)  # chunks are padded to an even size
+            elif chunk == b"data":
+                streamed = size in (0, 0xFFFFFFFF)
+                return None if streamed or not frame_bytes else size // frame_bytes
+            else:
+                f.seek(size + size % 2, 1)
+    return None
 
 
 def _decode_with_av(path: Path) -> tuple[npt.NDArray[np.float32], int]:

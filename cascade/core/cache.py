@@ -26,6 +26,7 @@ from typing import Any
 
 from cascade.core.audio import content_hash
 from cascade.core.components import Identity, digest
+from cascade.core.errors import StorageError
 from cascade.core.records import ChatMessage
 
 DEFAULT_ROOT = Path("~/.cache/cascade")
@@ -129,6 +130,33 @@ class Cache:
 
     def _path(self, namespace: str, key: str) -> Path:
         return self.root / namespace / key[:2] / f"{key}.json"
+
+    def check_writable(self) -> None:
+        """Raise StorageError unless a file can be written under the root and removed again.
+
+        A real write, made before the first item: permission bits do not stop root, and a
+        read-only mount, a full disk or a file where the folder should be show only then (later,
+        every item would fail as if its audio could not be read).
+        """
+        probe = self.root / f".write-check.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with probe.open("x", encoding="utf-8") as f:
+                f.write("cascade checks that its cache can be written\n")
+                f.flush()
+                os.fsync(f.fileno())
+            probe.unlink()
+        except OSError as error:
+            reason = (
+                "a file is where the folder should be"
+                if isinstance(error, FileExistsError | NotADirectoryError)
+                else f"{error.strerror or error}"
+            )
+            raise StorageError(
+                f"the cache at {self.root} cannot be written ({reason}): every front-end output "
+                "and answer is stored there before it is used. Point CASCADE_CACHE (or the "
+                "config's cache_dir) at a folder you can write to, or make this one writable."
+            ) from None
 
     def get(self, namespace: str, key: str) -> dict[str, Any] | None:
         raw = read_entry(self._path(namespace, key))

@@ -49,6 +49,11 @@ class FailureRateExceeded(CascadeError):
     exit_code = 4  # ExitCode.STOPPED
 
 
+class StorageError(CascadeError):
+    """A folder cascade must write to (the cache, a run directory) refuses writes: read-only,
+    not a folder, full."""
+
+
 class ComponentError(CascadeError):
     """A component failed as a whole (e.g. its model could not load), not on one item."""
 

@@ -14,12 +14,11 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-import yaml
-
 from cascade.core.components import digest
 from cascade.core.errors import PromptError
 from cascade.core.records import ChatMessage
 from cascade.core.resources import shipped_dir
+from cascade.core.textfiles import read_yaml_mapping
 
 ROLES = ("system", "user", "assistant")
 
@@ -66,12 +65,7 @@ class PromptTemplate:
 
 def parse(path: Path) -> PromptTemplate:
     """Read and check one template file."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise PromptError(f"prompt file {path}: not valid YAML ({error})") from None
-    if not isinstance(raw, dict):
-        raise PromptError(f"prompt file {path}: expected a mapping")
+    raw = read_yaml_mapping(path, kind="prompt template", error=PromptError)
     known = {"name", "version", "summary", "placeholders", "messages", "options"}
     if unknown := sorted(set(raw) - known):
         raise PromptError(f"prompt file {path}: unknown key(s) {unknown}")

@@ -11,6 +11,7 @@ from cascade.report.tables import (
     notices,
     render_markdown,
     samples_table,
+    skipped_notice,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "notices",
     "render_markdown",
     "samples_table",
+    "skipped_notice",
     "sweep_page",
     "write_run_report",
     "write_run_reports",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from cascade.core import markdown, pct
+from cascade.core import CascadeError, markdown, pct
 from cascade.run import RunDir
 
 _CAUSES = ("perception", "reasoning", "unknown", "failed")
@@ -127,7 +127,7 @@ def cues_section(run: RunDir, path: Path) -> str:
     a notice instead (the run's report does not depend on it)."""
     try:
         return cues_markdown(run.read_cues(path.name))
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, CascadeError) as error:
         return (
             f"## Caption quality: {path.name}\n\n> **{path.name} could not be shown "
             f"({type(error).__name__}: {error}); run `cascade cues` on this run again, or "

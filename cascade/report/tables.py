@@ -108,10 +108,27 @@ def _claim_lines(summary: Mapping[str, Any]) -> list[str]:
     return [line, ""] if line is not None else []
 
 
+def skipped_notice(skipped: Mapping[str, str], shown: int | None = None) -> str | None:
+    """The sentence naming the items left out before the run (`--skip-missing-audio`): all of
+    them, or the first `shown`."""
+    if not skipped:
+        return None
+    listed = list(skipped.items())[:shown]
+    more = len(skipped) - len(listed)
+    return (
+        f"{len(skipped)} items were left out before the run and are in no figure: "
+        + "; ".join(f"{item} ({reason})" for item, reason in listed)
+        + (f"; and {more} more (summary.json lists them all)" if more else "")
+    )
+
+
 def notices(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
     """What the reader must know before any number: scripted components and fallbacks (from
-    the run), and how many items have no answer."""
+    the run), the items left out before it, and how many items have no answer."""
     found = list(summary.get("notices") or metrics.get("notices") or [])
+    skipped = skipped_notice(summary.get("skipped") or metrics.get("skipped") or {})
+    if skipped is not None:
+        found.append(skipped)
     unanswered = summary.get("unanswered")
     if unanswered:
         found.append(

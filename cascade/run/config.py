@@ -22,8 +22,10 @@ from cascade.core import (
     ConfigError,
     RegistryError,
     Strict,
+    check_env_names,
     digest,
     prompts,
+    read_yaml_mapping,
     registry,
     shipped_dir,
 )
@@ -283,14 +285,10 @@ def configs_dir() -> Path:
     return shipped_dir("configs")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config {path}: not valid YAML ({error})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: expected a mapping at the top")
-    return data
+def read_yaml(path: Path, kind: str = "config") -> dict[str, Any]:
+    """A config file (`kind`: run config, preset, sweep) as data; any file that is not UTF-8
+    YAML with a mapping at the top is a ConfigError naming it."""
+    return read_yaml_mapping(path, kind=kind)
 
 
 def find_config(name_or_path: str, folder: str = "") -> Path | None:
@@ -317,7 +315,7 @@ def component_spec(name: str, folder: str) -> dict[str, Any]:
     path = find_config(name, folder)
     if path is None:
         return {"name": name}
-    spec = read_yaml(path)
+    spec = read_yaml(path, f"{FOLDER_TABLES[folder]} preset")
     spec.setdefault("preset", path.stem)
     fallback = spec.pop("fallback", None)
     if fallback is not None and not installed(FOLDER_TABLES[folder], str(spec.get("name"))):
@@ -408,7 +406,7 @@ def load_data(config: str) -> tuple[dict[str, Any], Path]:
     if path is None:
         names = sorted(p.stem for p in configs_dir().glob("*.yaml"))
         raise ConfigError(f"no run config {config!r}; shipped configs: {', '.join(names)}")
-    data = expand_presets(read_yaml(path))
+    data = expand_presets(read_yaml(path, "run config"))
     data.setdefault("name", path.stem)
     return data, path
 
@@ -442,8 +440,12 @@ NO_REASONER = (
 
 
 def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
+    """The run config from plain data. A secret given where a variable's name belongs is refused
+    first, so that no message, plan or file can repeat it (`cascade.core.env_names`)."""
+    expanded = expand_presets(data)
+    check_env_names(expanded)
     try:
-        return RunConfig.model_validate(expand_presets(data))
+        return RunConfig.model_validate(expanded)
     except ValidationError as error:
         problems = "\n  ".join(
             NO_REASONER

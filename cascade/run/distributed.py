@@ -119,24 +119,59 @@ def cluster(address: str | None) -> Iterator[Any]:
         ray.shutdown()
 
 
-def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
-    """Fail in seconds on a cluster address nothing answers at (`ray.init` would keep trying to
-    reach it for minutes). `local` and `auto` are Ray's own to resolve."""
+SERVING = b"\x08\x01"
+"""grpc.health.v1.HealthCheckResponse{status: SERVING}, as a Ray head's GCS replies."""
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds on a cluster address no Ray head answers at (`ray.init` would keep trying
+    for half a minute or more). `local` and `auto` are Ray's own to resolve.
+
+    A head (HOST:PORT) must answer gRPC's standard health check, which its GCS serves: an
+    accepted connection is not enough, since a firewall or proxy may accept one for any address.
+    A Ray Client address (ray://) serves no health check: a connection must be accepted.
+    """
     if address in ("local", "auto"):
         return
+    client = address.startswith("ray://")
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(
             f"run.ray_address {address!r} is not a cluster address: give `auto` (the cluster this "
             "node joined), HOST:PORT of the head node (6379 by default) or ray://HOST:10001"
         )
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as error:
+    why = _no_client_server(host, int(port), timeout_s) if client else _no_head(address, timeout_s)
+    if why is not None:
         raise ConfigError(
-            f"no Ray cluster answers at {address!r} ({error}): check run.ray_address (or "
+            f"no Ray cluster answers at {address!r} ({why}): check run.ray_address (or "
             "RAY_ADDRESS); `ray status` on the head node shows its address"
-        ) from None
+        )
+
+
+def _no_head(address: str, timeout_s: float) -> str | None:
+    """Why no Ray head's GCS answers at HOST:PORT, or None when one says it is serving."""
+    import grpc  # installed with ray
+
+    with grpc.insecure_channel(address) as channel:
+        health = channel.unary_unary(
+            "/grpc.health.v1.Health/Check", request_serializer=bytes, response_deserializer=bytes
+        )
+        try:
+            reply = health(b"", timeout=timeout_s)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return f"no reply within {timeout_s:.0f} s"
+            return f"{error.code().name}: {error.details()}"
+    return None if reply == SERVING else "it does not report itself serving"
+
+
+def _no_client_server(host: str, port: int, timeout_s: float) -> str | None:
+    """Why nothing accepts a connection at a Ray Client address, or None."""
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as error:
+        return str(error)
+    return None
 
 
 def _import_paths() -> list[str]:

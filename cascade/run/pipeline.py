@@ -50,7 +50,7 @@ from cascade.run.config import RunConfig
 from cascade.run.executor import executor_by_name
 from cascade.run.job import Job, Phase, Progress, Runner
 from cascade.run.pool import ComponentPool
-from cascade.run.rundir import RunDir, Samples
+from cascade.run.rundir import RunDir, Samples, predictions_of
 from cascade.run.summary import RunSummary
 from cascade.run.variations import needs_audio
 from cascade.scoring import compute_metrics, majority_results
@@ -84,6 +84,7 @@ def begin(
         total=len(items),
         notices=plan.notices(config),
         scripted=plan.scripted(config),
+        skipped=dict(runner.benchmark.skipped),
     )
     previous = run_dir.load_samples()
     # Latest outcome per (item, sample) (True = failed): answers kept, failures retried.
@@ -105,14 +106,7 @@ def finalize(
     order = [i.id for i in benchmark.items]
     samples = run_dir.compact(order)
     results = majority_results(benchmark.items, samples)
-    predictions = [
-        benchmark.definition.prediction_record(
-            item, results[item.id]["answer_prediction"], results[item.id].get("reasoning") or ""
-        )
-        for item in benchmark.items
-        if item.id in results
-    ]
-    run_dir.write_predictions(predictions)
+    run_dir.write_predictions(predictions_of(benchmark, results))
     summary.unanswered = sum(
         1 for item in benchmark.items if pending_samples(item, samples, config.run.samples)
     )
@@ -200,6 +194,8 @@ def _lifecycle(
     """The one lifecycle of every run. `alone` (a lone run): an error that stops a run is
     raised; otherwise it is that run's outcome and the others go on."""
     executor = executor_by_name(configs[0].run.executor)
+    cache = cache or Cache(configs[0].cache_dir)  # runs executed together share one
+    cache.check_writable()  # before any item, which would otherwise fail as unreadable audio
     outcomes: list[Outcome | None] = [None] * len(configs)
     jobs: list[tuple[int, Job]] = []
     with ExitStack() as stack:

@@ -9,7 +9,8 @@ from typing import Any
 
 from cascade.core import CascadeError, Item, benchmark_by_name, benchmark_of_file, read_records
 from cascade.run.answering import answered
-from cascade.run.rundir import PREDICTIONS, RESULTS, RunDir, Samples
+from cascade.run.plan import load_benchmark
+from cascade.run.rundir import PREDICTIONS, RESULTS, RunDir, Samples, predictions_of
 from cascade.scoring import ScoringSpec, majority_results
 
 
@@ -30,6 +31,8 @@ class Scorable:
     samples: Samples | None = None
     """Every result line by item and sample, for a run directory (`results` then holds each
     item's majority-vote line when an item has several samples); None for a predictions file."""
+    notices: tuple[str, ...] = ()
+    """What the reader must know about how the run was read (a file rebuilt)."""
 
     def unanswered(self) -> list[str]:
         """Items with a failed or empty answer (of any of their samples), in item order."""
@@ -68,28 +71,60 @@ def from_predictions(path: Path) -> Scorable:
 
 
 def from_run(run_dir: Path) -> Scorable:
-    """A run directory: items from its predictions file, answers and errors from its results."""
+    """A run directory: items from its predictions file, answers and errors from its results.
+
+    A damaged predictions.json (cut off, not UTF-8, not the benchmark's format) is rebuilt from
+    the run's own results.jsonl and its benchmark's metadata, written again, and said in
+    `notices`.
+    """
     run = RunDir(run_dir)
     run.require(PREDICTIONS, RESULTS, what="a finished run directory")
-    records = run.predictions()
-    summary = run.summary()
-    definition = (
-        benchmark_by_name(summary["benchmark"])
-        if summary.get("benchmark")
-        else benchmark_of_file(records, run.predictions_path)
-    )
-    items = definition.items(records, None)
     samples = run.samples()
+    summary = run.summary()
+    notices: list[str] = []
+    # The run names its benchmark; a missing plug-in is said as such, never as damage.
+    named = benchmark_by_name(summary["benchmark"]) if summary.get("benchmark") else None
+    try:
+        records = run.predictions()
+        definition = named or benchmark_of_file(records, run.predictions_path)
+        benchmark, items = definition.name, definition.items(records, None)
+    except CascadeError as damage:
+        benchmark, items = _rebuild_predictions(run, samples, damage)
+        notices.append(
+            f"predictions.json was damaged ({damage}); it was rebuilt from the run's "
+            "results.jsonl and its benchmark's metadata, and written again"
+        )
     results = majority_results(items, samples)
     return Scorable(
         summary.get("name", run_dir.name),
-        definition.name,
+        benchmark,
         tuple(i for i in items if i.id in results),
         results,
         summary=summary,
         scoring=run.scoring(),
         samples=samples,
+        notices=tuple(notices),
     )
+
+
+def _rebuild_predictions(
+    run: RunDir, samples: Samples, damage: CascadeError
+) -> tuple[str, list[Item]]:
+    """The run's benchmark name and items from its config.yaml and the benchmark's metadata;
+    predictions.json written again from them and results.jsonl, as the run writes it."""
+    try:
+        config = run.config()
+        benchmark = load_benchmark(config.benchmark, need_audio=False)
+    except CascadeError as error:
+        raise CascadeError(
+            f"{run.predictions_path} is damaged ({damage}) and cannot be rebuilt from "
+            f"results.jsonl: {error}"
+        ) from None
+    items = list(benchmark.items)
+    results = majority_results(items, samples)
+    with run:  # the lock: never beside a run writing the same directory
+        run.write_predictions(predictions_of(benchmark, results))
+    return benchmark.name, items
 
 
 def load(path: Path) -> Scorable:

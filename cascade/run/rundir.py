@@ -24,7 +24,17 @@ from typing import IO, Any
 import yaml
 from pydantic import ValidationError
 
-from cascade.core import CascadeError, ConfigError, Item, RawRecord, logs, write_atomic
+from cascade.core import (
+    Benchmark,
+    CascadeError,
+    ConfigError,
+    Item,
+    RawRecord,
+    logs,
+    read_text,
+    read_yaml_mapping,
+    write_atomic,
+)
 from cascade.run import config as configs
 from cascade.run import plan
 from cascade.run.config import RunConfig
@@ -99,6 +109,31 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
     return first_samples(read_samples(path, repair=repair))
 
 
+def predictions_of(
+    benchmark: Benchmark, results: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """predictions.json's records: each item with a result, in its benchmark's official format
+    (the benchmark's writer, `BenchmarkDefinition.prediction_record`)."""
+    return [
+        benchmark.definition.prediction_record(
+            item, results[item.id]["answer_prediction"], results[item.id].get("reasoning") or ""
+        )
+        for item in benchmark.items
+        if item.id in results
+    ]
+
+
+class RunFileDamaged(CascadeError):
+    """A file of a run directory that cannot be read (not UTF-8, not JSON or YAML, cut off)."""
+
+
+REBUILD = (
+    "run the run's command again (with every item answered it only rewrites the run's "
+    "predictions, metrics, summary and reports)"
+)
+"""What rebuilds the files a run writes when it finishes."""
+
+
 class RunDir:
     """An open run directory, locked for the lifetime of the `with` block."""
 
@@ -142,7 +177,7 @@ class RunDir:
         """Write the resolved config, or check that a resumed run has the same one."""
         path = self.path / CONFIG
         if path.is_file():
-            previous = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            previous = self.stored_config()
             if previous.get("fingerprint") != fingerprint:
                 raise CascadeError(
                     f"run directory {self.path} holds a run with another config "
@@ -208,8 +243,14 @@ class RunDir:
         path = self.path / CONFIG
         if not path.is_file():
             return {}
-        stored: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return stored
+        try:
+            return read_yaml_mapping(path, kind="run config", error=RunFileDamaged)
+        except RunFileDamaged as error:
+            raise RunFileDamaged(
+                f"{error}. The run directory's config.yaml is damaged: cascade cannot tell which "
+                "config made its results. Restore the file, or run the config again in another "
+                "directory (--run-dir)"
+            ) from None
 
     def config(self) -> RunConfig:
         """The resolved config the run was made with."""
@@ -247,8 +288,15 @@ class RunDir:
         return read_samples(self.results_path)
 
     def predictions(self) -> list[RawRecord]:
-        """predictions.json: one record per answered item, in the benchmark's own format."""
-        records: list[RawRecord] = json.loads(self.predictions_path.read_text(encoding="utf-8"))
+        """predictions.json: one record per answered item, in the benchmark's own format.
+
+        Raises:
+            RunFileDamaged: the file is not a JSON list of objects (`cascade score RUN` then
+                rebuilds it from results.jsonl).
+        """
+        records = self._read_json(PREDICTIONS, fix="")
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise RunFileDamaged(f"{self.predictions_path}: not a list of objects, one per item")
         return records
 
     @property
@@ -256,11 +304,11 @@ class RunDir:
         return self.path / PREDICTIONS
 
     def metrics(self) -> dict[str, Any]:
-        return self._read_json(METRICS)
+        return self._read_mapping(METRICS)
 
     def summary(self) -> dict[str, Any]:
         """summary.json ({} when the run has none)."""
-        return self._read_json(SUMMARY) if (self.path / SUMMARY).is_file() else {}
+        return self._read_mapping(SUMMARY) if (self.path / SUMMARY).is_file() else {}
 
     def finished(self) -> bool:
         """Whether the directory holds what the run's reports are rendered from."""
@@ -269,7 +317,7 @@ class RunDir:
     def judge_records(self) -> list[tuple[str, dict[str, Any]]]:
         """(file name, record) of every judge that scored the run, by file name."""
         return [
-            (path.name, json.loads(path.read_text(encoding="utf-8")))
+            (path.name, self._read_mapping(path.name))
             for path in sorted(self.path.glob(f"{JUDGE_PREFIX}*.json"))
         ]
 
@@ -278,13 +326,28 @@ class RunDir:
         return cue_files(self.path)
 
     def read_cues(self, name: str) -> dict[str, Any]:
-        """One cue coverage file by its name (from `cue_files`); raises OSError or ValueError
-        when it cannot be read."""
-        return self._read_json(name)
+        """One cue coverage file by its name (from `cue_files`); raises OSError or
+        RunFileDamaged when it cannot be read."""
+        return self._read_mapping(name)
 
-    def _read_json(self, name: str) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads((self.path / name).read_text(encoding="utf-8"))
+    def _read_mapping(self, name: str) -> dict[str, Any]:
+        value = self._read_json(name)
+        if not isinstance(value, dict):
+            raise RunFileDamaged(f"{self.path / name}: not a JSON object; {REBUILD}")
         return value
+
+    def _read_json(self, name: str, fix: str = REBUILD) -> Any:
+        """A JSON file of the run; RunFileDamaged, naming it (and `fix`, when given), when it
+        cannot be read as such."""
+        path = self.path / name
+        text = read_text(path, kind="run file", error=RunFileDamaged)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RunFileDamaged(
+                f"{path} line {error.lineno}: not valid JSON ({error.msg}; is it cut off?)"
+                + (f"; {fix}" if fix else "")
+            ) from None
 
     # --- writing the finished run's files ----------------------------------------------------
 

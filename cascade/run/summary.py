@@ -31,6 +31,8 @@ class RunSummary:
     """What a reader of the numbers must know: scripted components, a preset's fallback."""
     scripted: list[str] = field(default_factory=list)
     """The scripted components (test doubles) of the run: `reasoner`, `captioner:<label>`."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Items left out before the run (`--skip-missing-audio`), with why."""
     unanswered: int = 0
     """Items of the benchmark without an answer when the run finished (errors and pending)."""
     first_errors: dict[str, str] = field(default_factory=dict)
@@ -46,6 +48,7 @@ class RunSummary:
             "processed": self.processed,
             "errors": self.errors,
             "unanswered": self.unanswered,
+            "skipped": self.skipped,
             "first_errors": self.first_errors,
             "notices": self.notices,
             "scripted": self.scripted,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.core.errors import BenchmarkError
+from cascade.core.textfiles import read_text
 
 RawRecord = Mapping[str, Any]
 """One object of a metadata or predictions file, as the file holds it."""
@@ -23,16 +24,7 @@ def read_records(path: Path) -> list[RawRecord]:
     """
     if not path.is_file():
         raise BenchmarkError(f"benchmark metadata not found: {path}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise BenchmarkError(
-            f"{path} line {line}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
-            f"{error.start}); metadata and predictions files are UTF-8 JSON: save it as UTF-8, "
-            "or check that it is the file you meant (a binary file cannot be read)"
-        ) from None
+    text = read_text(path, kind="metadata or predictions file", error=BenchmarkError)
     if path.suffix == ".jsonl":
         records = []
         for number, line_text in enumerate(text.splitlines(), start=1):

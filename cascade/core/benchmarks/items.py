@@ -142,7 +142,8 @@ def check_audio(items: Sequence[Item], *, skip_missing: bool) -> tuple[list[Item
         raise BenchmarkError(
             f"audio missing for {len(missing)} of {len(items)} item(s):\n  {listed}{more}\n"
             "Point benchmark.audio_root at the audio, or pass --skip-missing-audio to run without "
-            "them (they are listed in the run summary)."
+            "them (they are then listed on the console, in the run's summary.json and in its "
+            "reports)."
         )
     kept = [i for i in items if i.id not in missing]
     return kept, {i: f"audio missing at {p}" for i, p in missing.items()}

@@ -22,7 +22,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from cascade.analysis import judge
-from cascade.core import Cache, Item, messages_hash, prompts
+from cascade.core import Cache, CascadeError, Item, messages_hash, prompts
 from cascade.report.html import svg
 from cascade.report.html.render import stream
 from cascade.report.tables import group_table, headline_table, notices
@@ -115,7 +115,7 @@ def load_cues(run: RunDir) -> tuple[str | None, dict[str, dict[str, Any]]]:
         try:
             record = run.read_cues(path.name)
             return str(record["measure"]), {i["id"]: i for i in record["items"]}
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, CascadeError):
             continue
     return None, {}
 

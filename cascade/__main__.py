@@ -1,0 +1,5 @@
+"""`python -m cascade`: the `cascade` command."""
+
+from cascade.cli import main
+
+main()
