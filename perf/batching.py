@@ -299,7 +299,8 @@ def main() -> None:
                 figures["frontend"] = frontend_part(clips)
             key = {"vllm": "vllm_offline", "server": "openai_server"}.get(part, part)
             figures[key]["measured_utc"] = stamp
-            write_results("batching", figures, info)  # after each part: a failure keeps the rest
+            # After each part: a failure keeps the rest.
+            write_results("batching", figures, info, quick=args.quick)
 
 
 if __name__ == "__main__":
