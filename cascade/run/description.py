@@ -51,6 +51,9 @@ def section(output: StageOutput) -> str:
     """One labelled part of the description."""
     label = f"{KIND_LABELS[output.kind]} (from {output.stage}"
     language = output.data.get("language") if output.kind == "asr" else None
+    if language:
+        # The language is the ASR model's output too: neutralised, and kept on the label's line.
+        language = " ".join(neutralise(str(language), QUOTE_TAGS.values()).split())
     label += f", language: {language})" if language else ")"
     text = output.text.strip()
     body = quote(text, output.kind) if text else EMPTY_BODIES[output.kind]
