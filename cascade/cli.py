@@ -9,7 +9,7 @@ import importlib.util
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -132,9 +132,24 @@ Captioners = Annotated[
 Sets = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override any config key: key=value.")
 ]
+
+
+def _registered_executor(name: str | None) -> str | None:
+    """A usage error (exit code 2) for an executor name nothing registered."""
+    if name is not None and name not in registry.names("executor"):
+        known = ", ".join(registry.names("executor"))
+        raise typer.BadParameter(f"no executor named {name!r}; registered: {known}")
+    return name
+
+
 JudgeExecutor = Annotated[
-    Literal["local", "ray"] | None,
-    typer.Option("--executor", help="Run the judge locally or on Ray (default: as the run ran)."),
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Run the judge with this executor: local, ray, or one a package registers "
+        "(default: as the run ran).",
+        callback=_registered_executor,
+    ),
 ]
 
 
@@ -159,7 +174,7 @@ def run(
 ) -> None:
     """Run (or resume) a cascade over a benchmark and score it."""
     from cascade import commands
-    from cascade.run import RunDir, pipeline, plan
+    from cascade.run import RunDir, pipeline, preview
 
     extra: dict[str, Any] = {}
     if run_dir is not None:
@@ -176,7 +191,7 @@ def run(
         extra=extra,
     )
     if dry_run:
-        described = plan.describe_plan(resolved)
+        described = preview.describe_plan(resolved)
         described["run_dir"] = str(pipeline.run_directory(resolved))
         print_plan(described)
         return
@@ -191,10 +206,10 @@ def run(
             bar.update(task, description=f"{resolved.name}: {doing}" if doing else resolved.name)
 
         summary = commands.run(resolved, progress=progress, phase=phase)
-    from cascade.run import claim_json
+    from cascade.run import check_answered, claim_json
 
     print_summary(summary.metrics, summary.to_json() | {"claim": claim_json(resolved)})
-    pipeline.check_answered(summary)  # exit code 3, after every output is written and shown
+    check_answered(summary)  # exit code 3, after every output is written and shown
 
 
 def progress_bar() -> Progress:
@@ -542,7 +557,7 @@ def ablate(
     from cascade.analysis import ablate as ablating
     from cascade.analysis import sweep_table
     from cascade.core import logs
-    from cascade.run import ComponentPool, pipeline
+    from cascade.run import ComponentPool, executor_by_name, pipeline
 
     overrides = tuple(set_ or ()) + ((f"benchmark.limit={limit}",) if limit else ())
     expanded = ablating.load_sweep(sweep, overrides=overrides, output=output, by=by)
@@ -588,12 +603,13 @@ def ablate(
             )
         return [e if isinstance(e, CascadeError) else e.to_json() for e in ended]
 
-    together = expanded.variations[0].config.run.executor == "ray"
+    # An executor that shares work (Ray) runs every variation as one job.
+    together = executor_by_name(expanded.variations[0].config.run.executor).shares_work
     with (
         third_party_logs(expanded.folder / logs.LOG_FILE, f"cascade ablate {expanded.name}"),
         ComponentPool() as pool,  # each model is loaded once for the whole sweep
     ):
-        if together:  # on Ray: one job for every variation
+        if together:
             outcomes = ablating.run_sweep_together(expanded, run_all)
         else:
             outcomes = ablating.run_sweep(expanded, run_one)
@@ -770,11 +786,11 @@ def _print_frame(frame: Any, title: str) -> None:
 @app.command("list")
 @reported
 def list_() -> None:
-    """Registered captioners, reasoners, benchmarks, presets and prompts."""
+    """Registered captioners, reasoners, benchmarks, executors, presets and prompts."""
     from cascade.core import prompts
 
     table_name: registry.Table
-    for table_name in ("captioner", "reasoner", "benchmark"):
+    for table_name in ("captioner", "reasoner", "benchmark", "executor"):
         table = Table(title=f"{table_name}s")
         for column in ("name", "extra", "installed", "summary"):
             table.add_column(column)

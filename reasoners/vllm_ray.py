@@ -5,7 +5,7 @@ with the bundled SmolLM2: the same answers as the local engine); the replicas th
 only (`vllm_is_cpu_build`, `placement`).
 
 Each row's answer is the one `VllmReasoner.generate` gives for the same request: the same engine
-options (`VllmReasoner._engine_options`), sampling (`sampling_kwargs`), prompt and response
+options (`vllm_settings.engine_options`), sampling (`sampling_kwargs`), prompt and response
 building. Ray's own chat-template, tokenize and detokenize stages are off, because they differ
 from `LLM.chat`: Ray's tokenizer adds special tokens to the rendered prompt (a second BOS for
 templates that write one; vLLM's chat path adds none), and it re-decodes the generated tokens
@@ -39,7 +39,7 @@ from cascade.core import ChatRequest, RayResources
 
 from .responses import build_response, chat_messages
 from .thinking import opens_thinking
-from .vllm_offline import VllmConfig, VllmReasoner, rejected, sampling_kwargs
+from .vllm_settings import VllmConfig, VllmSettings, engine_options, rejected, sampling_kwargs
 
 if TYPE_CHECKING:
     import ray.data
@@ -244,10 +244,10 @@ class _Postprocess:
         )
 
 
-def model_source(reasoner: VllmReasoner) -> ModelSource:
+def model_source(reasoner: VllmSettings) -> ModelSource:
     """The tokenizer the engine uses: the model's, or `engine_kwargs`' `tokenizer` (and
     `tokenizer_revision`) when set, as vLLM reads them."""
-    options = reasoner._engine_options()
+    options = engine_options(reasoner)
     return ModelSource(
         model=options.get("tokenizer") or options["model"],
         revision=options.get("tokenizer_revision") or options.get("revision"),
@@ -297,7 +297,7 @@ def _workers(engine: Mapping[str, Any]) -> int:
 
 
 def processor_config(
-    reasoner: VllmReasoner, resources: RayResources, batch_size: int, *, cpu: bool = False
+    reasoner: VllmSettings, resources: RayResources, batch_size: int, *, cpu: bool = False
 ) -> Any:
     """The `vLLMEngineProcessorConfig`: the engine options `VllmReasoner.llm` passes to
     `vllm.LLM`, `resources.actors` replicas, Ray's text stages off (see the module's notes).
@@ -307,7 +307,7 @@ def processor_config(
     """
     from ray.data.llm import vLLMEngineProcessorConfig
 
-    engine = reasoner._engine_options()
+    engine = engine_options(reasoner)
     model = engine.pop("model")
     workers = _workers(engine)
     if cpu and workers > 1:
@@ -329,13 +329,13 @@ def processor_config(
 
 
 def build_processor(
-    reasoner: VllmReasoner, resources: RayResources, batch_size: int
+    reasoner: VllmSettings, resources: RayResources, batch_size: int
 ) -> Callable[[ray.data.Dataset], ray.data.Dataset]:
     """`VllmReasoner.ray_processor`."""
     from ray.data.llm import build_processor as build
 
     source = model_source(reasoner)
-    engine = reasoner._engine_options()
+    engine = engine_options(reasoner)
     processor = build(
         processor_config(reasoner, resources, batch_size, cpu=vllm_is_cpu_build()),
         preprocess=_Preprocess(source, reasoner.config),

@@ -22,7 +22,7 @@ from cascade import commands
 from cascade.analysis import ablate
 from cascade.cli import app
 from cascade.core import CascadeError, ConfigError
-from cascade.run import RunConfig, pipeline, plan, read_results
+from cascade.run import RunConfig, pipeline, plan, preview, read_results
 from cascade.run import config as configs
 from tests.conftest import ITEMS, MakeConfig
 from tests.ray_cluster import import_ray
@@ -273,9 +273,9 @@ def test_the_vllm_processor_path_answers_as_the_local_engine(
 
 
 def test_the_plan_says_which_executor_runs_it(make_config: MakeConfig) -> None:
-    planned = plan.describe_plan(on_ray(make_config()))
+    planned = preview.describe_plan(on_ray(make_config()))
     assert planned["executor"] == "ray" and planned["schedule"] == "frontend-first"
-    assert plan.describe_plan(make_config())["executor"] == "local"
+    assert preview.describe_plan(make_config())["executor"] == "local"
 
 
 def test_the_judge_of_a_ray_run_sends_every_call_through_one_pool(

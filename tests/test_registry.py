@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from cascade.core import Captioner, Reasoner, registry
+from cascade.run import Executor
 
-ROLES = {"captioner": Captioner, "reasoner": Reasoner}
+ROLES = {"captioner": Captioner, "reasoner": Reasoner, "executor": Executor}
 
 
 @pytest.mark.parametrize(
     ("table", "name"),
-    [(t, n) for t in ("captioner", "reasoner", "benchmark") for n in registry.names(t)],  # type: ignore[arg-type]
+    [(t, n) for t in registry.TABLES for n in registry.names(t)],  # type: ignore[arg-type]
 )
 def test_entry_resolves(table: registry.Table, name: str) -> None:
     obj = registry.resolve(table, name)

@@ -17,7 +17,7 @@ from cascade.analysis.ablate import DOSE_KEYS, DoseSpec, Outcome, Sweep, SweepRe
 from cascade.analysis.caption_quality import CueResult, measure_run
 from cascade.analysis.judge import PROMPT as JUDGE_PROMPT
 from cascade.analysis.judge import SAMPLES as JUDGE_SAMPLES
-from cascade.analysis.judge import Executor, JudgeResult, judge_run
+from cascade.analysis.judge import JudgeResult, judge_run
 
 __all__ = [
     "DOSE_KEYS",
@@ -25,7 +25,6 @@ __all__ = [
     "JUDGE_SAMPLES",
     "CueResult",
     "DoseSpec",
-    "Executor",
     "JudgeResult",
     "Outcome",
     "Sweep",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.analysis import attribution, cues
-from cascade.analysis.judge import Executor, build_judge, judge_answerer, judge_spec, load_run
+from cascade.analysis.judge import build_judge, judge_answerer, judge_spec, load_run
 from cascade.core import Cache, CascadeError, Item, Reasoner, prompts
 from cascade.run import CONFIG, RESULTS, Counts, RunDir, answered
 from cascade.scoring import SCORERS, ItemResult, score_answer
@@ -92,7 +92,7 @@ def measure_run(
     scorer: str = attribution.SCORER,
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
-    executor: Executor | None = None,
+    executor: str | None = None,
 ) -> CueResult:
     """Measure the cue coverage of a run's descriptions (lexical, or by the reasoner preset
     `judge`), attribute its wrong answers (by `scorer`: strict unless chosen), and write

@@ -13,11 +13,10 @@ as wrong in accuracy.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -40,6 +39,7 @@ from cascade.run import (
     Counts,
     RunDir,
     answer,
+    executor_by_name,
     format_choices,
     plan,
 )
@@ -178,8 +178,6 @@ class ItemJudgement:
             "samples": self.samples,
         }
 
-
-Executor = Literal["local", "ray"]
 
 UNJUDGED = ("judge-error", "unparsed")
 """Statuses of items the judge should have scored but did not (exit code 3)."""
@@ -369,18 +367,15 @@ def build_judge(config: Any, spec: ComponentSpec) -> Reasoner:
 
 
 def judge_answerer(
-    config: Any, spec: ComponentSpec | None, executor: Executor | None = None
+    config: Any, spec: ComponentSpec | None, executor: str | None = None
 ) -> tuple[Answerer, int]:
-    """How the judge's calls are made, and how many at a time: with the `ray` executor (the
-    run's `run.executor` unless `executor` says), every call at once through a Ray pool of the
-    judge (`spec`); else locally, `run.batch_size` at a time. A judge given as a built component
-    runs locally."""
-    if spec is not None and (executor or config.run.executor) == "ray":
-        from cascade.run import distributed  # imports ray: only when asked for
-
-        answer_on_ray = distributed.answerer(spec, config.run.ray_address, config.run.batch_size)
-        return answer_on_ray, sys.maxsize
-    return answer, config.run.batch_size
+    """How the judge's calls are made, and how many at a time: by the executor `executor`
+    names (the run's `run.executor` unless given), with a pool of the judge (`spec`) where
+    the executor has one (Ray: every call at once). A judge given as a built component runs
+    locally, `run.batch_size` at a time."""
+    if spec is None:
+        return answer, config.run.batch_size
+    return executor_by_name(executor or config.run.executor).answerer(spec, config.run)
 
 
 def judge_run(
@@ -392,7 +387,7 @@ def judge_run(
     prompt: str = PROMPT,
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
-    executor: Executor | None = None,
+    executor: str | None = None,
 ) -> JudgeResult:
     """Judge a run directory with a reasoner preset (or registered backend) and write
     judge-<name>.json, .md and .csv into it. The run's page, which shows the rubric scores

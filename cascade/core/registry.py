@@ -1,4 +1,5 @@
-"""The one table of named components and benchmarks: name -> "module:Object", imported lazily."""
+"""The one table of named components, benchmarks and executors: name -> "module:Object",
+imported lazily."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Literal
 
 from cascade.core.errors import RegistryError
 
-Table = Literal["captioner", "reasoner", "benchmark"]
+Table = Literal["captioner", "reasoner", "benchmark", "executor"]
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,36 @@ BENCHMARKS: dict[str, Entry] = {
     ),
 }
 
+EXECUTORS: dict[str, Entry] = {
+    "local": Entry(
+        "cascade.run.local:LocalExecutor",
+        "this process runs every stage, batch by batch (run.schedule: overlap, sequential, ...)",
+    ),
+    "ray": Entry(
+        "cascade.run.distributed:RayExecutor",
+        "the stages as Ray Data jobs on a Ray cluster, each component in its own actor pool",
+    ),
+}
+
 TABLES: dict[Table, dict[str, Entry]] = {
     "captioner": CAPTIONERS,
     "reasoner": REASONERS,
     "benchmark": BENCHMARKS,
+    "executor": EXECUTORS,
 }
+
+
+def register(table: Table, name: str, target: str, summary: str) -> None:
+    """Add `name` to a table, the way a package outside cascade adds its own component,
+    benchmark or executor ("module:Object", imported on first use). A name registered already
+    to another object is refused: two owners of one name would drift apart unseen."""
+    entries = TABLES[table]
+    known = entries.get(name)
+    if known is not None and known.target != target:
+        raise RegistryError(
+            f"{table} {name!r} is registered already, as {known.target}; choose another name"
+        )
+    entries[name] = Entry(target, summary)
 
 
 def names(table: Table) -> list[str]:

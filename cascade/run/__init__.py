@@ -1,8 +1,9 @@
-"""Running: the run config and its plan, the front-end and answering stages, the pipeline that
-drives them batch by batch, and the run directory it writes. Renders no report.
+"""Running: the run config and its plan, the front-end and answering stages, the lifecycle of a
+run (`pipeline`) and the executors that compute its missing work (`Executor`, registered by
+name), and the run directory it writes. Renders no report.
 """
 
-from cascade.run import config, pipeline, plan, rescore
+from cascade.run import config, pipeline, plan, preview, rescore
 from cascade.run.answering import (
     Answerer,
     AnswerRecord,
@@ -13,11 +14,13 @@ from cascade.run.answering import (
     render_request,
 )
 from cascade.run.claims import claim_json, stored_sentence
-from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunConfig
+from cascade.run.config import AudioSpec, ComponentSpec, DescriptionSpec, RunConfig, RunSpec
 from cascade.run.description import KIND_LABELS, NO_DESCRIPTION, QUOTE_TAGS, compose
+from cascade.run.executor import Executor, executor_by_name
 from cascade.run.frontend import Clipped, Stage, run_stages
 from cascade.run.isolation import Counts, run_isolated
-from cascade.run.pipeline import Phase, Progress, RunSummary, run_directory
+from cascade.run.job import FrontendBatch, Job, Pending, Phase, Progress, Runner, answered_result
+from cascade.run.pipeline import run_directory
 from cascade.run.pool import ComponentPool
 from cascade.run.rescore import Scorable
 from cascade.run.rundir import (
@@ -34,6 +37,7 @@ from cascade.run.rundir import (
     cues_name,
     read_results,
 )
+from cascade.run.summary import RunSummary, check_answered
 from cascade.run.variations import Perturbation, derangement, needs_audio
 
 __all__ = [
@@ -56,27 +60,37 @@ __all__ = [
     "ComponentSpec",
     "Counts",
     "DescriptionSpec",
+    "Executor",
+    "FrontendBatch",
+    "Job",
+    "Pending",
     "Perturbation",
     "Phase",
     "Progress",
     "RunConfig",
     "RunDir",
+    "RunSpec",
     "RunSummary",
+    "Runner",
     "Scorable",
     "Stage",
     "answer",
     "answered",
+    "answered_result",
+    "check_answered",
     "claim_json",
     "compose",
     "config",
     "cue_files",
     "cues_name",
     "derangement",
+    "executor_by_name",
     "format_choices",
     "letters_phrase",
     "needs_audio",
     "pipeline",
     "plan",
+    "preview",
     "read_results",
     "render_request",
     "rescore",

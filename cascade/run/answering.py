@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -118,7 +118,25 @@ def generate_isolated(
 
 
 Answerer = Callable[[Sequence[ChatRequest], Reasoner, Cache, Counts], list[AnswerRecord]]
-"""`answer`'s signature: the local executor's, or the Ray executor's (`distributed.answerer`)."""
+"""`answer`'s signature: answers from the cache, the rest generated as an executor generates
+them (`Executor.answerer`)."""
+
+Generate = Callable[
+    [Reasoner, Sequence[ChatRequest], Counts], Iterable[tuple[int, ReasonerResponse]]
+]
+"""How the requests missing from the cache are generated: (request number, response) for every
+request, in any order, as they come (each is settled, and so cached, on arrival); their model
+time added to the counts."""
+
+
+def generate_here(
+    reasoner: Reasoner, requests: Sequence[ChatRequest], counts: Counts
+) -> Iterable[tuple[int, ReasonerResponse]]:
+    """The requests generated in this process, in one batch (`generate_isolated`)."""
+    started = time.perf_counter()
+    generated = generate_isolated(reasoner, requests)
+    counts.model_seconds += time.perf_counter() - started
+    return enumerate(generated)
 
 
 def look_up(
@@ -137,7 +155,7 @@ def look_up(
             found[index] = AnswerRecord(
                 request, response, key, messages_hash(request.messages), True
             )
-            counts.reused += 1
+            counts.tally(True, reused=True)
         else:
             missing.append((index, request, key))
     return found, missing
@@ -165,22 +183,32 @@ def settle(
                 "identity": identity.to_json(),
             },
         )
-        counts.computed += 1
-    else:
-        counts.failed += not response.ok
-        counts.computed += response.ok
+    counts.tally(response.ok)
     return AnswerRecord(request, response, key, messages_hash(request.messages), False)
 
 
+def reuse(owner: AnswerRecord, request: ChatRequest, counts: Counts) -> AnswerRecord:
+    """Another run's answer to the same request (a sweep's variation that changes nothing the
+    prompt shows), as that run would have had it from the cache: re-used when it was kept,
+    else counted as its own (a failure, or an answer the cache does not keep)."""
+    kept = cacheable(owner.response)
+    counts.tally(owner.response.ok, reused=kept)
+    return replace(owner, request=request, cached=kept)
+
+
 def answer(
-    requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: Counts
+    requests: Sequence[ChatRequest],
+    reasoner: Reasoner,
+    cache: Cache,
+    counts: Counts,
+    *,
+    generate: Generate = generate_here,
 ) -> list[AnswerRecord]:
-    """One answer per request, in order: cached answers re-used, the rest generated in one batch."""
+    """One answer per request, in order: cached answers re-used, the rest generated (in this
+    process unless `generate` says otherwise) and settled."""
     found, missing = look_up(requests, reasoner, cache, counts)
     if missing:
-        started = time.perf_counter()
-        generated = generate_isolated(reasoner, [request for _, request, _ in missing])
-        counts.model_seconds += time.perf_counter() - started
-        for (index, request, key), response in zip(missing, generated, strict=True):
+        for number, response in generate(reasoner, [r for _, r, _ in missing], counts):
+            index, request, key = missing[number]
             found[index] = settle(request, key, response, reasoner, cache, counts)
     return [found[i] for i in range(len(requests))]

@@ -15,9 +15,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cascade.core import BenchmarkSpec, ConfigError, Strict, digest, prompts, registry, shipped_dir
+from cascade.core import (
+    BenchmarkSpec,
+    ConfigError,
+    RegistryError,
+    Strict,
+    digest,
+    prompts,
+    registry,
+    shipped_dir,
+)
 from cascade.scoring import ScoringSpec
 
 
@@ -107,11 +116,22 @@ class RunSpec(Strict):
     every item, its models released, then the reasoner (when both would not fit in memory
     together, e.g. two vLLM engines on one GPU). Under `executor: ray` the front-end always
     runs first, as its own pass."""
-    executor: Literal["local", "ray"] = "local"
-    """`local`: this process runs every stage. `ray`: the stages run as Ray Data jobs on a Ray
-    cluster (`cascade.run.distributed`), each component in its own actor pool sized by its
+    executor: str = "local"
+    """A registered executor (`cascade list`; `cascade.run.executor`). `local`: this process
+    runs every stage. `ray`: the stages run as Ray Data jobs on a Ray cluster
+    (`cascade.run.distributed`), each component in its own actor pool sized by its
     `runtime.ray` settings; the driver (this process) writes the same run directory. A runtime
     choice: never part of the run's fingerprint or of any cache key."""
+
+    @field_validator("executor")
+    @classmethod
+    def _registered_executor(cls, name: str) -> str:
+        try:
+            registry.entry("executor", name)
+        except RegistryError as error:  # its "did you mean", under the key's name
+            raise ValueError(str(error)) from None
+        return name
+
     ray_address: str | None = None
     """The Ray cluster to join under `executor: ray` (`auto`, or `ray://head:10001`); default:
     the cluster in RAY_ADDRESS if set, else a local one started for the run."""
@@ -428,7 +448,15 @@ def validate(data: Mapping[str, Any], *, source: str = "config") -> RunConfig:
         problems = "\n  ".join(
             NO_REASONER
             if e["loc"] == ("reasoner",) and e["type"] == "missing"
-            else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}".removeprefix(": Value error, ")
+            else _problem(e["loc"], e["msg"])
             for e in error.errors()
         )
         raise ConfigError(f"invalid run config ({source}):\n  {problems}") from None
+
+
+def _problem(loc: Sequence[int | str], message: str) -> str:
+    """One validation problem: the key, and the validator's own words (pydantic's "Value error"
+    prefix left out)."""
+    where = ".".join(str(p) for p in loc)
+    message = message.removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

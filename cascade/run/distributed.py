@@ -1,8 +1,8 @@
-"""The Ray executor (`run.executor: ray`): the local executor's stages as Ray Data jobs.
+"""The Ray executor (`run.executor: ray`): a run's missing work as Ray Data jobs.
 
-The driver (the `cascade` process) keeps every decision the local executor makes (what the run
-directory already answers, cache look-ups, descriptions, prompts, result lines, the failure-rate
-limit) and sends only the model work to the cluster, in two passes:
+The driver (the `cascade` process) keeps every step of the run's lifecycle (`cascade.run.pipeline`:
+what the run directory already answers, cache look-ups, descriptions, prompts, result lines, the
+failure-rate limit) and sends only the model work to the cluster, in two passes:
 
 1. Front-end. The (captioner, clip) outputs missing from the cache, each once however many items
    or sweep variations need it, are a Dataset per captioner, mapped by `map_batches` over an
@@ -30,19 +30,19 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from cascade.core import (
     Cache,
     CascadeError,
     ChatRequest,
     ConfigError,
-    FailureRateExceeded,
     RayResources,
     Reasoner,
     ReasonerResponse,
@@ -54,16 +54,18 @@ from cascade.run import plan
 from cascade.run.answering import (
     Answerer,
     AnswerRecord,
-    cacheable,
+    answer,
     generate_isolated,
     look_up,
+    reuse,
     settle,
 )
-from cascade.run.config import ComponentSpec
+from cascade.run.config import ComponentSpec, RunSpec
+from cascade.run.executor import Executor
 from cascade.run.frontend import Clipped, Stage, StageRecord, hash_clips, run_stages
 from cascade.run.frontend import look_up as look_up_stage
 from cascade.run.isolation import Counts
-from cascade.run.pipeline import FrontendBatch, Job, Pending, answered_result
+from cascade.run.job import FrontendBatch, Job, Pending, answered_result
 from cascade.scoring import ItemResult
 
 if TYPE_CHECKING:
@@ -146,12 +148,30 @@ def _import_paths() -> list[str]:
     return [root, *[p for p in inherited if p != root]]
 
 
+class RayExecutor(Executor):
+    """The stages as Ray Data jobs; runs executed together share their work."""
+
+    name: ClassVar[str] = "ray"
+    extra: ClassVar[str | None] = "ray"
+    requires: ClassVar[tuple[str, ...]] = ("ray",)
+    shares_work: ClassVar[bool] = True
+
+    def schedule(self, run: RunSpec) -> str:
+        return "frontend-first"  # the front-end is its own pass, before any answer
+
+    def compute(self, jobs: Sequence[Job]) -> None:
+        run_jobs(jobs)
+
+    def answerer(self, spec: ComponentSpec, run: RunSpec) -> tuple[Answerer, int]:
+        """Every judge call at once, through a Ray pool of the judge (or the vLLM processor on
+        GPUs) for the requests not in the cache."""
+        return answerer(spec, run.ray_address, run.batch_size), sys.maxsize
+
+
 def run_jobs(jobs: Sequence[Job]) -> None:
     """Run every job's remaining items on Ray; the jobs' front-end outputs are computed once
-    and their requests share one pool per reasoner.
-
-    With one job, the failure-rate limit raises as the local executor does; with several (a
-    sweep), a job that passes it is stopped (`Job.stopped`) and the others go on.
+    and their requests share one pool per reasoner. Components load in their actors, never in
+    this process (those that only check, `light_load`, are checked here first).
     """
     address = jobs[0].runner.config.run.ray_address
     with cluster(address) as ray:
@@ -357,14 +377,7 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
         front.records = {i.id: {} for i in todo}
         if not runner.stages:
             continue
-        clipped: list[Clipped] = []
-        for item in todo:
-            try:
-                path = runner.perturbation.audio(item)
-            except CascadeError as error:
-                front.audio_errors[item.id] = str(error)
-                continue
-            clipped.append(Clipped(item.id, path, item.question, item.choices))
+        clipped, front.audio_errors = runner.clips(todo)
         hashes, unreadable = hash_clips(clipped, cache)
         counts = job.summary.frontend
         for stage, spec in zip(runner.stages, runner.config.captioners, strict=True):
@@ -426,10 +439,7 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
                     # As locally: only the run that computed an output sees it as new.
                     record = StageRecord(mine, need.key, cached=not need.owner)
                     front.records[need.item_id][need.label] = record
-                    if not output.ok:
-                        counts.add(need.label, "failed")
-                    else:
-                        counts.add(need.label, "computed" if need.owner else "reused")
+                    counts.tally(output.ok, reused=not need.owner, stage=need.label)
                     if need.owner:
                         counts.model_seconds += float(seconds)
                         front.seconds += float(seconds)
@@ -449,17 +459,11 @@ def _frontend(jobs: Sequence[Job], cache: Cache) -> list[FrontendBatch]:
             for item_id, by_label in front.records.items()
             if item_id not in front.audio_errors
         }
-        for item_id, message in front.audio_errors.items():
-            records[item_id] = [
-                StageRecord(
-                    StageOutput(item_id, s.label, s.component.kind, error=message), None, False
-                )
-                for s in job.runner.stages
-            ]
-            for label in labels:
-                job.summary.frontend.add(label, "failed")
-        per_item = front.seconds / max(len(records), 1)
-        batches.append(FrontendBatch(records, per_item, front.audio_errors))
+        batches.append(
+            FrontendBatch.assemble(
+                records, front.audio_errors, job.runner.stages, job.summary.frontend, front.seconds
+            )
+        )
     return batches
 
 
@@ -534,7 +538,7 @@ def _answering(
             [p.request for p in requests], runner.reasoner, cache, job.summary.reasoner
         )
         results += [answered_result(requests[i], record, front, 0.0) for i, record in found.items()]
-        _record(jobs, index, results)
+        job.record(results)
         if not missing:
             continue
         pool = _pool_key("reasoner", runner.config.reasoner)
@@ -577,13 +581,13 @@ def _answering(
                             one.pending.request, one.key, response, reasoner, cache, counts
                         )
                     else:
-                        record = _reuse(owner_record, one.pending, counts)
+                        record = reuse(owner_record, one.pending.request, counts)
                     result = answered_result(
                         one.pending, record, fronts[one.job], time.perf_counter() - started
                     )
                     block.setdefault(one.job, []).append(result)
             for index, results in block.items():
-                _record(jobs, index, results)
+                jobs[index].record(results)
 
 
 def _answers(dataset: Dataset) -> Iterator[list[tuple[int, ReasonerResponse]]]:
@@ -594,29 +598,6 @@ def _answers(dataset: Dataset) -> Iterator[list[tuple[int, ReasonerResponse]]]:
             (int(number), ReasonerResponse.from_json(json.loads(raw)))
             for number, raw in zip(batch["asked"], batch["response"], strict=True)
         ]
-
-
-def _reuse(owner: AnswerRecord, pending: Pending, counts: Counts) -> AnswerRecord:
-    """Another run's answer to the same request: re-used when it was kept (cached)."""
-    kept = cacheable(owner.response)
-    if kept:
-        counts.reused += 1
-    else:
-        counts.failed += not owner.response.ok
-        counts.computed += owner.response.ok
-    return replace(owner, request=pending.request, cached=kept)
-
-
-def _record(jobs: Sequence[Job], index: int, results: list[ItemResult]) -> None:
-    """Write a job's results; past its failure-rate limit a lone run stops, a sweep's
-    variation is set aside and the others go on."""
-    job = jobs[index]
-    try:
-        job.record(results)
-    except FailureRateExceeded as error:
-        if len(jobs) == 1:
-            raise
-        job.stopped = error
 
 
 def _reasoner_stage(
@@ -646,31 +627,32 @@ def answerer(spec: ComponentSpec, address: str | None, batch_size: int) -> Answe
     GPUs) for the requests not in the cache; for the judges, which call it with every request
     at once."""
 
+    def generate_on_ray(
+        reasoner: Reasoner, requests: Sequence[ChatRequest], counts: Counts
+    ) -> Iterator[tuple[int, ReasonerResponse]]:
+        if reasoner.light_load:
+            reasoner.load()  # fails in seconds, before a cluster starts
+        with cluster(address) as ray:
+            try:
+                _check_components([(f"judge {spec.stage!r}", "runtime.ray", reasoner)], ray)
+                rows = [
+                    {"asked": n, "request": json.dumps(request.to_json())}
+                    for n, request in enumerate(requests)
+                ]
+                gpus = ray.cluster_resources().get("GPU", 0) > 0
+                dataset = _reasoner_stage(
+                    ray.data.from_items(rows), reasoner, spec, batch_size=batch_size, gpus=gpus
+                )
+                for answers in _answers(dataset):
+                    for number, response in answers:
+                        counts.model_seconds += response.latency_s
+                        yield number, response
+            except Exception as error:
+                _reraise(error)
+
     def answer_on_ray(
         requests: Sequence[ChatRequest], reasoner: Reasoner, cache: Cache, counts: Counts
     ) -> list[AnswerRecord]:
-        found, missing = look_up(requests, reasoner, cache, counts)
-        if missing and reasoner.light_load:
-            reasoner.load()  # fails in seconds, before a cluster starts
-        if missing:
-            with cluster(address) as ray:
-                try:
-                    _check_components([(f"judge {spec.stage!r}", "runtime.ray", reasoner)], ray)
-                    rows = [
-                        {"asked": n, "request": json.dumps(request.to_json())}
-                        for n, (_, request, _) in enumerate(missing)
-                    ]
-                    gpus = ray.cluster_resources().get("GPU", 0) > 0
-                    dataset = _reasoner_stage(
-                        ray.data.from_items(rows), reasoner, spec, batch_size=batch_size, gpus=gpus
-                    )
-                    for answers in _answers(dataset):
-                        for number, response in answers:
-                            index, request, key = missing[number]
-                            counts.model_seconds += response.latency_s
-                            found[index] = settle(request, key, response, reasoner, cache, counts)
-                except Exception as error:
-                    _reraise(error)
-        return [found[i] for i in range(len(requests))]
+        return answer(requests, reasoner, cache, counts, generate=generate_on_ray)
 
     return answer_on_ray

@@ -42,6 +42,20 @@ def _failure(stage: Stage, item_id: str, message: str) -> StageOutput:
     return StageOutput(item_id=item_id, stage=stage.label, kind=stage.component.kind, error=message)
 
 
+def audio_failures(
+    audio_errors: Mapping[str, str], stages: Sequence[Stage], counts: Counts
+) -> dict[str, list[StageRecord]]:
+    """Every stage's failure on the items whose audio could not be made (an ablation's substitute
+    clip), counted: no stage looked anything up for them, so they hold no cache key."""
+    for _ in audio_errors:
+        for stage in stages:
+            counts.tally(False, stage=stage.label)
+    return {
+        item_id: [StageRecord(_failure(stage, item_id, message), None, False) for stage in stages]
+        for item_id, message in audio_errors.items()
+    }
+
+
 def _describe_isolated(stage: Stage, inputs: Sequence[StageInput]) -> list[StageOutput]:
     """The component's outputs for `inputs`; a batch that raises is retried item by item."""
 
@@ -93,7 +107,7 @@ def look_up(
     misses: list[tuple[Clipped, str]] = []
     for item in items:
         if item.item_id in audio_errors:
-            counts.add(stage.label, "failed")
+            counts.tally(False, stage=stage.label)
             records[item.item_id][stage.label] = StageRecord(
                 _failure(stage, item.item_id, audio_errors[item.item_id]), None, False
             )
@@ -108,7 +122,7 @@ def look_up(
         if hit is not None:
             output = replace(StageOutput.from_json(hit), item_id=item.item_id, stage=stage.label)
             records[item.item_id][stage.label] = StageRecord(output, key, True)
-            counts.add(stage.label, "reused")
+            counts.tally(True, reused=True, stage=stage.label)
         else:
             misses.append((item, key))
     return misses
@@ -142,7 +156,7 @@ def run_stages(
                 except CascadeError as error:
                     audio_errors[item.item_id] = str(error)
             if item.item_id in audio_errors:
-                counts.add(stage.label, "failed")
+                counts.tally(False, stage=stage.label)
                 records[item.item_id][stage.label] = StageRecord(
                     _failure(stage, item.item_id, audio_errors[item.item_id]), key, False
                 )
@@ -159,8 +173,6 @@ def run_stages(
             key = keys[output.item_id]
             if output.ok:
                 cache.put(namespace, key, {**output.to_json(), "identity": identity.to_json()})
-                counts.add(stage.label, "computed")
-            else:
-                counts.add(stage.label, "failed")
+            counts.tally(output.ok, stage=stage.label)
             records[output.item_id][stage.label] = StageRecord(output, key, False)
     return {i: [by_label[s.label] for s in stages] for i, by_label in records.items()}

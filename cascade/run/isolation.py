@@ -36,6 +36,16 @@ class Counts:
         bucket[outcome] += 1
         setattr(self, outcome, getattr(self, outcome) + 1)
 
+    def tally(self, ok: bool, *, reused: bool = False, stage: str | None = None) -> None:
+        """Count one output (under its front-end `stage` label, if any): failed when it
+        failed, else re-used (from the cache, or another run of a sweep that computed it) or
+        computed. The one rule both executors count by."""
+        outcome: Outcome = "failed" if not ok else "reused" if reused else "computed"
+        if stage is not None:
+            self.add(stage, outcome)
+        else:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+
 
 def run_isolated(
     call: Callable[[Sequence[Input]], Sequence[Output]],

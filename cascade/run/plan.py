@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -19,7 +18,6 @@ from cascade.core import (
     registry,
 )
 from cascade.run import config as configs
-from cascade.run.claims import claim_json
 from cascade.run.config import ComponentSpec, RunConfig
 from cascade.run.frontend import Stage
 
@@ -65,6 +63,8 @@ def load_benchmark(spec: BenchmarkSpec, *, need_audio: bool = True) -> Benchmark
 
 @dataclass(frozen=True)
 class Prompts:
+    """The run's two templates: the description's and the answering prompt's."""
+
     description: PromptTemplate
     answer: PromptTemplate
 
@@ -124,60 +124,3 @@ def _not_installed(table: registry.Table, preset: str) -> str:
     extra = getattr(component, "extra", None)
     needs = f"{table} {name!r} needs {needs}, which is not installed here"
     return f"{needs}: pip install -e '.[{extra}]'" if extra else needs
-
-
-def describe_plan(config: RunConfig) -> dict[str, Any]:
-    """What a run would do: benchmark, items, models, backends, prompts, the row it reproduces."""
-    benchmark = load_benchmark(config.benchmark, need_audio=False)
-    missing = sum(1 for i in benchmark.items if i.audio is None or not i.audio.is_file())
-    stages = build_stages(config)
-    reasoner = build_reasoner(config)
-    loaded = load_prompts(config)
-    return {
-        "name": config.name,
-        "fingerprint": config.fingerprint(),
-        "benchmark": {
-            "name": benchmark.name,
-            "items": len(benchmark.items),
-            "audio_missing": missing,
-            "audio_root": str(config.benchmark.audio_root) if config.benchmark.audio_root else None,
-        },
-        "captioners": [
-            {
-                "label": stage.label,
-                "component": stage.component.name,
-                "kind": stage.component.kind,
-                "preset": spec.preset,
-                "fallback_from": spec.fallback_from,
-                "config": stage.component.config.model_dump(mode="json"),
-                "runtime": stage.component.runtime.model_dump(mode="json"),
-            }
-            for stage, spec in zip(stages, config.captioners, strict=True)
-        ],
-        "reasoner": {
-            "component": reasoner.name,
-            "preset": config.reasoner.preset,
-            "fallback_from": config.reasoner.fallback_from,
-            "config": reasoner.config.model_dump(mode="json"),
-            "runtime": reasoner.runtime.model_dump(mode="json"),
-        },
-        "prompts": {
-            "description": f"{loaded.description.name} v{loaded.description.version}",
-            "answer": f"{loaded.answer.name} v{loaded.answer.version}",
-        },
-        "audio": config.audio.model_dump(mode="json"),
-        "description": config.description.model_dump(mode="json"),
-        "schedule": config.run.schedule if config.run.executor == "local" else "frontend-first",
-        "executor": config.run.executor,
-        "ray_address": config.run.ray_address,
-        **claim_plan(config),
-        "notices": notices(config),
-    }
-
-
-def claim_plan(config: RunConfig) -> dict[str, Any]:
-    """The plan's `reproduces` (the claimed row, only while the claim holds) and `claim` (the
-    row, whether it holds, the settings that differ and what is assumed; null: none claimed)."""
-
-    claim = claim_json(config)
-    return {"reproduces": claim["row"] if claim and claim["holds"] else None, "claim": claim}
