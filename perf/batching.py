@@ -214,7 +214,10 @@ def frontend_part(count: int) -> dict[str, Any]:
     from cascade.run.config import validate
 
     items = plan.load_benchmark(BenchmarkSpec(name="demo", limit=count)).items
-    config = validate({"captioners": ["whisper", "audioset", "signal"]})
+    # Only the front-end stages are built; a run config must still name a reasoner.
+    config = validate(
+        {"captioners": ["whisper", "audioset", "signal"], "reasoner": {"name": "scripted"}}
+    )
     figures: dict[str, Any] = {"clips": len(items)}
 
     def inputs() -> list[StageInput]:
