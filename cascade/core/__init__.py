@@ -1,5 +1,6 @@
 """The lowest layer: records, the two component roles and their registry, audio, the cache,
-prompts, benchmarks, model files and errors. Imports no model library and nothing above it.
+prompts, benchmarks, model files, errors and the neutralising of untrusted text. Imports no model
+library and nothing above it.
 """
 
 from cascade.core import logs, prompts, registry
@@ -84,8 +85,11 @@ from cascade.core.registry import resolve
 from cascade.core.resources import shipped_dir
 from cascade.core.strict import Strict
 from cascade.core.textfiles import read_text, read_yaml_mapping
+from cascade.core.untrusted import ANSWER_LABEL_REMOVED, TAG_REMOVED, neutralise
 
 __all__ = [
+    "ANSWER_LABEL_REMOVED",
+    "TAG_REMOVED",
     "AudioError",
     "Benchmark",
     "BenchmarkDefinition",
@@ -141,6 +145,7 @@ __all__ = [
     "markdown",
     "messages_hash",
     "models_dir",
+    "neutralise",
     "package_file",
     "package_version",
     "pct",
