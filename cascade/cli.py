@@ -11,14 +11,14 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cascade.core import CascadeError, ExitCode, ItemsFailed, registry
+from cascade.core import CascadeError, ExitCode, ItemsFailed, RegistryError, registry
 from cascade.run import config as configs
 
 app = typer.Typer(
@@ -467,6 +467,7 @@ def compare(
     runs = [(str(p), rescore.load(p)) for p in paths]
     _print_notices([n for _, scorable in runs for n in scorable.notices])
     compared = comparing.compare(runs, alpha=level)
+    compared["rubrics"] = comparing.rubric_pairs(paths, alpha=level)
     if html is not None:
         from cascade.core import write_atomic
         from cascade.report import compare_page
@@ -481,6 +482,11 @@ def compare(
         console.print(f"[bold]note:[/] {note}", highlight=False)
     _print_frame(comparing.accuracy_table(compared), "accuracy")
     _print_frame(comparing.paired_table(compared), "paired against the first run")
+    if compared["rubrics"]:
+        _print_frame(
+            comparing.rubric_table(compared["rubrics"]),
+            "MMAR-Rubrics scores paired against the first run (same protocol and judge)",
+        )
     for pair in compared["paired"]:
         if pair["scorer"] == "strict" and (pair["to_correct"] or pair["to_wrong"]):
             console.print(
@@ -739,19 +745,170 @@ def cues(
 @app.command()
 @reported
 def judge(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    judge_: Annotated[
-        str, typer.Option("--judge", help="Reasoner preset or backend that plays the judge.")
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory, or a predictions file in MMAR's format (JSON or JSONL with "
+            "`id`, `answer_prediction`, `thinking_prediction`)."
+        ),
     ],
-    samples: Annotated[int, typer.Option(min=3, help="Judge samples per item.")] = 5,
-    prompt: Annotated[str, typer.Option(help="Judge prompt template.")] = "judge_rubric",
+    judge_: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            help="A reasoner preset or backend as the judge; default: the official judge, "
+            "OpenAI gpt-4o-2024-11-20 (OPENAI_API_KEY).",
+        ),
+    ] = None,
+    protocol: Annotated[
+        Literal["mmar-rubrics", "ungated"],
+        typer.Option(
+            help="mmar-rubrics: MMAR's official protocol. ungated: cascade's diagnostic (every "
+            "item's reasoning judged, right or wrong; needs --judge); never MMAR-Rubrics."
+        ),
+    ] = "mmar-rubrics",
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the calls, tokens and cost it would take; ask nothing.")
+    ] = False,
+    max_calls: Annotated[
+        int | None, typer.Option(min=0, help="Stop before making more judge calls than this.")
+    ] = None,
+    price: Annotated[
+        str | None,
+        typer.Option(help="The judge's price, dollars per million input,output tokens: 2.5,10."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Output JSONL (default: in the run, or <file>.evaluated.jsonl)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Per-request timeout (s).")] = 120.0,
+    qps: Annotated[float, typer.Option(min=0.001, help="Judge requests per second.")] = 8.0,
+    max_workers: Annotated[int, typer.Option(min=1, help="Items judged at once.")] = 80,
+    retries: Annotated[int, typer.Option(min=1, help="Attempts per rater.")] = 20,
+    retry_interval: Annotated[
+        float, typer.Option(min=0, help="Pause after an invalid reply (s).")
+    ] = 1.0,
+    samples: Annotated[
+        int | None, typer.Option(min=3, help="ungated: judge samples per item (default 5).")
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="ungated: judge prompt template (default judge_rubric).")
+    ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", "-s", help="Override a judge setting: config.temperature=0.7."),
+        typer.Option("--set", "-s", help="Override a preset judge's setting: config.seed=42."),
     ] = None,
     executor: JudgeExecutor = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Score a run's reasoning against MMAR's per-item rubrics with an LLM judge."""
+    """Score reasoning by MMAR-Rubrics (MMAR's official protocol and judge) or, with --judge, by
+    the same protocol with another judge; --protocol ungated is cascade's own diagnostic."""
+    from cascade import commands
+
+    if protocol == "ungated":
+        if judge_ is None:
+            raise CascadeError("--protocol ungated needs a judge: --judge PRESET")
+        _judge_ungated(
+            path, judge_, samples or 5, prompt or "judge_rubric", tuple(set_ or ()), executor
+        )
+        return
+    given = [name for name, value in (("--samples", samples), ("--prompt", prompt)) if value]
+    if given:
+        # MMAR-Rubrics fixes its prompt and its five raters: an option that would change them is
+        # refused rather than ignored.
+        raise typer.BadParameter(
+            f"{' and '.join(given)} belong to --protocol ungated; MMAR-Rubrics uses the "
+            "benchmark's own prompt and five raters"
+        )
+    if dry_run:
+        described = commands.judge_rubrics_plan(path, judge_, output=output, price=price)
+        console.print_json(json.dumps(described))
+        return
+    from cascade.analysis import rubrics
+
+    settings = rubrics.Settings(
+        retries=retries,
+        retry_interval_s=retry_interval,
+        max_workers=max_workers,
+        qps=qps,
+        timeout_s=timeout,
+        max_calls=max_calls,
+    )
+    result = commands.judge_rubrics(
+        path,
+        judge_,
+        settings=settings,
+        overrides=tuple(set_ or ()),
+        output=output,
+        executor=executor,
+    )
+    if as_json:
+        console.print_json(json.dumps(result.summary))
+    else:
+        _print_rubrics(result)
+    _check_rubrics(result)
+
+
+def _print_rubrics(result: Any) -> None:
+    """The totals as the official script prints them (score and accuracy x100 over the
+    evaluated items), with 95% intervals, then what was left out."""
+    import pandas as pd
+
+    summary = result.summary
+
+    def row(group: str, t: dict[str, Any]) -> dict[str, Any]:
+        low, high = t["score_ci"]
+        return {
+            "group": group,
+            "n": t["n"],
+            "score [95% CI]": f"{t['score']:.2f} [{low:.2f}, {high:.2f}]",
+            "accuracy %": f"{t['accuracy']:.2f}",
+        }
+
+    rows = [row("all", summary["overall"])]
+    for table, groups in summary["groups"].items():
+        rows += [row(f"{table}={value}", t) for value, t in groups.items()]
+    _print_frame(pd.DataFrame(rows), f"{result.label} of {summary['name']}")
+    calls = summary["calls"] or {}
+    console.print(
+        f"evaluated {summary['overall']['n']}; not evaluated {len(summary['not_evaluated'])}; "
+        f"without a prediction {len(summary['without_prediction'])} (the official script's "
+        f'"No prediction count": {summary["no_prediction_count"]}); judge calls made '
+        f"{calls.get('made', 0)}, re-used {calls.get('reused', 0)}, invalid replies "
+        f"{calls.get('invalid', 0)}, rate-limited {calls.get('rate_limited', 0)}",
+        highlight=False,
+    )
+    for note in summary["notes"]:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"written: {result.target.output}", highlight=False)
+
+
+def _check_rubrics(result: Any) -> None:
+    """Exit code 3 when items were not evaluated or had no prediction: the same command again
+    judges only those."""
+    failed = result.not_evaluated
+    missing = result.target.source.without_prediction
+    if failed or missing:
+        reasons = "; ".join(f"{i}: {r}" for i, r in list(failed.items())[:3])
+        raise ItemsFailed(
+            f"{len(failed)} items not evaluated ({reasons or '-'}) and {len(missing)} without a "
+            f"prediction (e.g. {', '.join(list(missing)[:3]) or '-'}): they are left out of the "
+            f"totals above, as the official script leaves them out. Run the same command again "
+            f"to judge the items not evaluated (judged items in {result.target.output} are "
+            "kept); give the missing predictions in the file.",
+            len(failed) + len(missing),
+        )
+
+
+def _judge_ungated(
+    run_dir: Path,
+    judge_: str,
+    samples: int,
+    prompt: str,
+    overrides: tuple[str, ...],
+    executor: str | None,
+) -> None:
+    """cascade's ungated reasoning-quality diagnostic (`cascade.analysis.judge`)."""
     from cascade import commands
     from cascade.analysis import judge as judging
     from cascade.core import pct
@@ -768,14 +925,14 @@ def judge(
             judge_,
             samples=samples,
             prompt=prompt,
-            overrides=tuple(set_ or ()),
+            overrides=overrides,
             executor=executor,
         )
     table = result.table.copy()
     for column in ("rubric", "rubric_ci_low", "rubric_ci_high", "accuracy"):
         if column in table:
             table[column] = [pct(v) for v in table[column]]
-    _print_frame(table, f"rubric scores (%) of {run_dir.name} by {judge_}")
+    _print_frame(table, f"{judging.LABEL} (%) of {run_dir.name} by {judge_}")
     statuses: dict[str, int] = {}
     for item in result.judged:
         statuses[item.status] = statuses.get(item.status, 0) + 1
@@ -822,7 +979,7 @@ def list_() -> None:
             table.add_column(column)
         for name in registry.names(table_name):
             entry = registry.entry(table_name, name)
-            extra, installed = _extra_status(entry.target)
+            extra, installed = _extra_status(table_name, name)
             table.add_row(name, extra, installed, entry.summary)
         console.print(table)
     for folder in ("captioners", "reasoners"):
@@ -845,13 +1002,15 @@ def list_() -> None:
     console.print(table)
 
 
-def _extra_status(target: str) -> tuple[str, str]:
-    """The component's extra and whether the modules it needs are importable."""
-    module_name, _, attribute = target.partition(":")
+def _extra_status(table: registry.Table, name: str) -> tuple[str, str]:
+    """The entry's extra and whether the modules it needs are importable."""
     try:
-        obj = getattr(__import__(module_name, fromlist=[attribute]), attribute)
+        obj = registry.resolve(table, name)
     except ImportError as error:
         return "?", f"no ({error.name})"
+    except RegistryError as error:  # a package's entry that cannot be imported (`run` says why)
+        missing = getattr(error.__cause__, "name", None)
+        return "?", f"no ({missing or 'its package cannot be imported'})"
     extra = getattr(obj, "extra", None) or "-"
     missing = [m for m in getattr(obj, "requires", ()) if importlib.util.find_spec(m) is None]
     return extra, ("no: " + ", ".join(missing)) if missing else "yes"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cascade.analysis import (
     JUDGE_PROMPT,
@@ -21,6 +22,7 @@ from cascade.analysis import (
     caption_quality,
     judge_run,
     measure_run,
+    rubrics,
 )
 from cascade.core import Cache, CascadeError, FailureRateExceeded, Interrupted, Reasoner
 from cascade.report import finished, write_run_report, write_run_reports, write_sweep_report
@@ -100,6 +102,41 @@ def judge(
     if finished(run_dir):
         write_run_report(run_dir)
     return result
+
+
+def judge_rubrics(
+    path: Path,
+    judge: str | None = None,
+    *,
+    settings: rubrics.Settings | None = None,
+    overrides: Sequence[str] = (),
+    output: Path | None = None,
+    cache_dir: Path | None = None,
+    executor: str | None = None,
+) -> rubrics.RubricsResult:
+    """MMAR-Rubrics of a run directory or a predictions file (`rubrics.evaluate`; `judge` None:
+    the official judge), then, for a run, its report.md and report.html, which show it."""
+    settings = settings or rubrics.Settings()
+    rubrics.judge_component(judge, overrides)
+    target = rubrics.target(path, judge, output)
+    made = rubrics.make_judge(target, judge, settings, overrides, executor)
+    run_dir = target.source.run_dir
+    if cache_dir is None and run_dir is not None:
+        from cascade.run import RunDir
+
+        cache_dir = RunDir(run_dir).config().cache_dir
+    try:
+        return rubrics.evaluate(target, made, Cache(cache_dir), settings)
+    finally:
+        if run_dir is not None and finished(run_dir):
+            write_run_reports(run_dir)
+
+
+def judge_rubrics_plan(
+    path: Path, judge: str | None = None, *, output: Path | None = None, price: str | None = None
+) -> dict[str, Any]:
+    """What `judge_rubrics` would do and cost (`rubrics.plan`); nothing is asked."""
+    return rubrics.plan(rubrics.target(path, judge, output), price)
 
 
 def cues(

@@ -278,7 +278,17 @@ def test_a_judge_whose_every_call_failed_exits_3(make_config: MakeConfig, bench:
     run_dir = commands.run(make_config()).run_dir
     failing = "{" + ", ".join(f"{i[0]}: HTTP 500" for i in ITEMS) + "}"
     result = runner.invoke(
-        app, ["judge", str(run_dir), "--judge", "scripted", "--set", f"config.errors={failing}"]
+        app,
+        [
+            "judge",
+            str(run_dir),
+            "--protocol",
+            "ungated",
+            "--judge",
+            "scripted",
+            "--set",
+            f"config.errors={failing}",
+        ],
     )
     assert result.exit_code == ExitCode.FAILED_ITEMS, result.output
     assert "5 of 6 items have no rubric score (judge-error 5" in result.output
@@ -292,7 +302,17 @@ def test_an_empty_judge_reply_is_a_failed_call(make_config: MakeConfig, bench: P
 
     run_dir = commands.run(make_config()).run_dir
     result = runner.invoke(
-        app, ["judge", str(run_dir), "--judge", "scripted", "--set", "config.default=''"]
+        app,
+        [
+            "judge",
+            str(run_dir),
+            "--protocol",
+            "ungated",
+            "--judge",
+            "scripted",
+            "--set",
+            "config.default=''",
+        ],
     )
     assert result.exit_code == ExitCode.FAILED_ITEMS, result.output
     written = json.loads((run_dir / "judge-scripted.json").read_text())

@@ -92,8 +92,19 @@ def test_a_judge_prompt_that_is_not_utf8_is_one_paragraph(
     run_dir = commands.run(make_config()).run_dir
     bad = tmp_path / "judge_bad.yaml"
     bad.write_bytes(b"name: judge_bad\nsummary: \xff\n")
-    result = invoke("judge", str(run_dir), "--judge", "scripted", "--prompt", str(bad))
+    result = invoke(
+        "judge", str(run_dir), "--protocol", "ungated", "--judge", "scripted", "--prompt", str(bad)
+    )
     one_paragraph(result, ExitCode.ERROR, f"prompt template {bad} line 2: not UTF-8 text")
+
+
+def test_ungated_options_are_refused_under_mmar_rubrics(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    run_dir = commands.run(make_config()).run_dir
+    result = invoke("judge", str(run_dir), "--prompt", "judge_rubric", "--samples", "3")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "--samples and --prompt belong to --protocol ungated" in result.output
 
 
 def test_a_config_with_a_byte_order_mark_is_read(make_config: MakeConfig, tmp_path: Path) -> None:

@@ -249,7 +249,7 @@ def test_text_from_items_models_and_judges_is_escaped_in_every_page(
         f"Which mood? {HOSTILE}",  # question
         f"(A) Happy {HOSTILE}",  # choice
         f"{HOSTILE}\nANSWER: A",  # answer
-        f"Rubric scores by {HOSTILE}",  # judge
+        f"(not MMAR-Rubrics), judge {HOSTILE}",  # judge
     ):
         assert str(escape(shown)) in run_page, shown
     # the description of music-mood and the reasoning of the five answered items

@@ -154,7 +154,9 @@ def test_judge_trims_refuses_unreadable_replies_and_caches_every_sample(
     assert len(set(keys)) == 5  # the sample index enters the cache key
     assert "## Not scored (unparsed)" in first.files["md"].read_text()
     page = (finished_run / "report.html").read_text()
-    assert "Rubric scores by per-sample" in page and "83.33 [" in page  # sound: (2/3 + 1) / 2
+    assert (
+        "(not MMAR-Rubrics), judge per-sample" in page and "83.33 [" in page
+    )  # sound: (2/3 + 1) / 2
 
     again = commands.judge(
         finished_run, "per-sample", reasoner=PerSampleJudge(config={"answers": scripted})
@@ -168,6 +170,8 @@ def test_judge_command_with_a_registered_backend(finished_run: Path) -> None:
         [
             "judge",
             str(finished_run),
+            "--protocol",
+            "ungated",
             "--judge",
             "scripted",
             "--set",

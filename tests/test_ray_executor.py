@@ -312,7 +312,8 @@ def test_the_judge_of_a_ray_run_sends_every_call_through_one_pool(
     cli = CliRunner().invoke(
         app,
         [
-            *("judge", str(local_run), "--judge", "scripted", "--executor", "ray"),
+            *("judge", str(local_run), "--protocol", "ungated", "--judge", "scripted"),
+            *("--executor", "ray"),
             *("--set", f"config.default={replies}", "--set", f"runtime.trace_dir={asked}"),
         ],
     )

@@ -11,6 +11,7 @@ from cascade.analysis import (
     cues,
     doses,
     judge,
+    rubrics,
     sweep_table,
 )
 from cascade.analysis.ablate import DOSE_KEYS, DoseSpec, Outcome, Sweep, SweepResults, SweepSpec
@@ -39,5 +40,6 @@ __all__ = [
     "judge",
     "judge_run",
     "measure_run",
+    "rubrics",
     "sweep_table",
 ]

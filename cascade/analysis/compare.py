@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ from cascade.scoring import (
     ScoringSpec,
     compute_metrics,
     outcomes,
+    paired_scores,
     paired_test,
 )
 
@@ -151,3 +153,48 @@ def paired_table(compared: dict[str, Any]) -> pd.DataFrame:
         for p in compared["paired"]
     ]
     return pd.DataFrame(rows)
+
+
+def rubric_pairs(paths: Sequence[Path], *, alpha: float = PAIRED_ALPHA) -> list[dict[str, Any]]:
+    """Paired tests of MMAR-Rubrics scores (`stats.paired_scores`) for each later run against
+    the first, one per protocol and judge that scored every run (a run directory's
+    `rubrics-*.json`): only numbers made the same way are compared, on the items both evaluated."""
+    from cascade.run import RunDir
+
+    by_run: list[dict[str, dict[str, float]]] = []
+    for path in paths:
+        found: dict[str, dict[str, float]] = {}
+        if path.is_dir():
+            for summary, lines in RunDir(path).rubrics_records():
+                found[summary["label"]] = {str(line["id"]): line["score"] for line in lines}
+        by_run.append(found)
+    labels = [k for k in by_run[0] if all(k in run for run in by_run[1:])]
+    pairs = []
+    for label in labels:
+        for index in range(1, len(paths)):
+            tested = paired_scores(
+                by_run[0][label], by_run[index][label], comparisons=len(paths) - 1, alpha=alpha
+            )
+            pairs.append(
+                {"base": str(paths[0]), "run": str(paths[index]), "judged_by": label} | tested
+            )
+    return pairs
+
+
+def rubric_table(pairs: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "run": p["run"],
+                "vs": p["base"],
+                "judged by": p["judged_by"],
+                "n": p["n"],
+                "score": f"{100 * p['b_mean']:.2f} vs {100 * p['a_mean']:.2f}",
+                "difference": f"{100 * p['difference']:+.2f}",
+                "p (Wilcoxon)": f"{p['p_value']:.3g}",
+                "p × m": f"{p['p_bonferroni']:.3g}",
+                "significant": "yes" if p["significant"] else "no",
+            }
+            for p in pairs
+        ]
+    )

@@ -1,4 +1,7 @@
-"""Rubric scoring of a finished run by an LLM judge (MMAR's reasoning-quality protocol).
+"""cascade's ungated reasoning-quality diagnostic (`cascade judge --protocol ungated`): never
+MMAR-Rubrics, which is `cascade.analysis.rubrics`. Unlike the official protocol it judges every
+item's reasoning whether its answer is right or not, with any judge and cascade's own prompt and
+`POINT n: score` reply format.
 
 Each item with a rubric (a list of scoring points, each scored from its `choices`, e.g. 0 or 1) is
 shown to the judge with the question, the correct answer, the reference reasoning and the run's
@@ -48,6 +51,8 @@ from cascade.scoring import ItemResult, mean_interval, score_answer
 
 SAMPLES = 5
 PROMPT = "judge_rubric"
+LABEL = "ungated reasoning-quality diagnostic (not MMAR-Rubrics)"
+PROTOCOL = "ungated"
 _POINT = re.compile(
     r"^[\s>*_#-]*POINT\s*#?\s*(\d+)\s*[*_]*\s*[:=\-]\s*[*_]*\s*(-?\d+(?:\.\d+)?)",
     re.IGNORECASE | re.MULTILINE,
@@ -321,7 +326,7 @@ def render_markdown(
     for j in judged:
         status.setdefault(j.status, []).append(j.id)
     lines = [
-        f"# Rubric scores of {name} by {judge}",
+        f"# {LABEL[0].upper()}{LABEL[1:]}: {name}, judged by {judge}",
         "",
         f"{SAMPLES} judge samples per item; the middle three totals averaged, over the item's "
         "maximum. Items the run failed to answer score 0; items with an unreadable judge reply "
@@ -425,6 +430,8 @@ def judge_run(
     record = {
         "run": config.name,
         "judge": judge,
+        "protocol": PROTOCOL,
+        "label": f"{LABEL}, judge {judge}",
         "judge_identity": reasoner.identity.to_json(),
         "prompt": f"{template.name} v{template.version}",
         "samples": samples,

@@ -1,21 +1,22 @@
 """The lowest layer: records, the two component roles and their registry, audio, the cache,
-prompts, benchmarks, model files and errors. Imports no model library and nothing above it.
+prompts, benchmarks, model files, errors and the neutralising of untrusted text. Imports no model
+library and nothing above it.
 """
 
 from cascade.core import logs, prompts, registry
 from cascade.core.audio import Clip, Waveform, content_hash, resample
 from cascade.core.benchmarks import (
     Benchmark,
+    BenchmarkDefinition,
     BenchmarkSpec,
+    OfficialRule,
+    Prediction,
+    PredictionsFile,
     RawRecord,
-    build_items,
-    load_demo,
-    load_mmar,
-    load_mmau,
-    mmar_fields,
-    mmau_fields,
+    benchmark_by_name,
+    benchmark_of_file,
     read_records,
-    shipped_file,
+    token_set_match,
 )
 from cascade.core.cache import (
     Cache,
@@ -84,10 +85,14 @@ from cascade.core.registry import resolve
 from cascade.core.resources import shipped_dir
 from cascade.core.strict import Strict
 from cascade.core.textfiles import read_text, read_yaml_mapping
+from cascade.core.untrusted import ANSWER_LABEL_REMOVED, TAG_REMOVED, neutralise
 
 __all__ = [
+    "ANSWER_LABEL_REMOVED",
+    "TAG_REMOVED",
     "AudioError",
     "Benchmark",
+    "BenchmarkDefinition",
     "BenchmarkError",
     "BenchmarkSpec",
     "Cache",
@@ -108,7 +113,10 @@ __all__ = [
     "Item",
     "ItemsFailed",
     "MissingExtraError",
+    "OfficialRule",
     "PinnedRelease",
+    "Prediction",
+    "PredictionsFile",
     "PromptError",
     "PromptTemplate",
     "RawRecord",
@@ -123,7 +131,8 @@ __all__ = [
     "StorageError",
     "Strict",
     "Waveform",
-    "build_items",
+    "benchmark_by_name",
+    "benchmark_of_file",
     "check_env_names",
     "content_hash",
     "default_root",
@@ -131,16 +140,12 @@ __all__ = [
     "forget",
     "free_slot",
     "install_command",
-    "load_demo",
-    "load_mmar",
-    "load_mmau",
     "load_once",
     "logs",
     "markdown",
     "messages_hash",
-    "mmar_fields",
-    "mmau_fields",
     "models_dir",
+    "neutralise",
     "package_file",
     "package_version",
     "pct",
@@ -159,8 +164,8 @@ __all__ = [
     "resolve",
     "sha256_file",
     "shipped_dir",
-    "shipped_file",
     "stage_key",
+    "token_set_match",
     "unpacked",
     "write_atomic",
 ]

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from cascade.core import (
-    BenchmarkError,
     CascadeError,
     Item,
     RawRecord,
-    build_items,
-    mmar_fields,
-    mmau_fields,
+    benchmark_by_name,
+    benchmark_of_file,
     read_records,
 )
 from cascade.run.answering import answered
@@ -51,37 +49,20 @@ class Scorable:
         return [i for i, by_sample in lines.items() if not all(map(answered, by_sample.values()))]
 
 
-def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
-    """(benchmark, prediction key, field adapter) from the records' own fields."""
-    keys = set().union(*(r.keys() for r in records)) if records else set()
-    if "modality" in keys:
-        return "mmar", "answer_prediction", mmar_fields
-    if "task" in keys:
-        key = "model_output" if "model_output" in keys else "model_prediction"
-        return "mmau-test-mini", key, mmau_fields
-    raise BenchmarkError(
-        f"{source}: neither MMAR's format (a `modality` field) nor MMAU's (a `task` field)"
-    )
+Meta = Mapping[str, Mapping[str, Any]]
+"""Benchmark records by id, whose fields fill and override a predictions file's (the official
+rubric script's `--meta`)."""
 
 
-def _prediction_key(benchmark: str, records: list[RawRecord], path: Path) -> str:
-    """The key holding the predictions: the one the benchmark's official script reads (MMAR
-    `answer_prediction`, MMAU `model_output`), or the other spelling the benchmark's documents use
-    (`model_output` in MMAR files, `model_prediction` in MMAU's README) when no item has it."""
-    mmar = benchmark == "mmar"
-    keys = ("answer_prediction", "model_output") if mmar else ("model_output", "model_prediction")
-    for key in keys:
-        if any(key in r for r in records):
-            return key
-    raise BenchmarkError(
-        f"{path}: no item has a prediction; each item of a {benchmark} predictions file "
-        f"needs `{keys[0]}` (the key the official scorer reads; "
-        f"{' or '.join(f'`{k}`' for k in keys[1:])} also accepted)"
-    )
+def _with_meta(records: list[RawRecord], meta: Meta | None) -> list[RawRecord]:
+    if not meta:
+        return records
+    return [{**r, **meta.get(str(r.get("id")), {})} for r in records]
 
 
-def from_predictions(path: Path) -> Scorable:
-    """A predictions file in MMAR's or MMAU's format.
+def from_predictions(path: Path, meta: Meta | None = None) -> Scorable:
+    """A predictions file in the official format of a registered benchmark (MMAR's, MMAU's, or
+    a package's), read by that benchmark (`BenchmarkDefinition.read_predictions`).
 
     Each item's prediction is scored as the official script scores it: `official` judges the
     prediction verbatim, and the strict and lenient extractions are read from the same text (see
@@ -89,37 +70,27 @@ def from_predictions(path: Path) -> Scorable:
     scripts do, and listed in `missing_prediction`.
 
     Raises:
-        BenchmarkError: the file cannot be read, is in neither format, holds no item, or no item
-            has a prediction (or one that is not a string).
+        BenchmarkError: the file cannot be read, is in no benchmark's format (or in several),
+            holds no item, or no item has a prediction (or one that is not a string).
     """
-    records = read_records(path)
-    benchmark, _, adapter = _format_of(records, path)
-    key = _prediction_key(benchmark, records, path)
-    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
-    results: dict[str, dict[str, Any]] = {}
-    missing = []
-    for number, (item, record) in enumerate(zip(items, records, strict=True), start=1):
-        if key not in record:
-            missing.append(item.id)
-            continue
-        prediction = record[key]
-        if not isinstance(prediction, str):
-            raise BenchmarkError(
-                f"{path} item {number} ({item.id}): `{key}` is {type(prediction).__name__}, "
-                "not a string; write the model's answer text there"
-            )
-        results[item.id] = {
-            "id": item.id,
-            "raw_answer": prediction,
-            "reasoning": record.get("thinking_prediction") or "",
+    records = _with_meta(read_records(path), meta)
+    read = benchmark_of_file(records, path).read_predictions(path, records)
+    results = {
+        p.item.id: {
+            "id": p.item.id,
+            "raw_answer": p.text,
+            "reasoning": p.thinking,
             "verbatim_prediction": True,
         }
-    kept = tuple(i for i in items if i.id in results)
-    return Scorable(path.stem, benchmark, kept, results, tuple(missing))
+        for p in read.predictions
+    }
+    items = tuple(p.item for p in read.predictions)
+    return Scorable(path.stem, read.benchmark, items, results, read.missing)
 
 
-def from_run(run_dir: Path) -> Scorable:
-    """A run directory: items from its predictions file, answers and errors from its results.
+def from_run(run_dir: Path, meta: Meta | None = None) -> Scorable:
+    """A run directory: items from its predictions file (with `meta` as in `from_predictions`),
+    answers and errors from its results.
 
     A damaged predictions.json (cut off, not UTF-8, not the benchmark's format) is rebuilt from
     the run's own results.jsonl and its benchmark's metadata, written again, and said in
@@ -130,10 +101,12 @@ def from_run(run_dir: Path) -> Scorable:
     samples = run.samples()
     summary = run.summary()
     notices: list[str] = []
+    # The run names its benchmark; a missing plug-in is said as such, never as damage.
+    named = benchmark_by_name(summary["benchmark"]) if summary.get("benchmark") else None
     try:
-        records = run.predictions()
-        benchmark, _, adapter = _format_of(records, run.predictions_path)
-        items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
+        records = _with_meta(run.predictions(), meta)
+        definition = named or benchmark_of_file(records, run.predictions_path)
+        benchmark, items = definition.name, definition.items(records, None)
     except CascadeError as damage:
         benchmark, items = _rebuild_predictions(run, samples, damage)
         notices.append(
@@ -141,8 +114,6 @@ def from_run(run_dir: Path) -> Scorable:
             "results.jsonl and its benchmark's metadata, and written again"
         )
     results = majority_results(items, samples)
-    if summary.get("benchmark"):
-        benchmark = summary["benchmark"]
     return Scorable(
         summary.get("name", run_dir.name),
         benchmark,
@@ -171,14 +142,14 @@ def _rebuild_predictions(
     items = list(benchmark.items)
     results = majority_results(items, samples)
     with run:  # the lock: never beside a run writing the same directory
-        run.write_predictions(predictions_of(items, results, benchmark.prediction_key))
+        run.write_predictions(predictions_of(benchmark, results))
     return benchmark.name, items
 
 
-def load(path: Path) -> Scorable:
-    """A run directory or a predictions file."""
+def load(path: Path, meta: Meta | None = None) -> Scorable:
+    """A run directory or a predictions file (`meta`: see `from_predictions`)."""
     if path.is_dir():
-        return from_run(path)
+        return from_run(path, meta)
     if path.is_file():
-        return from_predictions(path)
+        return from_predictions(path, meta)
     raise CascadeError(f"{path}: no such run directory or predictions file")

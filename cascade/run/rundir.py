@@ -12,6 +12,7 @@ before resuming. One process at a time owns a run directory (an advisory lock).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -25,6 +26,7 @@ import yaml
 from pydantic import ValidationError
 
 from cascade.core import (
+    Benchmark,
     CascadeError,
     ConfigError,
     Item,
@@ -37,7 +39,7 @@ from cascade.core import (
 from cascade.run import config as configs
 from cascade.run import plan
 from cascade.run.config import RunConfig
-from cascade.scoring import ScoringSpec
+from cascade.scoring import ScoringSpec, reasoning_before_answer
 
 CONFIG = "config.yaml"
 RESULTS = "results.jsonl"
@@ -47,6 +49,7 @@ SUMMARY = "summary.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 JUDGE_PREFIX = "judge-"
+RUBRICS_PREFIX = "rubrics-"
 CUES_PREFIX = "cues-"
 
 
@@ -109,17 +112,19 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
 
 
 def predictions_of(
-    items: Iterable[Item], results: Mapping[str, Mapping[str, Any]], key: str
+    benchmark: Benchmark, results: Mapping[str, Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """predictions.json's records: each item with a result, in its benchmark's own format, plus
-    the prediction keys its official scorer reads (`key`, and `thinking_prediction`)."""
+    """predictions.json's records: each item with a result, in its benchmark's official format
+    (the benchmark's writer, `BenchmarkDefinition.prediction_record`)."""
     return [
-        {
-            **item.meta,
-            key: results[item.id]["answer_prediction"],
-            "thinking_prediction": results[item.id].get("reasoning") or "",
-        }
-        for item in items
+        benchmark.definition.prediction_record(
+            item,
+            results[item.id]["answer_prediction"],
+            # A model without a separate trace reasons in its answer: a judge reads that reasoning.
+            results[item.id].get("reasoning")
+            or reasoning_before_answer(results[item.id].get("raw_answer") or ""),
+        )
+        for item in benchmark.items
         if item.id in results
     ]
 
@@ -321,6 +326,32 @@ class RunDir:
             (path.name, self._read_mapping(path.name))
             for path in sorted(self.path.glob(f"{JUDGE_PREFIX}*.json"))
         ]
+
+    def rubrics_files(self, judge: str) -> dict[str, Path]:
+        """MMAR-Rubrics by one judge: `jsonl` (one line per evaluated item, the official
+        script's output format) and `json` (the totals)."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", judge)
+        return {ext: self.path / f"{RUBRICS_PREFIX}{safe}.{ext}" for ext in ("jsonl", "json")}
+
+    def rubrics_records(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(totals, evaluated lines) of every judge that scored the run by MMAR-Rubrics."""
+        found = []
+        for path in sorted(self.path.glob(f"{RUBRICS_PREFIX}*.json")):
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            lines_path = path.with_suffix(".jsonl")
+            lines = []
+            if lines_path.is_file():
+                for text in lines_path.read_text(encoding="utf-8").split("\n"):
+                    with contextlib.suppress(json.JSONDecodeError):
+                        lines.append(json.loads(text))
+            found.append((summary, lines))
+        return found
+
+    def write_rubrics_summary(self, judge: str, summary: Mapping[str, Any]) -> Path:
+        """The totals of MMAR-Rubrics by `judge` (beside its lines, `rubrics_files`)."""
+        path = self.rubrics_files(judge)["json"]
+        write_atomic(path, _json_text(summary))
+        return path
 
     def cue_files(self) -> list[Path]:
         """The cue coverage files of the run, lexical first."""

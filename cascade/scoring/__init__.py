@@ -11,6 +11,7 @@ from cascade.scoring.extraction import (
     extract_lenient,
     extract_strict,
     option_letters,
+    reasoning_before_answer,
 )
 from cascade.scoring.metrics import GROUP_KEYS, compute_metrics, outcomes
 from cascade.scoring.results import ItemResult, extraction_json, score_answer
@@ -19,7 +20,6 @@ from cascade.scoring.rules import (
     INVALID_BY,
     SCORERS,
     Scored,
-    official_match,
     prediction_text,
     score,
 )
@@ -36,6 +36,7 @@ from cascade.scoring.stats import (
     mcnemar_exact,
     mean_interval,
     paired_comparison,
+    paired_scores,
     paired_test,
     poisson_binomial_sf,
     random_expectation,
@@ -68,14 +69,15 @@ __all__ = [
     "majority_results",
     "mcnemar_exact",
     "mean_interval",
-    "official_match",
     "option_letters",
     "outcomes",
     "paired_comparison",
+    "paired_scores",
     "paired_test",
     "poisson_binomial_sf",
     "prediction_text",
     "random_expectation",
+    "reasoning_before_answer",
     "samples_metrics",
     "score",
     "score_answer",

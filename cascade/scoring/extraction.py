@@ -257,6 +257,18 @@ def _answer_line(text: str, options: Options) -> Read | None:
     )
 
 
+def reasoning_before_answer(text: str) -> str:
+    """The reasoning a model wrote in its answer: the text before its final answer line (the
+    last `ANSWER:` line, else the last non-empty line), without trailing whitespace. What a
+    judge reads as `thinking_prediction` when the model has no separate trace."""
+    lines = list(_ANSWER_LINE.finditer(text))
+    if lines:
+        return text[: lines[-1].start()].rstrip()
+    body = text.rstrip()
+    cut = body.rfind("\n")
+    return body[:cut].rstrip() if cut >= 0 else ""
+
+
 _ANSWER_IS = re.compile(
     r"(?:\b(?:answer|choice|(?:correct|right|best|final)\s+option)"
     r"\s*(?:(?:is|would\s+be|should\s+be|will\s+be)\s*:?|[:=])"

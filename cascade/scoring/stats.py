@@ -451,3 +451,43 @@ def independence_test(table: Sequence[Sequence[int]]) -> IndependenceTest | None
     return IndependenceTest(
         float(statistic), int(dof), float(p_value), float(np.asarray(expected).min())
     )
+
+
+def paired_scores(
+    a: Mapping[str, float],
+    b: Mapping[str, float],
+    *,
+    comparisons: int,
+    alpha: float = PAIRED_ALPHA,
+) -> dict[str, Any]:
+    """Run B against base A on per-item scores (MMAR-Rubrics): the paired test of scores.
+
+    Scores are fractions with many ties at 0 (wrong answers), so the test is Wilcoxon's
+    signed-rank test on the items whose scores differ (two-sided; p = 1 when none differ),
+    Bonferroni-corrected over `comparisons` like `paired_test`.
+
+    Raises:
+        ValueError: when the runs share no item, or alpha or comparisons is out of range.
+    """
+    from scipy import stats
+
+    if not 0 < alpha < 1 or comparisons < 1:
+        raise ValueError(f"need 0 < alpha < 1 and comparisons >= 1, got {alpha}, {comparisons}")
+    shared = [i for i in a if i in b]
+    if not shared:
+        raise ValueError(f"the runs share no judged item ({len(a)} and {len(b)} items)")
+    differences = [b[i] - a[i] for i in shared if b[i] != a[i]]
+    p_value = 1.0 if not differences else float(stats.wilcoxon(differences).pvalue)
+    mean_a = sum(a[i] for i in shared) / len(shared)
+    mean_b = sum(b[i] for i in shared) / len(shared)
+    p_corrected = min(1.0, p_value * comparisons)
+    return {
+        "n": len(shared),
+        "changed": len(differences),
+        "a_mean": mean_a,
+        "b_mean": mean_b,
+        "difference": mean_b - mean_a,
+        "p_value": p_value,
+        "p_bonferroni": p_corrected,
+        "significant": p_corrected < alpha,
+    }

@@ -25,6 +25,7 @@ from cascade.analysis import judge
 from cascade.core import Cache, CascadeError, Item, messages_hash, prompts
 from cascade.report.html import svg
 from cascade.report.html.render import stream
+from cascade.report.rubrics import ItemRubrics, RubricsView, published_table, rubrics_views
 from cascade.report.tables import group_table, headline_table, notices
 from cascade.run import (
     CONFIG,
@@ -280,6 +281,8 @@ class Card:
     cues_measure: str | None = None
     cause: str | None = None
     """Why a wrong answer was wrong (`cascade cues`), with the reason."""
+    rubrics: Sequence[ItemRubrics] = ()
+    """The item under each MMAR-Rubrics judge: gate verdict, raters, trimmed mean."""
 
 
 def _cues(view: RunView, item: Item) -> tuple[list[Cue] | None, str | None]:
@@ -291,7 +294,13 @@ def _cues(view: RunView, item: Item) -> tuple[list[Cue] | None, str | None]:
     return cues, f"{cause}: {record.get('reason', '')}" if cause else None
 
 
-def item_card(view: RunView, item: Item, embed: Embedder, heard: Path | None) -> Card:
+def item_card(
+    view: RunView,
+    item: Item,
+    embed: Embedder,
+    heard: Path | None,
+    rubrics: Sequence[RubricsView] = (),
+) -> Card:
     result = ItemResult.from_json(view.results[item.id])
     status = item_status(item, result)
     chosen = status.chosen.get("lenient")
@@ -325,6 +334,7 @@ def item_card(view: RunView, item: Item, embed: Embedder, heard: Path | None) ->
         cues=cues,
         cues_measure=view.cues_measure,
         cause=cause,
+        rubrics=[r.items[item.id] for r in rubrics if item.id in r.items],
     )
 
 
@@ -424,7 +434,8 @@ def run_page_parts(view: RunView, page_path: Path) -> Iterator[str]:
     }
     embed = Embedder(page_path.parent)
     heard = _heard_paths(view)
-    cards = (item_card(view, i, embed, heard.get(i.id)) for i in view.items)
+    rubrics = rubrics_views(RunDir(view.run_dir))
+    cards = (item_card(view, i, embed, heard.get(i.id), rubrics) for i in view.items)
     return stream(
         "run_page.html.j2",
         title=f"{view.name} on {view.benchmark}",
@@ -439,6 +450,8 @@ def run_page_parts(view: RunView, page_path: Path) -> Iterator[str]:
         by_modality=group_table(metrics, "modality"),
         by_layer=group_table(metrics, "category"),
         rubrics=_rubrics(view.run_dir),
+        mmar_rubrics=rubrics,
+        published=published_table() if rubrics else None,
         groups=[
             FilterGroup(key, title, sorted({getattr(i, key) for i in view.items}))
             for key, title in GROUP_TITLES.items()
