@@ -70,6 +70,8 @@ def run(
     its reports are written from them before the error goes on.
     """
     if display is not None:
+        if progress is not None or phase is not None:
+            raise TypeError("run() takes a display or progress and phase callbacks, not both")
         log = RunDir(pipeline.run_directory(config)).log_path
         with display.logged(log, f"cascade run {config.name}"), display.bars() as bars:
             bar = bars.add(config.name)
