@@ -35,10 +35,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cascade.analysis import doses as dosing
 from cascade.analysis import sweep_table
-from cascade.core import CascadeError, ConfigError, ExitCode, Strict
+from cascade.core import CascadeError, ConfigError, ExitCode, RegistryError, Strict
 from cascade.run import RunConfig, SweepDir, rescore, run_directory
 from cascade.run import config as configs
-from cascade.scoring import PAIRED_ALPHA
+from cascade.scoring import PAIRED_ALPHA, PRIMARY, scorer_named
 
 BASE = "base"
 GROUPS = ("modality", "category", "sub-category", "language")
@@ -142,11 +142,20 @@ class SweepSpec(Strict):
     alpha: float = Field(default=PAIRED_ALPHA, gt=0, lt=1)
     """Level of the paired tests against the base, before the Bonferroni correction (the same
     test and default as `cascade compare`: `stats.paired_test`, `stats.PAIRED_ALPHA`)."""
-    scorer: Literal["official", "strict", "lenient"] = "strict"
-    """The scorer of the overview (terminal, top of table.md, the HTML report's first view);
-    the full table always has all three."""
+    scorer: str = PRIMARY
+    """The scorer of the overview (terminal, top of table.md, the HTML report's first view), a
+    name in the table of scorers (cascade.scoring.scorers); the full table has every scorer."""
     output_dir: Path | None = None
     """Sweep folder (default: <base run.output_dir>/ablations/<name>)."""
+
+    @field_validator("scorer")
+    @classmethod
+    def _known_scorer(cls, scorer: str) -> str:
+        try:
+            scorer_named(scorer)
+        except RegistryError as error:
+            raise ValueError(str(error)) from None
+        return scorer
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cascade.analysis.cues import ItemCoverage
-from cascade.scoring import independence_test, mean_interval, wilson_interval
+from cascade.scoring import PRIMARY, independence_test, mean_interval, wilson_interval
 
-SCORER = "strict"
+SCORER = PRIMARY
 """The scorer whose verdicts attribution and conditioned accuracy use by default."""
 CAUSES = ("perception", "reasoning", "unknown", "failed")
 LEVELS = ("all", "some", "none")

@@ -14,7 +14,7 @@ from cascade.analysis import attribution, cues
 from cascade.analysis.judge import build_judge, judge_answerer, judge_spec, load_run
 from cascade.core import Cache, CascadeError, Item, Reasoner, prompts
 from cascade.run import CONFIG, RESULTS, Counts, RunDir, SweepDir, answered
-from cascade.scoring import SCORERS, ItemResult, score_answer
+from cascade.scoring import ItemResult, score_answer, scorer_named
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,7 @@ def measure_run(
     """Measure the cue coverage of a run's descriptions (lexical, or by the reasoner preset
     `judge`), attribute its wrong answers (by `scorer`: strict unless chosen), and write
     `cues-<measure>.json` into it."""
-    if scorer not in SCORERS:
-        raise CascadeError(f"unknown scorer {scorer!r}: choose one of {', '.join(SCORERS)}")
+    scorer_named(scorer)  # an unknown name is an error naming the scorers, before any work
     config, items, results = load_run(run_dir)
     descriptions = {i: r.get("description") for i, r in results.items()}
     counts = Counts()

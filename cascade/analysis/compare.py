@@ -13,12 +13,14 @@ from cascade.core import CascadeError, pct
 from cascade.run import Scorable
 from cascade.scoring import (
     PAIRED_ALPHA,
-    SCORERS,
+    PRIMARY,
     ScoringSpec,
     compute_metrics,
     outcomes,
     paired_scores,
     paired_test,
+    scorer_named,
+    scorer_names,
 )
 
 
@@ -77,7 +79,7 @@ def compare(
     base_label = runs[0][0]
     pairs = []
     for index in range(1, len(runs)):
-        for scorer in SCORERS:
+        for scorer in scorer_names():
             tested = paired_test(
                 table[0][scorer], table[index][scorer], comparisons=comparisons, alpha=alpha
             )
@@ -125,13 +127,14 @@ def shared_note(compared: dict[str, Any]) -> str | None:
 
 def accuracy_table(compared: dict[str, Any]) -> pd.DataFrame:
     rows = []
+    reading = scorer_named(PRIMARY).invalid_when
     for run in compared["runs"]:
         metrics = run["metrics"]
         row: dict[str, Any] = {"run": run["name"], "n": metrics["n_items"]}
-        for scorer in SCORERS:
+        for scorer in scorer_names():
             overall = metrics["scorers"][scorer]["overall"]
             row[f"{scorer} %"] = pct(overall["accuracy"]) if overall else "–"
-        row["invalid % (strict)"] = pct(metrics["invalid_rate"]["strict"])
+        row[f"invalid % ({reading})"] = pct(metrics["invalid_rate"][reading])
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -47,7 +47,7 @@ from cascade.run import (
     plan,
 )
 from cascade.run import config as configs
-from cascade.scoring import ItemResult, mean_interval, score_answer
+from cascade.scoring import OFFICIAL, ItemResult, mean_interval, score_answer
 
 SAMPLES = 5
 PROMPT = "judge_rubric"
@@ -281,7 +281,7 @@ def rubric_table(
             continue
         rubric = [scored[i] for i in ids]
         correct = [
-            score_answer(lookup[i], ItemResult.from_json(results[i])).correct["official"]
+            score_answer(lookup[i], ItemResult.from_json(results[i])).correct[OFFICIAL.name]
             for i in ids
         ]
         low, high = mean_interval(rubric)

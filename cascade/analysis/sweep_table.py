@@ -18,23 +18,26 @@ import pandas as pd
 from cascade.core import Item, markdown, pct
 from cascade.run import Scorable
 from cascade.scoring import (
-    INVALID_BY,
     PAIRED_ALPHA,
-    SCORERS,
+    PRIMARY,
     ItemResult,
     ScoringSpec,
     group_stats,
+    invalid_sentence,
     paired_test,
+    readings,
     score_answer,
+    scorer_named,
+    scorer_names,
 )
 
-"""Which extraction's invalid rate goes beside a scorer (official reads the lenient choice)."""
 ALL = "all"
 
 
 @dataclass(frozen=True)
 class ItemOutcomes:
-    """One run's verdicts per scorer, its invalid answers per extraction, by item id."""
+    """One run's verdicts per scorer, its invalid answers per reading (a scorer with a ladder),
+    by item id."""
 
     correct: Mapping[str, Mapping[str, bool]]
     invalid: Mapping[str, Mapping[str, bool]]
@@ -42,13 +45,14 @@ class ItemOutcomes:
 
 
 def item_outcomes(run: Scorable) -> ItemOutcomes:
-    correct: dict[str, dict[str, bool]] = {s: {} for s in SCORERS}
-    invalid: dict[str, dict[str, bool]] = {"strict": {}, "lenient": {}}
+    names = scorer_names()
+    correct: dict[str, dict[str, bool]] = {s: {} for s in names}
+    invalid: dict[str, dict[str, bool]] = {m: {} for m in readings()}
     for item in run.items:
         if item.id not in run.results:
             continue
         scored = score_answer(item, ItemResult.from_json(run.results[item.id]))
-        for scorer in SCORERS:
+        for scorer in names:
             correct[scorer][item.id] = scored.correct[scorer]
         for method, flag in scored.invalid.items():
             invalid[method][item.id] = flag
@@ -85,7 +89,7 @@ def sweep_table(
     m = max(1, len(runs) - 1)
     rows: list[dict[str, Any]] = []
     for name, run in outcomes:
-        for scorer in SCORERS:
+        for scorer in scorer_names():
             for group, ids in _groups(base, by):
                 rows.append(_row(name, base_name, run, base, scorer, group, ids, scoring, alpha, m))
     return pd.DataFrame(rows)
@@ -117,7 +121,7 @@ def _row(
         bootstrap_samples=scoring.bootstrap_samples,
         seed=scoring.seed,
     )
-    invalid = run.invalid[INVALID_BY[scorer]]
+    invalid = run.invalid[scorer_named(scorer).invalid_when]
     row |= {
         "correct": stats.correct,
         "accuracy": stats.accuracy,
@@ -150,7 +154,7 @@ def flips(runs: Sequence[tuple[str, Scorable]]) -> dict[str, dict[str, dict[str,
     found: dict[str, dict[str, dict[str, list[str]]]] = {}
     for name, run in outcomes:
         found[name] = {}
-        for scorer in SCORERS:
+        for scorer in scorer_names():
             right = [i for i, ok in run.correct[scorer].items() if ok]
             entry: dict[str, list[str]] = {"correct": right}
             if run is not base:
@@ -202,7 +206,7 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def compact_table(table: pd.DataFrame, scorer: str = "strict") -> pd.DataFrame:
+def compact_table(table: pd.DataFrame, scorer: str = PRIMARY) -> pd.DataFrame:
     """One line per variation (overall): every scorer's accuracy, and the paired figures of one
     scorer; for a terminal."""
     overall = table[table["group"] == ALL]
@@ -210,7 +214,7 @@ def compact_table(table: pd.DataFrame, scorer: str = "strict") -> pd.DataFrame:
     for variation in dict.fromkeys(overall["variation"]):
         mine = overall[overall["variation"] == variation].set_index("scorer")
         row: dict[str, Any] = {"variation": variation, "n": int(mine.loc[scorer, "n"])}
-        for name in SCORERS:
+        for name in scorer_names():
             row[f"{name} %"] = pct(mine.loc[name, "accuracy"])
         chosen = mine.loc[scorer]
         paired = not _missing(chosen.get("difference"))
@@ -253,7 +257,7 @@ def render_markdown(
     *,
     alpha: float,
     text_only: Sequence[str] = (),
-    scorer: str = "strict",
+    scorer: str = PRIMARY,
 ) -> str:
     """table.md of a sweep: an overview, the results table, the work done, the flipped items."""
 
@@ -265,8 +269,7 @@ def render_markdown(
         f"{len(variations)} runs: the base and {len(variations) - 1} variation(s). Differences "
         "are against the base on the items both answered; p: exact two-sided McNemar test; "
         f"p × m: Bonferroni-corrected for m = {m} variations; sig.: p × m < {alpha}. Errors and "
-        "unparseable answers count as wrong; invalid % is the strict extraction's rate for "
-        "`strict`, the lenient one's for `official` and `lenient`.",
+        f"unparseable answers count as wrong; invalid % is {invalid_sentence()}.",
         "",
         f"## Overview (paired figures for the {scorer} scorer)",
         "",

@@ -55,9 +55,9 @@ def compare(
             "MMAR-Rubrics scores paired against the first run (same protocol and judge)",
         )
     for pair in record["paired"]:
-        if pair["scorer"] == "strict" and (pair["to_correct"] or pair["to_wrong"]):
+        if pair["scorer"] == views.PRIMARY and (pair["to_correct"] or pair["to_wrong"]):
             print_line(
-                f"{pair['run']} vs {pair['base']} (strict): wrong->right "
+                f"{pair['run']} vs {pair['base']} ({views.PRIMARY}): wrong->right "
                 f"{', '.join(pair['to_correct']) or '-'}; right->wrong "
                 f"{', '.join(pair['to_wrong']) or '-'}"
             )

@@ -30,11 +30,12 @@ def cues(
         typer.Option(help="An oracle run (description.source=oracle) on the same items."),
     ] = None,
     scorer: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Scorer that decides which answers are wrong: strict, official, lenient."
+            help="Scorer that decides which answers are wrong, by its name in the table of "
+            "scorers (`cascade list`); default: strict, the scorer of paired figures."
         ),
-    ] = "strict",
+    ] = None,
     json_: Annotated[
         bool, typer.Option("--json", help="Print every item's record (with its id) as JSON.")
     ] = False,

@@ -59,8 +59,9 @@ def score(
     print_frame(views.headline_table(metrics), f"{scorable.name} on {scorable.benchmark}")
     for key in ("modality", "category"):
         print_frame(views.group_table(metrics, key), f"by {key}")
+    reading = views.primary_reading()
     print_line(
-        f"items {metrics['n_items']}; invalid (strict) {metrics['invalid']['strict']}; "
+        f"items {metrics['n_items']}; invalid ({reading}) {metrics['invalid'][reading]}; "
         f"truncated {metrics['truncated']}; errors {metrics['errors']}; "
         f"without a prediction (skipped, as the official scorer does): "
         f"{len(scorable.missing_prediction)}"

@@ -12,6 +12,7 @@ from cascade.commands.display import Display
 from cascade.core import ItemsFailed, Reasoner
 from cascade.report import finished, write_run_reports
 from cascade.run import RunDir, SweepDir
+from cascade.scoring import PRIMARY
 
 
 def cues(
@@ -20,15 +21,16 @@ def cues(
     *,
     reasoner: Reasoner | None = None,
     oracle: Path | None = None,
-    scorer: str = "strict",
+    scorer: str | None = None,
     overrides: Sequence[str] = (),
     cache_dir: Path | None = None,
     executor: str | None = None,
     display: Display | None = None,
 ) -> list[CueResult]:
     """Measure the cue coverage of a run (or of every run of a sweep folder) and attribute its
-    wrong answers (`measure_run`), then rewrite each run's report.md and report.html. With a
-    `display` and a judge model, third-party output goes to the folder's cascade.log."""
+    wrong answers (`measure_run`; by `scorer`, the primary one when None), then rewrite each
+    run's report.md and report.html. With a `display` and a judge model, third-party output goes
+    to the folder's cascade.log."""
     with (
         display.logged(_log(path), f"cascade cues {path.name} --judge {judge}")
         if display is not None and judge is not None and path.is_dir()
@@ -42,7 +44,7 @@ def cues(
                     judge,
                     reasoner=reasoner,
                     oracle=oracle,
-                    scorer=scorer,
+                    scorer=PRIMARY if scorer is None else scorer,
                     overrides=overrides,
                     cache_dir=cache_dir,
                     executor=executor,

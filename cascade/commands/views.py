@@ -10,8 +10,10 @@ from cascade.core import pct
 from cascade.report import group_table, headline_table, samples_table, skipped_notice
 from cascade.report.cues import attribution_frame, coverage_frame, level_frame
 from cascade.run import stored_sentence
+from cascade.scoring import PRIMARY, scorer_named
 
 __all__ = [
+    "PRIMARY",
     "UNGATED_LABEL",
     "accuracy_table",
     "attribution_frame",
@@ -22,6 +24,7 @@ __all__ = [
     "level_frame",
     "paired_table",
     "pct",
+    "primary_reading",
     "rubric_table",
     "samples_table",
     "shared_note",
@@ -29,3 +32,8 @@ __all__ = [
     "stored_sentence",
     "work_table",
 ]
+
+
+def primary_reading() -> str:
+    """The reading whose INVALID answers the primary scorer counts (strict's own)."""
+    return scorer_named(PRIMARY).invalid_when

@@ -1,5 +1,5 @@
-"""The one table of named components, benchmarks and executors: name -> "module:Object",
-imported lazily.
+"""The one table of named components, benchmarks, executors and scorers: name ->
+"module:Object", imported lazily.
 
 cascade's own entries are the lines below. A package outside cascade adds its own the way
 Python packages do, by entry points in the group of a table (`GROUPS`; in its pyproject.toml,
@@ -19,13 +19,14 @@ from typing import Any, Literal
 
 from cascade.core.errors import RegistryError
 
-Table = Literal["captioner", "reasoner", "benchmark", "executor"]
+Table = Literal["captioner", "reasoner", "benchmark", "executor", "scorer"]
 
 GROUPS: dict[Table, str] = {
     "captioner": "cascade.captioners",
     "reasoner": "cascade.reasoners",
     "benchmark": "cascade.benchmarks",
     "executor": "cascade.executors",
+    "scorer": "cascade.scorers",
 }
 """The entry-point group through which other packages add to each table."""
 
@@ -116,11 +117,24 @@ EXECUTORS: dict[str, Entry] = {
     ),
 }
 
+SCORERS: dict[str, Entry] = {
+    # Rows of the table of scorers (cascade.scoring.scorers); this order is every table's.
+    "official": Entry(
+        "cascade.scoring.scorers:OFFICIAL",
+        "the item's benchmark's own rule on the official-format prediction",
+    ),
+    "strict": Entry("cascade.scoring.scorers:STRICT", "the answer line the prompt asks for"),
+    "lenient": Entry(
+        "cascade.scoring.scorers:LENIENT", "the answer line, then a ladder of common forms"
+    ),
+}
+
 TABLES: dict[Table, dict[str, Entry]] = {
     "captioner": CAPTIONERS,
     "reasoner": REASONERS,
     "benchmark": BENCHMARKS,
     "executor": EXECUTORS,
+    "scorer": SCORERS,
 }
 
 
@@ -176,6 +190,12 @@ def register(table: Table, name: str, target: str, summary: str) -> None:
 
 def names(table: Table) -> list[str]:
     return sorted(_table(table))
+
+
+def ordered(table: Table) -> list[str]:
+    """The names in the table's own order: cascade's entries as listed above, then the
+    packages' in the order their entry points are read."""
+    return list(_table(table))
 
 
 def entry(table: Table, name: str) -> Entry:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from cascade.core import markdown, pct
 from cascade.run import stored_sentence
-from cascade.scoring import GROUP_KEYS, SCORERS
+from cascade.scoring import GROUP_KEYS, scorer_names
 
 
 def _cell(group: Mapping[str, Any]) -> str:
@@ -21,7 +21,7 @@ def _cell(group: Mapping[str, Any]) -> str:
 def headline_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
     """One row per scorer: accuracy with its interval, n, random-guess expectation, p-value."""
     rows = []
-    for scorer in SCORERS:
+    for scorer in scorer_names():
         overall = metrics["scorers"][scorer]["overall"]
         if overall is None:
             continue
@@ -43,7 +43,8 @@ def headline_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
 
 def group_table(metrics: Mapping[str, Any], key: str) -> pd.DataFrame:
     """One row per value of a group key (modality, layer...), one column per scorer."""
-    values = metrics["scorers"]["official"]["by"].get(key, {})
+    names = scorer_names()
+    values = metrics["scorers"][names[0]]["by"].get(key, {})
     rows = []
     for value in values:
         first = values[value]
@@ -52,7 +53,7 @@ def group_table(metrics: Mapping[str, Any], key: str) -> pd.DataFrame:
             "n": first["n"],
             "random %": pct(first["random_expectation"]),
         }
-        for scorer in SCORERS:
+        for scorer in names:
             row[f"{scorer} %"] = _cell(metrics["scorers"][scorer]["by"][key][value])
         rows.append(row)
     return pd.DataFrame(rows)
@@ -60,11 +61,12 @@ def group_table(metrics: Mapping[str, Any], key: str) -> pd.DataFrame:
 
 def _samples_row(label: str, group: Mapping[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"": label, "n": group["n"]}
-    for scorer in SCORERS:
+    names = scorer_names()
+    for scorer in names:
         mean = group["mean_accuracy"][scorer]
         lo, hi = mean["ci95"]
         row[f"{scorer} mean % [95% CI]"] = f"{pct(mean['mean'])} [{pct(lo)}, {pct(hi)}]"
-    for scorer in SCORERS:
+    for scorer in names:
         row[f"{scorer} majority %"] = pct(group["majority_accuracy"][scorer])
     row["agreement %"] = pct(group["agreement"])
     row["ties"] = group["ties"]

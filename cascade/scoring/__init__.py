@@ -15,15 +15,25 @@ from cascade.scoring.extraction import (
 )
 from cascade.scoring.metrics import GROUP_KEYS, compute_metrics, outcomes
 from cascade.scoring.results import ItemResult, extraction_json, score_answer
-from cascade.scoring.rules import (
-    EXTRACTORS,
-    INVALID_BY,
-    SCORERS,
-    Scored,
-    prediction_text,
-    score,
-)
+from cascade.scoring.rules import Scored, prediction_text, score
 from cascade.scoring.samples import majority_results, samples_metrics
+from cascade.scoring.scorers import (
+    LENIENT,
+    OFFICIAL,
+    PREDICTION_READING,
+    PRIMARY,
+    STRICT,
+    Answer,
+    Ladder,
+    Scorer,
+    chose_answer,
+    invalid_sentence,
+    official_rule,
+    readings,
+    scorer_named,
+    scorer_names,
+    scorers,
+)
 from cascade.scoring.spec import ScoringSpec
 from cascade.scoring.stats import (
     PAIRED_ALPHA,
@@ -44,31 +54,39 @@ from cascade.scoring.stats import (
 )
 
 __all__ = [
-    "EXTRACTORS",
     "GROUP_KEYS",
     "INVALID",
-    "INVALID_BY",
+    "LENIENT",
     "LENIENT_RULES",
+    "OFFICIAL",
     "PAIRED_ALPHA",
-    "SCORERS",
+    "PREDICTION_READING",
+    "PRIMARY",
+    "STRICT",
     "STRICT_RULES",
+    "Answer",
     "Extraction",
     "GroupStats",
     "IndependenceTest",
     "ItemResult",
+    "Ladder",
     "PairedComparison",
     "Scored",
+    "Scorer",
     "ScoringSpec",
     "bootstrap_interval",
+    "chose_answer",
     "compute_metrics",
     "extract_lenient",
     "extract_strict",
     "extraction_json",
     "group_stats",
     "independence_test",
+    "invalid_sentence",
     "majority_results",
     "mcnemar_exact",
     "mean_interval",
+    "official_rule",
     "option_letters",
     "outcomes",
     "paired_comparison",
@@ -77,9 +95,13 @@ __all__ = [
     "poisson_binomial_sf",
     "prediction_text",
     "random_expectation",
+    "readings",
     "reasoning_before_answer",
     "samples_metrics",
     "score",
     "score_answer",
+    "scorer_named",
+    "scorer_names",
+    "scorers",
     "wilson_interval",
 ]

@@ -50,7 +50,7 @@ class Extraction:
     """The option read from one answer by one extraction method.
 
     Attributes:
-        method: "strict" or "lenient".
+        method: the scorer whose ladder read it ("strict", "lenient", or a package's).
         index: the chosen option (0-based), or INVALID (None) when no single option was read.
         rule: the rung that read it (one of LENIENT_RULES); "" when invalid.
     """

@@ -7,14 +7,15 @@ Schema (version 1), all accuracies and rates are fractions in [0, 1]:
       "benchmark": str, "n_items": int, "pending": int,
       "skipped": {item_id: reason},                       # left out of the run (e.g. missing audio)
       "scoring": {"alpha", "family_size", "threshold": alpha / family_size, "ci"},
-      "scorers": {
-        "official" | "strict" | "lenient": {
-          "overall": GROUP,
+      "scorers": {                                         # one per row of the table of
+        SCORER: {                                          # scorers (cascade.scoring.scorers),
+          "overall": GROUP,                                # in its order: official, strict,
           "by": {"modality" | "category" | "sub-category" | "language": {value: GROUP}}
-        }
+        }                                                  # lenient, then a package's
       },
-      "invalid_rate": {"strict": float, "lenient": float},   # INVALID answers: no single option
-      "invalid": {"strict": int, "lenient": int},            # read, hedges, truncated, errors
+      "invalid_rate": {READING: float},   # INVALID answers per reading (a scorer with a ladder:
+      "invalid": {READING: int},          # strict, lenient): no single option read, hedges,
+                                          # truncated answers, errors
       "truncated": int,                                       # answers cut by the length limit
       "errors": int,                                          # items with no answer at all
       "errors_by_stage": {stage: int},
@@ -50,8 +51,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cascade.core import Item
-from cascade.scoring.results import EXTRACTORS, SCORERS, ItemResult, score_answer
+from cascade.scoring.results import ItemResult, score_answer
 from cascade.scoring.samples import majority_results, sampled, samples_metrics
+from cascade.scoring.scorers import readings, scorer_names
 from cascade.scoring.spec import ScoringSpec
 from cascade.scoring.stats import group_stats
 
@@ -96,7 +98,7 @@ def compute_metrics(
     scores = [score_answer(i, f) for i, f in zip(scored_items, facts, strict=True)]
     choices = [len(i.choices) for i in scored_items]
     scorers: dict[str, Any] = {}
-    for scorer in SCORERS:
+    for scorer in scorer_names():
         outcomes = [s.correct[scorer] for s in scores]
         groups: dict[str, dict[str, list[int]]] = {key: defaultdict(list) for key in GROUP_KEYS}
         for index, item in enumerate(scored_items):
@@ -113,7 +115,7 @@ def compute_metrics(
             },
         }
     n = len(scored_items)
-    invalid = {m: sum(s.invalid[m] for s in scores) for m in EXTRACTORS}
+    invalid = {m: sum(s.invalid[m] for s in scores) for m in readings()}
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "benchmark": benchmark,
@@ -127,7 +129,7 @@ def compute_metrics(
             "ci": spec.ci_method,
         },
         "scorers": scorers,
-        "invalid_rate": {m: (invalid[m] / n if n else 0.0) for m in EXTRACTORS},
+        "invalid_rate": {m: (invalid[m] / n if n else 0.0) for m in invalid},
         "invalid": invalid,
         "truncated": sum(f.truncated for f in facts),
         "errors": sum(f.error is not None for f in facts),
@@ -143,11 +145,12 @@ def outcomes(
     items: Sequence[Item], results: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, bool]]:
     """Per scorer, item id -> correct, for the items that have a result."""
-    table: dict[str, dict[str, bool]] = {scorer: {} for scorer in SCORERS}
+    names = scorer_names()
+    table: dict[str, dict[str, bool]] = {scorer: {} for scorer in names}
     for item in items:
         if item.id not in results:
             continue
         scored = score_answer(item, ItemResult.from_json(results[item.id]))
-        for scorer in SCORERS:
+        for scorer in names:
             table[scorer][item.id] = scored.correct[scorer]
     return table

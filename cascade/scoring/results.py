@@ -8,12 +8,9 @@ from typing import Any
 
 from cascade.core import Item, benchmark_by_name
 from cascade.scoring.extraction import Extraction
-from cascade.scoring.rules import EXTRACTORS, INVALID_BY, SCORERS, Scored, score
+from cascade.scoring.rules import Scored, score
 
 __all__ = [
-    "EXTRACTORS",
-    "INVALID_BY",
-    "SCORERS",
     "ItemResult",
     "Scored",
     "extraction_json",

@@ -1,7 +1,9 @@
-"""How one answer is scored: the official rule, the extractions, and the scoring policy.
+"""How one answer is scored by every scorer of the table (cascade.scoring.scorers): the policy.
 
 The scoring policy, the one place it is defined (README.md and reasoners/PRESETS.md point here):
 
+- The scorers and how each reads an answer are the rows of one table (cascade.scoring.scorers);
+  what follows is the policy every row is held to, and that of the three shipped.
 - `strict` and `lenient` are the options the strict and lenient extraction ladders read from the
   answer text (cascade.scoring.extraction). An answer that names no single option is INVALID (scored
   wrong); so is an answer that commits to more than one option (a hedge: "A or B", "alpha or
@@ -12,7 +14,9 @@ The scoring policy, the one place it is defined (README.md and reasoners/PRESETS
   decides, and options mentioned in the reasoning before it, or named to be rejected after the
   chosen option ("B because A is wrong", "alpha, not beta", "A rather than B"), are not hedges.
 - A truncated answer (finish_reason "length": the model hit its token limit) is INVALID under
-  `strict` and `lenient`, whatever it happens to end with, and is counted in `truncated`.
+  `strict` and `lenient` (under every scorer with an extraction ladder), whatever it happens to
+  end with, and is counted in `truncated`. An item with no answer (an error) is wrong under
+  every scorer.
 - `official` is the item's benchmark's own rule (`BenchmarkDefinition.official_match`; MMAR and
   MMAU: the token-set match, `cascade.core.token_set_match`) applied to `answer_prediction`, the
   text written in the official format. For an answer produced by a run, `answer_prediction` is
@@ -30,12 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cascade.core import OfficialRule
-from cascade.scoring.extraction import INVALID, Extraction, extract_lenient, extract_strict
-
-SCORERS = ("official", "strict", "lenient")
-EXTRACTORS = ("strict", "lenient")
-INVALID_BY = {"official": "lenient", "strict": "strict", "lenient": "lenient"}
-"""Per scorer, the extraction whose INVALID marks an answer as invalid under that scorer."""
+from cascade.scoring.extraction import INVALID, Extraction
+from cascade.scoring.scorers import PREDICTION_READING, Answer, readings, scorer_names, scorers
 
 
 def prediction_text(raw: str, choices: Sequence[str], extraction: Extraction) -> str:
@@ -60,9 +60,10 @@ class Scored:
     """Every scorer's verdict on one answer (see the module docstring for the policy).
 
     Attributes:
-        extractions: per extraction method, what it read; None when there is no answer at all.
+        extractions: per scorer with an extraction ladder, what it read; None when there is no
+            answer at all.
         answer_prediction: the text the official rule judged.
-        correct: per scorer (SCORERS), whether the answer counts as correct.
+        correct: per scorer of the table, whether the answer counts as correct.
     """
 
     extractions: Mapping[str, Extraction | None]
@@ -71,6 +72,7 @@ class Scored:
 
     @property
     def invalid(self) -> dict[str, bool]:
+        """Per reading (a scorer with a ladder): whether it read no single option."""
         return {m: e is None or not e.valid for m, e in self.extractions.items()}
 
 
@@ -90,8 +92,8 @@ def score(
             when the item has no answer (it failed): wrong under every scorer.
         choices: the item's options.
         answer: the item's correct option text.
-        truncated: the answer stopped at the length limit: INVALID under strict and lenient, and
-            `official` judges the raw text.
+        truncated: the answer stopped at the length limit: INVALID under every scorer with a
+            ladder (strict, lenient), and `official` judges the raw text.
         verbatim: `text` is a prediction read from a predictions file: `official` judges it as it
             is, never the option an extraction read from it.
         official: the official rule of the item's benchmark.
@@ -100,25 +102,22 @@ def score(
         The extractions, the text `official` judged, and each scorer's verdict.
     """
     if text is None:
-        return Scored(dict.fromkeys(EXTRACTORS), "", dict.fromkeys(SCORERS, False))
-    if truncated:
-        strict = Extraction("strict", INVALID, "")
-        lenient = Extraction("lenient", INVALID, "")
-    else:
-        strict = extract_strict(text, choices)
-        lenient = extract_lenient(text, choices)
-    prediction = text if verbatim else prediction_text(text, choices, lenient)
+        return Scored(dict.fromkeys(readings()), "", dict.fromkeys(scorer_names(), False))
+    table = scorers()
+    extractions = {
+        row.name: Extraction(row.name, INVALID, "") if truncated else row.read(text, choices)
+        for row in table
+        if row.read is not None
+    }
+    chosen = extractions[PREDICTION_READING]
+    prediction = text if verbatim else prediction_text(text, choices, chosen)
     return Scored(
-        extractions={"strict": strict, "lenient": lenient},
+        extractions=extractions,
         answer_prediction=prediction,
         correct={
-            "official": official(answer, prediction, choices),
-            "strict": _chose(choices, answer, strict),
-            "lenient": _chose(choices, answer, lenient),
+            row.name: row.judge(
+                Answer(answer, choices, prediction, extractions.get(row.name), official)
+            )
+            for row in table
         },
     )
-
-
-def _chose(choices: Sequence[str], answer: str, extraction: Extraction) -> bool:
-    """The chosen option's text is the answer (texts, not positions: options can repeat)."""
-    return extraction.index is not None and choices[extraction.index] == answer

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cascade.core import Item
-from cascade.scoring.results import SCORERS, ItemResult, Scored, score_answer
+from cascade.scoring.results import ItemResult, Scored, score_answer
+from cascade.scoring.scorers import PREDICTION_READING, readings, scorer_names
 from cascade.scoring.stats import mean_interval
 
 TIE = "tie"
@@ -37,10 +38,10 @@ TIE = "tie"
 
 def vote(item: Item, scored: Scored) -> str | None:
     """A sample's vote: the chosen option's text, or None (INVALID)."""
-    lenient = scored.extractions["lenient"]
-    if lenient is None or lenient.index is None:
+    chosen = scored.extractions[PREDICTION_READING]
+    if chosen is None or chosen.index is None:
         return None
-    return item.choices[lenient.index]
+    return item.choices[chosen.index]
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ class ItemVotes:
                 "reasoning": "",
                 "finish_reason": None,
                 "truncated": False,
-                "extractions": {"strict": None, "lenient": None},
-                "correct": dict.fromkeys(SCORERS, False),
+                "extractions": dict.fromkeys(readings()),
+                "correct": dict.fromkeys(scorer_names(), False),
                 "answer_prediction": "",
                 "majority": TIE,
                 "votes": tally,
@@ -131,10 +132,11 @@ def mean_summary(values: Sequence[float]) -> dict[str, Any]:
 
 
 def _group(votes: Sequence[ItemVotes]) -> dict[str, Any]:
+    names = scorer_names()
     return {
         "n": len(votes),
         "mean_accuracy": {
-            scorer: mean_summary([v.mean_correct(scorer) for v in votes]) for scorer in SCORERS
+            scorer: mean_summary([v.mean_correct(scorer) for v in votes]) for scorer in names
         },
         "majority_accuracy": {
             scorer: sum(
@@ -142,7 +144,7 @@ def _group(votes: Sequence[ItemVotes]) -> dict[str, Any]:
                 for v in votes
             )
             / len(votes)
-            for scorer in SCORERS
+            for scorer in names
         },
         "agreement": sum(v.agreement for v in votes) / len(votes),
         "ties": sum(v.tied for v in votes),

@@ -23,7 +23,7 @@ from cascade.report.html import svg
 from cascade.report.html.render import render
 from cascade.report.html.run_page import GROUP_TITLES
 from cascade.run import RunDir
-from cascade.scoring import SCORERS
+from cascade.scoring import PRIMARY, scorer_names
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def sweep_page(
     page_path: Path,
     *,
     alpha: float,
-    scorer: str = "strict",
+    scorer: str = PRIMARY,
     text_only: Sequence[str] = (),
     doses: pd.DataFrame | None = None,
 ) -> str:
@@ -187,12 +187,13 @@ def sweep_page(
     right answers came without hearing anything; `doses` is the sweep's dose-response table."""
 
     page_dir = page_path.parent
+    names = scorer_names()
     variations = list(dict.fromkeys(table["variation"]))
     base = variations[0]
     overall = table[table["group"] == "all"]
     shown = sweep_table.display_table(table).drop(columns=["scorer"])
     flipped = {}
-    for s in SCORERS:
+    for s in names:
         changed, unchanged = [], []
         for variation in variations[1:]:
             found = flips.get(variation, {}).get(s, {})
@@ -211,15 +212,15 @@ def sweep_page(
             f"alpha {alpha}, Bonferroni over {m}"
         ),
         scorer=scorer,
-        scorers=SCORERS,
+        scorers=names,
         charts={
             s: _sweep_charts(overall[overall["scorer"] == s].to_dict("records"), s, base)
-            for s in SCORERS
+            for s in names
         },
         sweep_chart=(
             None
             if doses is None or doses.empty
-            else SweepChart("Dose-response", {s: dose_charts(doses, s) for s in SCORERS})
+            else SweepChart("Dose-response", {s: dose_charts(doses, s) for s in names})
         ),
         m=m,
         alpha=alpha,
@@ -228,7 +229,7 @@ def sweep_page(
                 "overall": shown[(table["scorer"] == s) & (table["group"] == "all")],
                 "by_group": shown[(table["scorer"] == s) & (table["group"] != "all")],
             }
-            for s in SCORERS
+            for s in names
         },
         text_only={
             variation: {
@@ -236,7 +237,7 @@ def sweep_page(
                     _link(run_dirs.get(variation), page_dir, i, i)
                     for i in flips.get(variation, {}).get(s, {}).get("correct", [])
                 ]
-                for s in SCORERS
+                for s in names
             }
             for variation in text_only
         },
@@ -311,6 +312,7 @@ def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page
 
     page_dir = page_path.parent
     names = [r["name"] for r in compared["runs"]]
+    scorers = scorer_names()
     # `paired` holds each later run against the first, scorer by scorer, in run order.
     pairs = [
         Pair(
@@ -319,7 +321,7 @@ def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page
             p["base"],
             _flips(
                 {"wrong_to_right": p["to_correct"], "right_to_wrong": p["to_wrong"]},
-                run_dirs[1 + index // len(SCORERS)],
+                run_dirs[1 + index // len(scorers)],
                 run_dirs[0],
                 page_dir,
             ),
@@ -330,13 +332,13 @@ def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page
         "compare.html.j2",
         title="Comparison of runs",
         subtitle=f"{len(names)} runs; the first, {names[0]}, is the base",
-        scorer="strict",
-        scorers=SCORERS,
+        scorer=PRIMARY,
+        scorers=scorers,
         accuracy=comparison.accuracy_table(compared),
         paired=comparison.paired_table(compared),
         alpha=compared["alpha"],
         comparisons=compared["comparisons"],
-        charts={s: _compare_charts(compared, s) for s in SCORERS},
+        charts={s: _compare_charts(compared, s) for s in scorers},
         pairs=pairs,
         runs=[_link(d, page_dir, n) for n, d in zip(names, run_dirs, strict=True)],
     )

@@ -35,7 +35,14 @@ from cascade.run import (
     render_request,
     stored_sentence,
 )
-from cascade.scoring import INVALID_BY, SCORERS, ItemResult, option_letters, score_answer
+from cascade.scoring import (
+    PREDICTION_READING,
+    PRIMARY,
+    ItemResult,
+    option_letters,
+    score_answer,
+    scorers,
+)
 
 EMBED_LIMIT = 256 * 1024
 """Clips up to this size are embedded (base64), so a small report plays anywhere."""
@@ -178,15 +185,15 @@ class ItemStatus:
 def item_status(item: Item, result: ItemResult) -> ItemStatus:
     scored = score_answer(item, result)
     outcome = {}
-    for scorer in SCORERS:
+    for row in scorers():
         if result.error is not None:
-            outcome[scorer] = "error"
-        elif scored.correct[scorer]:
-            outcome[scorer] = "correct"
-        elif scored.invalid[INVALID_BY[scorer]]:
-            outcome[scorer] = "invalid"
+            outcome[row.name] = "error"
+        elif scored.correct[row.name]:
+            outcome[row.name] = "correct"
+        elif scored.invalid[row.invalid_when]:
+            outcome[row.name] = "invalid"
         else:
-            outcome[scorer] = "wrong"
+            outcome[row.name] = "wrong"
     chosen = {m: (e.index if e is not None else None) for m, e in scored.extractions.items()}
     return ItemStatus(outcome, chosen)
 
@@ -303,7 +310,7 @@ def item_card(
 ) -> Card:
     result = ItemResult.from_json(view.results[item.id])
     status = item_status(item, result)
-    chosen = status.chosen.get("lenient")
+    chosen = status.chosen.get(PREDICTION_READING)
     letters = option_letters(len(item.choices))
     players = [Player(embed.source(item.audio), "the clip")]
     if heard is not None and heard != item.audio:
@@ -314,8 +321,8 @@ def item_card(
         ("sub-category", item.sub_category),
         ("language", item.language or "–"),
         ("answer", item.answer),
-        ("chosen (lenient)", item.choices[chosen] if chosen is not None else "–"),
-        *((s, status.outcome[s]) for s in SCORERS),
+        (f"chosen ({PREDICTION_READING})", item.choices[chosen] if chosen is not None else "–"),
+        *status.outcome.items(),
         ("finish", result.finish_reason or "–"),
     ]
     cues, cause = _cues(view, item)
@@ -424,13 +431,14 @@ def run_page_parts(view: RunView, page_path: Path) -> Iterator[str]:
     """report.html in parts, in order: the item cards are built and rendered one at a time as
     the parts are consumed (embedded audio is large), so the page is never whole in memory."""
     metrics = view.metrics
+    rows = scorers()
     charts = {
-        scorer: [
-            group_chart(metrics, "modality", scorer),
-            group_chart(metrics, "category", scorer),
-            confusion_chart(view, INVALID_BY[scorer]),
+        row.name: [
+            group_chart(metrics, "modality", row.name),
+            group_chart(metrics, "category", row.name),
+            confusion_chart(view, row.invalid_when),
         ]
-        for scorer in SCORERS
+        for row in rows
     }
     embed = Embedder(page_path.parent)
     heard = _heard_paths(view)
@@ -440,8 +448,8 @@ def run_page_parts(view: RunView, page_path: Path) -> Iterator[str]:
         "run_page.html.j2",
         title=f"{view.name} on {view.benchmark}",
         subtitle=_run_subtitle(view),
-        scorer="strict",
-        scorers=SCORERS,
+        scorer=PRIMARY,
+        scorers=[row.name for row in rows],
         notices=notices(view.metrics, view.summary),
         headline=headline_table(metrics),
         scoring=metrics["scoring"],
