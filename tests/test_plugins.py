@@ -1,7 +1,8 @@
 """Packages outside cascade add to its tables by entry points, as a user's package would: a
 package installed on the spot (tests/plugin_dist.py) adds a benchmark of its own format, with
-its own data, predictions keys and official rule, and an executor; `cascade run` runs them
-end to end in a process of its own and `cascade score` reads their predictions. A broken
+its own data, predictions keys and official rule, a scorer and an executor; `cascade run` runs
+them end to end in a process of its own, the scorer's column is in every table, `cascade
+score` reads their predictions and `cascade ablate` pairs variations by the scorer. A broken
 plug-in, or one that takes a name another owns, is one paragraph naming its package."""
 
 from __future__ import annotations
@@ -63,6 +64,37 @@ class Quiz(BenchmarkDefinition):
         return all("qid" in r for r in records)
 '''
 
+SAID = '''"""A scorer of its own, as a user's package ships one."""
+
+import re
+from collections.abc import Sequence
+
+from cascade.scoring import INVALID, Answer, Extraction, Scorer
+
+
+def said(text: str, choices: Sequence[str]) -> Extraction:
+    """The one option whose text the answer says; INVALID for none or several."""
+    named = [i for i, c in enumerate(choices) if re.search(rf"\\b{re.escape(c)}\\b", text, re.I)]
+    return Extraction("said", named[0] if len(named) == 1 else INVALID, "option-text")
+
+
+def by_official_rule(answer: Answer) -> bool:
+    """The option it read, judged by the item's benchmark's own rule."""
+    chosen = answer.extraction
+    if chosen is None or chosen.index is None:
+        return False
+    return answer.official(answer.answer, answer.choices[chosen.index], answer.choices)
+
+
+SAID = Scorer(
+    "said",
+    "the one option whose text the answer says, judged by the benchmark's own rule",
+    invalid_when="said",
+    read=said,
+    judge=by_official_rule,
+)
+'''
+
 QUESTIONS = [
     # qid, options, solution, scripted answer
     ("q-low", ["440 Hz", "880 Hz"], "440 Hz", "It is low.\nANSWER: A"),
@@ -72,8 +104,8 @@ QUESTIONS = [
 
 
 def quiz_package(site: Path) -> Path:
-    """The distribution `quiz-bench` 0.1: the benchmark `quiz` with its items and clips, and
-    the executor `one-at-a-time` (tests/executor_package.py)."""
+    """The distribution `quiz-bench` 0.1: the benchmark `quiz` with its items and clips, the
+    scorer `said` and the executor `one-at-a-time` (tests/executor_package.py)."""
     items = [
         {
             "qid": qid,
@@ -94,8 +126,13 @@ def quiz_package(site: Path) -> Path:
         {
             GROUPS["benchmark"]: {"quiz": "quiz_bench:Quiz"},
             GROUPS["executor"]: {"one-at-a-time": "tests.executor_package:OneAtATime"},
+            GROUPS["scorer"]: {"said": "quiz_bench.said:SAID"},
         },
-        {"quiz_bench/__init__.py": QUIZ, "quiz_bench/quiz.json": json.dumps(items)},
+        {
+            "quiz_bench/__init__.py": QUIZ,
+            "quiz_bench/said.py": SAID,
+            "quiz_bench/quiz.json": json.dumps(items),
+        },
     )
     (site / "quiz_bench" / "clips").mkdir()
     for number, (qid, *_) in enumerate(QUESTIONS):
@@ -135,7 +172,7 @@ def config_file(tmp_path: Path, benchmark: str = "quiz") -> Path:
     return path
 
 
-def test_a_package_adds_a_benchmark_and_an_executor_that_run_and_score_end_to_end(
+def test_a_package_adds_a_benchmark_a_scorer_and_an_executor_that_run_and_score_end_to_end(
     tmp_path: Path,
 ) -> None:
     site = quiz_package(tmp_path / "site")
@@ -159,10 +196,25 @@ def test_a_package_adds_a_benchmark_and_an_executor_that_run_and_score_end_to_en
     assert metrics["benchmark"] == "quiz"
     assert metrics["scorers"]["official"]["overall"]["correct"] == 2
     assert set(metrics["scorers"]["official"]["by"]["sub-category"]) == {"Counting", "Pitch"}
+    # The package's scorer is a column after cascade's: it reads "three" alone (q-count); the
+    # letters of q-low and q-high name no option text, so it counts them INVALID.
+    assert list(metrics["scorers"]) == ["official", "strict", "lenient", "said"]
+    assert metrics["scorers"]["said"]["overall"]["correct"] == 1
+    assert set(metrics["scorers"]["said"]["by"]["sub-category"]) == {"Counting", "Pitch"}
+    assert metrics["invalid"] == {"strict": 0, "lenient": 0, "said": 2}
+    lines = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    said = {line["id"]: line["extractions"]["said"]["index"] for line in lines}
+    assert said == {"q-low": None, "q-high": None, "q-count": 2}
+    assert [line["correct"]["said"] for line in lines] == [False, False, True]
+    report = (run_dir / "report.md").read_text()
+    assert "| said " in report and "said %" in report
 
     rescored = cascade(site, tmp_path, "score", str(run_dir), "--json")
     assert rescored.returncode == ExitCode.OK, rescored.stdout + rescored.stderr
     assert json.loads(rescored.stdout)["scorers"] == metrics["scorers"]
+    shown = cascade(site, tmp_path, "score", str(run_dir))
+    assert shown.returncode == ExitCode.OK, shown.stdout + shown.stderr
+    assert "said" in shown.stdout and "33.33" in shown.stdout
 
     # A predictions file of its format is read by the benchmark that claims it, and scored by
     # its official rule: the option's text exactly, where MMAR's token-set rule would take
@@ -178,10 +230,44 @@ def test_a_package_adds_a_benchmark_and_an_executor_that_run_and_score_end_to_en
     assert file_metrics["missing_prediction"] == ["q-high"]
     official = file_metrics["scorers"]["official"]["overall"]
     assert (official["n"], official["correct"]) == (2, 1)
+    # The scorer's reader judges the option it read by the benchmark's rule: "440 Hz" is right.
+    by_said = file_metrics["scorers"]["said"]["overall"]
+    assert (by_said["n"], by_said["correct"]) == (2, 2)
+
+    # A sweep pairs its variations by the package's scorer, named in the sweep file.
+    sweep = sweep_file(tmp_path, "said")
+    swept = cascade(site, tmp_path, "ablate", str(sweep), "--set", "run.executor=one-at-a-time")
+    assert swept.returncode == ExitCode.OK, swept.stdout + swept.stderr
+    table = (tmp_path / "sweep" / "table.md").read_text()
+    assert "paired figures for the said scorer" in table and "| said %" in table
+    assert "the said one's for `said`" in table
+    wrong = cascade(site, tmp_path, "ablate", str(sweep_file(tmp_path, "siad")))
+    assert wrong.returncode == ExitCode.ERROR, wrong.stdout + wrong.stderr
+    output = " ".join((wrong.stdout + wrong.stderr).split())
+    assert "unknown scorer 'siad'. Did you mean 'said'?" in output
+    assert "Choose one of official, strict, lenient, said" in output
+    assert "Traceback" not in output
 
     listed = cascade(site, tmp_path, "list")
     assert listed.returncode == ExitCode.OK, listed.stdout + listed.stderr
     assert "from the package quiz-bench 0.1" in listed.stdout
+    scorers = listed.stdout[listed.stdout.index("scorers") :]
+    assert "said" in scorers and "official" in scorers
+
+
+def sweep_file(tmp_path: Path, scorer: str) -> Path:
+    """A sweep of the quiz run with one variation (q-count answered wrong), paired by `scorer`."""
+    base = yaml.safe_load(config_file(tmp_path).read_text())
+    sweep = {
+        "name": "quiz-sweep",
+        "base": base,
+        "output_dir": str(tmp_path / "sweep"),
+        "scorer": scorer,
+        "variations": {"worse": ["reasoner.config.answers.q-count='ANSWER: A'"]},
+    }
+    path = tmp_path / f"sweep-{scorer}.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
 
 
 def test_a_plugin_that_cannot_be_imported_is_one_paragraph_naming_its_package(
@@ -220,6 +306,21 @@ def test_a_plugin_entry_that_names_no_object_or_the_wrong_kind_names_its_package
     assert done.returncode == ExitCode.ERROR, done.stdout + done.stderr
     assert "odd_bench:NOT_A_BENCHMARK (package odd-bench 1.0)" in done.stdout + done.stderr
     assert "not a cascade.core.BenchmarkDefinition subclass" in done.stdout + done.stderr
+
+    # A scorer entry must name a row of the table; the run stops before computing anything.
+    site = write_distribution(
+        tmp_path / "scorer",
+        "odd-scorer",
+        "2.0",
+        {GROUPS["scorer"]: {"loose": "odd_scorer:LOOSE"}},
+        {"odd_scorer/__init__.py": "LOOSE = 'any letter goes'\n"},
+    )
+    done = cascade(site, tmp_path, "run", "--config", str(config_file(tmp_path, "demo")))
+    assert done.returncode == ExitCode.ERROR, done.stdout + done.stderr
+    output = " ".join((done.stdout + done.stderr).split())
+    assert "scorer 'loose' is registered as odd_scorer:LOOSE (package odd-scorer 2.0)" in output
+    assert "not a cascade.scoring.Scorer" in output and "Traceback" not in output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("results.jsonl"))
 
     bad = write_distribution(
         tmp_path / "bad", "bad-exec", "3", {GROUPS["executor"]: {"nowhere": "bad_exec"}}

@@ -53,7 +53,7 @@ from cascade.run.pool import ComponentPool
 from cascade.run.rundir import RunDir, Samples, predictions_of
 from cascade.run.summary import RunSummary
 from cascade.run.variations import needs_audio
-from cascade.scoring import compute_metrics, majority_results
+from cascade.scoring import compute_metrics, majority_results, scorers
 
 Outcome = RunSummary | CascadeError
 """How one of several runs executed together ended: its summary, or the error that stopped it."""
@@ -244,6 +244,7 @@ def _lifecycle(
 def _plan(config: RunConfig, cache: Cache | None, pool: ComponentPool | None) -> Runner:
     """The run's parts: its benchmark, components (from the pool, if any), prompts and cache."""
     benchmark = plan.load_benchmark(config.benchmark, need_audio=needs_audio(config))
+    scorers()  # a package's scorer that cannot be read fails here, before any answer is computed
     if pool is not None:
         pool.retain(config)
     stages = pool.stages(config) if pool is not None else plan.build_stages(config)
