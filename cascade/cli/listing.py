@@ -1,4 +1,5 @@
-"""`cascade list`: registered components, benchmarks and executors, presets and prompts."""
+"""`cascade list`: registered components, benchmarks, executors and scorers, presets and
+prompts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from cascade.cli.printing import print_table
 
 @reported
 def list_() -> None:
-    """Registered captioners, reasoners, benchmarks, executors, presets and prompts."""
+    """Registered captioners, reasoners, benchmarks, executors, scorers, presets and prompts."""
     from cascade import commands
 
     found = commands.inventory()

@@ -39,15 +39,15 @@ class Prompt:
 @dataclass(frozen=True)
 class Inventory:
     registered: dict[str, list[Registered]]
-    """Per registry table (captioner, reasoner, benchmark, executor)."""
+    """Per registry table (captioner, reasoner, benchmark, executor, scorer)."""
     presets: dict[str, list[Preset]]
     """Per preset folder (captioners, reasoners)."""
     prompts: list[Prompt]
 
 
 def inventory() -> Inventory:
-    """Registered captioners, reasoners, benchmarks and executors (with their extra and whether
-    it is installed), the component presets and the prompt templates."""
+    """Registered captioners, reasoners, benchmarks, executors and scorers (with their extra and
+    whether it is installed), the component presets and the prompt templates."""
     table: registry.Table
     registered: dict[str, list[Registered]] = {}
     for table in get_args(registry.Table):
