@@ -265,10 +265,7 @@ def answered_result(
         prompt_hash=record.prompt_hash,
         reasoner_key=record.key,
         reasoner_cached=record.cached,
-        usage={
-            "prompt_tokens": response.prompt_tokens,
-            "completion_tokens": response.completion_tokens,
-        },
+        usage=response.usage(),
         timings={
             "frontend_s": round(front.seconds_per_item, 4),
             "reasoner_s": round(response.latency_s, 4),
