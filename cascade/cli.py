@@ -167,6 +167,9 @@ JudgeExecutor = Annotated[
 ]
 
 
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
 @app.command()
 @reported
 def run(
@@ -183,8 +186,17 @@ def run(
         bool, typer.Option(help="Run without items whose audio is missing (listed in the report).")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option(help="Print the resolved plan without loading anything.")
+        bool,
+        typer.Option(help="Print the plan (work, tokens, cost, claim) without loading anything."),
     ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Dollars: refuse a run whose worst case costs more; stop one that reaches it.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Run (or resume) a cascade over a benchmark and score it."""
     from cascade import commands
@@ -195,6 +207,8 @@ def run(
         extra["run.run_dir"] = str(run_dir)
     if skip_missing_audio:
         extra["benchmark.skip_missing_audio"] = True
+    if max_cost is not None:
+        extra["run.max_cost"] = max_cost
     resolved = configs.resolve(
         config,
         captioners=captioner or (),
@@ -205,9 +219,8 @@ def run(
         extra=extra,
     )
     if dry_run:
-        described = preview.describe_plan(resolved)
-        described["run_dir"] = str(pipeline.run_directory(resolved))
-        print_plan(described)
+        described = preview.describe_plan(resolved, pipeline.run_directory(resolved))
+        print_plan(described, as_json=as_json)
         return
     log = RunDir(pipeline.run_directory(resolved)).log_path
     with third_party_logs(log, f"cascade run {resolved.name}"), progress_bar() as bar:
@@ -242,8 +255,14 @@ def progress_bar() -> Progress:
     )
 
 
-def print_plan(described: dict[str, Any]) -> None:
-    console.print_json(json.dumps(described))
+def print_plan(described: dict[str, Any], *, as_json: bool = False) -> None:
+    from cascade.report import plan_lines
+
+    if as_json:
+        console.print_json(json.dumps(described))
+        return
+    for line in plan_lines(described):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
@@ -341,9 +360,6 @@ Family = Annotated[
         "predictions file)."
     ),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
 @app.command()
 @reported
 def score(

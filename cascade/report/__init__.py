@@ -4,6 +4,7 @@ HTML pages of a run, a comparison and a sweep (in `html/`).
 
 from cascade.report.html.compare import compare_page, sweep_page, write_sweep_report
 from cascade.report.html.run_page import Embedder, write_run_report
+from cascade.report.plan import plan_lines
 from cascade.report.run_reports import finished, write_run_reports
 from cascade.report.tables import (
     group_table,
@@ -21,6 +22,7 @@ __all__ = [
     "group_table",
     "headline_table",
     "notices",
+    "plan_lines",
     "render_markdown",
     "samples_table",
     "skipped_notice",
