@@ -60,6 +60,8 @@ class ReasonerEstimate:
 
     component: str
     model: str | None
+    priced_as: str
+    """The name the price table is read by (`price_model`)."""
     requests: int
     cached: int
     new: int
@@ -104,9 +106,14 @@ def token_counter(reasoner: Reasoner) -> tuple[Callable[[str], int], str]:
     return (lambda text: math.ceil(len(text) / CHARS_PER_TOKEN)), APPROXIMATION
 
 
-def price_for(config: RunConfig, reasoner: Reasoner) -> prices.Price | None:
-    """The reasoner's price: `run.price`, else `run.prices_file`'s entry, else the table's."""
-    model = _model(reasoner) or reasoner.name
+def price_model(reasoner: Reasoner) -> str:
+    """The name a reasoner's price goes by: its model, else its component name."""
+    return _model(reasoner) or reasoner.name
+
+
+def price_for(config: RunConfig, model: str) -> prices.Price | None:
+    """The price of the run's reasoner `model`: `run.price`, else `run.prices_file`'s entry,
+    else the table's."""
     if config.run.price is not None:
         return prices.parse(model, config.run.price, "run.price")
     return prices.price_of(model, file=config.run.prices_file)
@@ -238,12 +245,13 @@ def _reasoner(
     input_tokens = new_tokens + per_unknown * at_most
     max_tokens = getattr(reasoner.config, "max_tokens", None)
     worst = (new + at_most) * max_tokens if isinstance(max_tokens, int) else None
-    price = price_for(config, reasoner)
+    price = price_for(config, price_model(reasoner))
     batch = bool(getattr(reasoner.runtime, "batch_api", False))
-    cost, cost_note = _cost(price, input_tokens, worst, batch, _model(reasoner) or reasoner.name)
+    cost, cost_note = _cost(price, input_tokens, worst, batch, price_model(reasoner))
     return ReasonerEstimate(
         component=reasoner.name,
         model=_model(reasoner),
+        priced_as=price_model(reasoner),
         requests=cached + new + at_most,
         cached=cached,
         new=new,
