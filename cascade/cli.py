@@ -982,6 +982,31 @@ def _print_frame(frame: Any, title: str) -> None:
     console.print(table)
 
 
+@app.command()
+@reported
+def runs(
+    folder: Annotated[
+        Path, typer.Argument(help="The folder of runs and sweeps (default: runs/).")
+    ] = Path("runs"),
+    html: Annotated[
+        Path | None, typer.Option(help="Also write one self-contained page of them here.")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Every run and sweep under a folder, side by side: accuracy, claim, tokens, cost, date."""
+    from cascade import commands
+    from cascade.report.runs import text_lines
+
+    rows = commands.runs(folder, html)
+    if as_json:
+        console.print_json(json.dumps([row.to_json() for row in rows]))
+    else:
+        for line in text_lines(rows, console.width):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if html is not None:
+        console.print(f"written: {html}", highlight=False)
+
+
 @app.command("list")
 @reported
 def list_() -> None:

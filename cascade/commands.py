@@ -24,6 +24,7 @@ from cascade.analysis import (
     measure_run,
     rubrics,
 )
+from cascade.analysis.runs import RunRow
 from cascade.core import Cache, CascadeError, FailureRateExceeded, Interrupted, Reasoner
 from cascade.report import finished, write_run_report, write_run_reports, write_sweep_report
 from cascade.run import ComponentPool, Phase, Progress, RunConfig, RunSummary, pipeline
@@ -137,6 +138,19 @@ def judge_rubrics_plan(
 ) -> dict[str, Any]:
     """What `judge_rubrics` would do and cost (`rubrics.plan`); nothing is asked."""
     return rubrics.plan(rubrics.target(path, judge, output), price)
+
+
+def runs(folder: Path, html: Path | None = None) -> list[RunRow]:
+    """Every run and sweep under `folder` (`analysis.runs.list_runs`), as rows; with `html`,
+    also the page of them (`report.runs_page`)."""
+    from cascade.analysis.runs import list_runs
+    from cascade.core import write_atomic
+    from cascade.report import runs_page
+
+    found = list_runs(folder)
+    if html is not None:
+        write_atomic(html, runs_page(found, html, folder))
+    return found
 
 
 def cues(

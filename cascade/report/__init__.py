@@ -5,6 +5,7 @@ HTML pages of a run, a comparison and a sweep (in `html/`).
 from cascade.report.html.compare import compare_page, sweep_page, write_sweep_report
 from cascade.report.html.run_page import Embedder, write_run_report
 from cascade.report.plan import plan_lines
+from cascade.report.runs import narrow_lines, runs_page
 from cascade.report.run_reports import finished, write_run_reports
 from cascade.report.tables import (
     group_table,
@@ -21,9 +22,11 @@ __all__ = [
     "finished",
     "group_table",
     "headline_table",
+    "narrow_lines",
     "notices",
     "plan_lines",
     "render_markdown",
+    "runs_page",
     "samples_table",
     "skipped_notice",
     "sweep_page",

@@ -1,0 +1,137 @@
+"""Every run and sweep under a folder, one row each (`cascade runs`): benchmark, items, the three
+scorers' accuracy with intervals, MMAR-Rubrics where judged, the published row claimed, tokens and
+cost, date. Read from the files runs wrote (through `RunDir`); no model, no re-scoring. A run
+directory whose files cannot be read is listed as damaged, with why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cascade.core import CascadeError
+from cascade.run import RunDir
+from cascade.run.rundir import CONFIG, METRICS, REPORT_HTML, RESULTS, SUMMARY
+
+SCORERS = ("official", "strict", "lenient")
+SWEEP_JSON = "sweep.json"
+DEPTH = 4
+"""How deep under the folder runs are looked for (runs/ablations/<sweep>/runs/<run> is 4)."""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as the listing shows it (accuracies are fractions; None where not known)."""
+
+    name: str
+    path: str
+    sweep: str | None
+    status: str
+    """`finished`, `unfinished` (no metrics yet) or `damaged: <why>`."""
+    benchmark: str | None = None
+    items: int | None = None
+    accuracy: dict[str, float | None] | None = None
+    ci95: dict[str, list[float] | None] | None = None
+    random_expectation: float | None = None
+    rubrics: str | None = None
+    """MMAR-Rubrics (or the protocol with another judge, labelled so) and its score."""
+    rubrics_score: float | None = None
+    claim: str | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+    date: str | None = None
+    report: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_runs(folder: Path) -> list[RunRow]:
+    """Every run under `folder` (a run directory itself, a sweep, or a folder of either).
+
+    Raises:
+        CascadeError: `folder` is not a folder.
+    """
+    if not folder.is_dir():
+        raise CascadeError(
+            f"{folder} is not a folder: give the folder your runs are in (default runs/, "
+            "`run.output_dir`)"
+        )
+    return [row for path, sweep in _found(folder, None, 0) for row in [read_row(path, sweep)]]
+
+
+def _is_run(path: Path) -> bool:
+    return RunDir(path).has(CONFIG) or RunDir(path).has(RESULTS)
+
+
+def _found(folder: Path, sweep: str | None, depth: int) -> Iterator[tuple[Path, str | None]]:
+    if _is_run(folder):
+        yield folder, sweep
+        return
+    if depth > DEPTH:
+        return
+    here = folder.name if (folder / SWEEP_JSON).is_file() else sweep
+    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        yield from _found(child, here, depth + 1)
+
+
+def read_row(path: Path, sweep: str | None = None) -> RunRow:
+    """The listing's row of one run directory; a damaged one says why."""
+    try:
+        return _row(path, sweep)
+    except (CascadeError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        why = str(error) or type(error).__name__
+        return RunRow(path.name, str(path), sweep, f"damaged: {why}")
+
+
+def _row(path: Path, sweep: str | None) -> RunRow:
+    run = RunDir(path)
+    stored = run.stored_config()
+    config = stored.get("config") or {}
+    benchmark = (config.get("benchmark") or {}).get("name")
+    if not run.has(METRICS):
+        return RunRow(path.name, str(path), sweep, "unfinished", benchmark=benchmark)
+    metrics = run.metrics()
+    summary = run.summary()
+    overall = {s: metrics["scorers"][s]["overall"] for s in SCORERS if s in metrics["scorers"]}
+    label, score = _rubrics(run)
+    cost = summary.get("cost") or {}
+    computed = (cost.get("reasoner") or {}).get("computed") or {}
+    claim = summary.get("claim")
+    return RunRow(
+        name=path.name,
+        path=str(path),
+        sweep=sweep,
+        status="finished",
+        benchmark=metrics.get("benchmark") or benchmark,
+        items=metrics.get("n_items"),
+        accuracy={s: overall[s].get("accuracy") for s in overall},
+        ci95={s: overall[s].get("ci95") for s in overall},
+        random_expectation=next(iter(overall.values()), {}).get("random_expectation"),
+        rubrics=label,
+        rubrics_score=score,
+        claim=None if not claim else claim["row"] if claim.get("holds") else "claim dropped",
+        tokens=(computed.get("prompt_tokens") or 0) + (computed.get("completion_tokens") or 0)
+        if computed
+        else None,
+        cost_usd=cost.get("total_cost_usd"),
+        date=_date(path / (SUMMARY if run.has(SUMMARY) else METRICS)),
+        report=str(path / REPORT_HTML) if run.has(REPORT_HTML) else None,
+    )
+
+
+def _rubrics(run: RunDir) -> tuple[str | None, float | None]:
+    """The first MMAR-Rubrics record of the run (the official judge's file sorts first)."""
+    official = "rubrics-official.json"
+    for path in sorted(run.path.glob("rubrics-*.json"), key=lambda p: (p.name != official, p)):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        return str(summary.get("label")), (summary.get("overall") or {}).get("score")
+    return None, None
+
+
+def _date(path: Path) -> str:
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M")
