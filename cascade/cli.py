@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, ParamSpec, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -304,8 +305,11 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         f"answers computed {reasoner['computed']}, re-used {reasoner['reused']}",
         highlight=False,
     )
+    from cascade.report import cost_sentence
     from cascade.run import stored_sentence
 
+    if (spent := cost_sentence(summary)) is not None:
+        console.print(spent, highlight=False)
     if (claim := stored_sentence(summary)) is not None:
         console.print(claim, highlight=False)
     console.print(f"run directory: {summary['run_dir']}", highlight=False)
@@ -360,6 +364,8 @@ Family = Annotated[
         "predictions file)."
     ),
 ]
+
+
 @app.command()
 @reported
 def score(
@@ -974,11 +980,24 @@ def _judge_ungated(
 
 
 def _print_frame(frame: Any, title: str) -> None:
-    table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column))
-    for row in frame.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
+    """A table; on a terminal too narrow for its boxed layout, a compact one without borders
+    (no cell wrapped onto several lines), else one block of `column: value` lines a row."""
+    from cascade.report.tables import fits, vertical_lines
+
+    columns = [str(c) for c in frame.columns]
+    rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    layout = fits(columns, rows, console.width)
+    if layout == "vertical":
+        console.print(title, style="italic", highlight=False)
+        for line in vertical_lines(columns, rows):
+            console.print(line, highlight=False, markup=False)
+        return
+    compact = layout == "compact"
+    table = Table(title=title, box=None if compact else box.HEAVY_HEAD, padding=(0, 1))
+    for column in columns:
+        table.add_column(column, no_wrap=compact)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -110,7 +110,7 @@ def _row(path: Path, sweep: str | None) -> RunRow:
         items=metrics.get("n_items"),
         accuracy={s: overall[s].get("accuracy") for s in overall},
         ci95={s: overall[s].get("ci95") for s in overall},
-        random_expectation=next(iter(overall.values()), {}).get("random_expectation"),
+        random_expectation=_random(overall),
         rubrics=label,
         rubrics_score=score,
         claim=None if not claim else claim["row"] if claim.get("holds") else "claim dropped",
@@ -121,6 +121,14 @@ def _row(path: Path, sweep: str | None) -> RunRow:
         date=_date(path / (SUMMARY if run.has(SUMMARY) else METRICS)),
         report=str(path / REPORT_HTML) if run.has(REPORT_HTML) else None,
     )
+
+
+def _random(overall: dict[str, Any]) -> float | None:
+    """The random-guess expectation of the run's items (the same under every scorer)."""
+    for group in overall.values():
+        value = group.get("random_expectation")
+        return float(value) if value is not None else None
+    return None
 
 
 def _rubrics(run: RunDir) -> tuple[str | None, float | None]:

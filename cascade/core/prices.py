@@ -47,7 +47,9 @@ class Price:
     ) -> float:
         """US dollars for these token counts (`cached_tokens` are part of `input_tokens`)."""
         cached_rate = (
-            self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+            self.input_per_mtok
+            if self.cached_input_per_mtok is None
+            else self.cached_input_per_mtok
         )
         dollars = (
             (input_tokens - cached_tokens) * self.input_per_mtok

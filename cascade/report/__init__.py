@@ -5,9 +5,10 @@ HTML pages of a run, a comparison and a sweep (in `html/`).
 from cascade.report.html.compare import compare_page, sweep_page, write_sweep_report
 from cascade.report.html.run_page import Embedder, write_run_report
 from cascade.report.plan import plan_lines
-from cascade.report.runs import narrow_lines, runs_page
 from cascade.report.run_reports import finished, write_run_reports
+from cascade.report.runs import narrow_lines, runs_page
 from cascade.report.tables import (
+    cost_sentence,
     group_table,
     headline_table,
     notices,
@@ -19,6 +20,7 @@ from cascade.report.tables import (
 __all__ = [
     "Embedder",
     "compare_page",
+    "cost_sentence",
     "finished",
     "group_table",
     "headline_table",

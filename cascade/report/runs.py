@@ -45,9 +45,7 @@ def cells(row: RunRow) -> dict[str, str]:
         "items": _int(row.items),
         **{scorer: accuracy(row, scorer) for scorer in SCORERS},
         "random": "-" if row.random_expectation is None else f"{100 * row.random_expectation:.1f}",
-        "rubrics": "-"
-        if row.rubrics_score is None
-        else f"{row.rubrics_score:.2f} ({row.rubrics})",
+        "rubrics": "-" if row.rubrics_score is None else f"{row.rubrics_score:.2f} ({row.rubrics})",
         "claim": row.claim or "-",
         "tokens": _int(row.tokens),
         "cost": _money(row.cost_usd),
@@ -105,9 +103,7 @@ def narrow_lines(rows: Sequence[RunRow]) -> list[str]:
             f"  {shown['benchmark']}, {shown['items']} items, {shown['date']}; random "
             f"{shown['random']}%; tokens {shown['tokens']}, cost {shown['cost']}"
         )
-        lines.append(
-            "  " + "; ".join(f"{scorer} {accuracy(row, scorer)}" for scorer in SCORERS)
-        )
+        lines.append("  " + "; ".join(f"{scorer} {accuracy(row, scorer)}" for scorer in SCORERS))
         extra = [f"claims {row.claim}" if row.claim else "", f"rubrics {shown['rubrics']}"]
         if row.claim or row.rubrics_score is not None:
             lines.append("  " + "; ".join(e for e in extra if e and not e.endswith(" -")))

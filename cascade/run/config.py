@@ -148,6 +148,7 @@ class RunSpec(Strict):
     the price table's (`cascade/data/prices.yaml`)."""
     prices_file: Path | None = None
     """A price table of your own in the shipped table's format; its entries win."""
+
     @field_validator("price")
     @classmethod
     def _a_price(cls, text: str | None) -> str | None:

@@ -171,9 +171,7 @@ def estimate(
             )
         )
     known = [
-        i
-        for i in todo
-        if len(outputs[i.id]) == len(stages) and all(o.ok for o in outputs[i.id])
+        i for i in todo if len(outputs[i.id]) == len(stages) and all(o.ok for o in outputs[i.id])
     ]
     answered = sum(1 for i in items if not pending.get(i.id))
     return Estimate(
@@ -239,9 +237,7 @@ def _reasoner(
                 cached += 1
     unknown = [i for i in todo if i.id not in known_ids]
     at_most = sum(len(pending[i.id]) for i in unknown)
-    per_unknown, note = _unknown_prompt_tokens(
-        unknown, known_prompt_tokens, stages, prompts, count
-    )
+    per_unknown, note = _unknown_prompt_tokens(unknown, known_prompt_tokens, stages, prompts, count)
     input_tokens = new_tokens + per_unknown * at_most
     max_tokens = getattr(reasoner.config, "max_tokens", None)
     worst = (new + at_most) * max_tokens if isinstance(max_tokens, int) else None

@@ -41,10 +41,9 @@ from cascade.core import (
     ConfigError,
     FailureRateExceeded,
     Interrupted,
-    Item,
 )
 from cascade.run import plan
-from cascade.run.answering import answered
+from cascade.run.answering import answered, pending_samples
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
 from cascade.run.costs import Budget, account
@@ -63,13 +62,6 @@ Outcome = RunSummary | CascadeError
 
 def run_directory(config: RunConfig) -> Path:
     return config.run.run_dir or config.run.output_dir / f"{config.name}-{config.fingerprint()}"
-
-
-def pending_samples(item: Item, previous: Samples, samples: int) -> list[int]:
-    """The samples of an item with no answer yet in the run directory (absent, failed or
-    empty): the run loop's own rule for what it retries."""
-    mine = previous.get(item.id, {})
-    return [s for s in range(samples) if s not in mine or not answered(mine[s])]
 
 
 def begin(

@@ -5,11 +5,13 @@ claims, and its run directory. Loads no model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cascade.core import Cache, CascadeError, ConfigError, Item
 from cascade.run import plan
+from cascade.run.answering import pending_samples
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
 from cascade.run.estimate import Estimate, estimate
@@ -105,13 +107,9 @@ def _requests(figures: Estimate) -> dict[str, Any]:
     }
 
 
-def resume_state(
-    config: RunConfig, items: list[Item], run_dir: Path | None
-) -> dict[str, Any]:
+def resume_state(config: RunConfig, items: Sequence[Item], run_dir: Path | None) -> dict[str, Any]:
     """Whether the command starts the run directory afresh or resumes it, and the samples each
     item still needs (`pending`, for the estimate)."""
-    from cascade.run.pipeline import pending_samples
-
     fresh = {i.id: list(range(config.run.samples)) for i in items}
     if run_dir is None or not (run_dir / "config.yaml").is_file():
         return {"resumes": False, "answered": 0, "pending": fresh}
@@ -127,7 +125,9 @@ def resume_state(
             "conflict": f"{run_dir} holds a run with another config: the run would stop; "
             "choose another --run-dir",
         }
-    samples = read_samples(run_dir / "results.jsonl") if (run_dir / "results.jsonl").is_file() else {}
+    samples = (
+        read_samples(run_dir / "results.jsonl") if (run_dir / "results.jsonl").is_file() else {}
+    )
     pending = {i.id: pending_samples(i, samples, config.run.samples) for i in items}
     return {
         "resumes": True,
