@@ -993,7 +993,13 @@ def _print_frame(frame: Any, title: str) -> None:
             console.print(line, highlight=False, markup=False)
         return
     compact = layout == "compact"
-    table = Table(title=title, box=None if compact else box.HEAVY_HEAD, padding=(0, 1))
+    table = Table(
+        title=title,
+        box=None if compact else box.HEAVY_HEAD,
+        padding=(0, 1),
+        collapse_padding=compact,
+        pad_edge=not compact,
+    )
     for column in columns:
         table.add_column(column, no_wrap=compact)
     for row in rows:

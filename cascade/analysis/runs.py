@@ -29,6 +29,8 @@ class RunRow:
     name: str
     path: str
     sweep: str | None
+    variation: str | None
+    """The run's variation of its sweep (from the sweep's sweep.json)."""
     status: str
     """`finished`, `unfinished` (no metrics yet) or `damaged: <why>`."""
     benchmark: str | None = None
@@ -60,40 +62,67 @@ def list_runs(folder: Path) -> list[RunRow]:
             f"{folder} is not a folder: give the folder your runs are in (default runs/, "
             "`run.output_dir`)"
         )
-    return [row for path, sweep in _found(folder, None, 0) for row in [read_row(path, sweep)]]
+    return [read_row(path, sweep) for path, sweep in _found(folder, None, 0)]
 
 
 def _is_run(path: Path) -> bool:
     return RunDir(path).has(CONFIG) or RunDir(path).has(RESULTS)
 
 
-def _found(folder: Path, sweep: str | None, depth: int) -> Iterator[tuple[Path, str | None]]:
+@dataclass(frozen=True)
+class _Sweep:
+    name: str
+    variations: dict[str, str]
+    """Run directory (resolved) -> variation name."""
+
+
+def _variations(folder: Path) -> dict[str, str]:
+    """The sweep's variations by run directory, from its sweep.json ({} when unreadable: its
+    runs are still listed, without their variation names)."""
+    try:
+        record = json.loads((folder / SWEEP_JSON).read_text(encoding="utf-8"))
+        return {str(Path(v["run_dir"]).resolve()): str(v["name"]) for v in record["variations"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _found(folder: Path, sweep: _Sweep | None, depth: int) -> Iterator[tuple[Path, _Sweep | None]]:
     if _is_run(folder):
         yield folder, sweep
         return
     if depth > DEPTH:
         return
-    here = folder.name if (folder / SWEEP_JSON).is_file() else sweep
+    here = _Sweep(folder.name, _variations(folder)) if (folder / SWEEP_JSON).is_file() else sweep
     for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         yield from _found(child, here, depth + 1)
 
 
-def read_row(path: Path, sweep: str | None = None) -> RunRow:
+def read_row(path: Path, sweep: _Sweep | None = None) -> RunRow:
     """The listing's row of one run directory; a damaged one says why."""
+    name = sweep.name if sweep else None
+    variation = sweep.variations.get(str(path.resolve())) if sweep else None
     try:
-        return _row(path, sweep)
+        return _row(path, name, variation)
     except (CascadeError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         why = str(error) or type(error).__name__
-        return RunRow(path.name, str(path), sweep, f"damaged: {why}")
+        page = path / REPORT_HTML
+        return RunRow(
+            path.name,
+            str(path),
+            name,
+            variation,
+            f"damaged: {why}",
+            report=str(page) if page.is_file() else None,
+        )
 
 
-def _row(path: Path, sweep: str | None) -> RunRow:
+def _row(path: Path, sweep: str | None, variation: str | None) -> RunRow:
     run = RunDir(path)
     stored = run.stored_config()
     config = stored.get("config") or {}
     benchmark = (config.get("benchmark") or {}).get("name")
     if not run.has(METRICS):
-        return RunRow(path.name, str(path), sweep, "unfinished", benchmark=benchmark)
+        return RunRow(path.name, str(path), sweep, variation, "unfinished", benchmark=benchmark)
     metrics = run.metrics()
     summary = run.summary()
     overall = {s: metrics["scorers"][s]["overall"] for s in SCORERS if s in metrics["scorers"]}
@@ -105,6 +134,7 @@ def _row(path: Path, sweep: str | None) -> RunRow:
         name=path.name,
         path=str(path),
         sweep=sweep,
+        variation=variation,
         status="finished",
         benchmark=metrics.get("benchmark") or benchmark,
         items=metrics.get("n_items"),

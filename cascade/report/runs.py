@@ -40,7 +40,7 @@ def cells(row: RunRow) -> dict[str, str]:
     """One run's cells, as text."""
     return {
         "name": row.name,
-        "sweep": row.sweep or "",
+        "sweep": f"{row.sweep}: {row.variation or '?'}" if row.sweep else "",
         "benchmark": row.benchmark or "-",
         "items": _int(row.items),
         **{scorer: accuracy(row, scorer) for scorer in SCORERS},
@@ -94,7 +94,7 @@ def narrow_lines(rows: Sequence[RunRow]) -> list[str]:
     lines = []
     for row in rows:
         shown = cells(row)
-        where = f" (sweep {row.sweep})" if row.sweep else ""
+        where = f" (sweep {row.sweep}, {row.variation or '?'})" if row.sweep else ""
         lines.append(f"{row.name}{where}")
         if row.status != "finished":
             lines.append(f"  {row.status}")

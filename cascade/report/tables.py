@@ -197,7 +197,7 @@ def fits(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> L
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     if sum(widths) + 3 * len(widths) + 1 <= width:
         return "boxed"
-    if sum(widths) + 2 * len(widths) <= width:
+    if sum(widths) + len(widths) - 1 <= width:
         return "compact"
     return "vertical"
 
