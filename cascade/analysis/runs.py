@@ -14,7 +14,7 @@ from typing import Any
 
 from cascade.core import CascadeError
 from cascade.run import RunDir
-from cascade.run.rundir import CONFIG, METRICS, REPORT_HTML, RESULTS, SUMMARY
+from cascade.run.rundir import CONFIG, METRICS, RESULTS
 
 SCORERS = ("official", "strict", "lenient")
 SWEEP_JSON = "sweep.json"
@@ -105,14 +105,14 @@ def read_row(path: Path, sweep: _Sweep | None = None) -> RunRow:
         return _row(path, name, variation)
     except (CascadeError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         why = str(error) or type(error).__name__
-        page = path / REPORT_HTML
+        page = RunDir(path).report_html()
         return RunRow(
             path.name,
             str(path),
             name,
             variation,
             f"damaged: {why}",
-            report=str(page) if page.is_file() else None,
+            report=str(page) if page is not None else None,
         )
 
 
@@ -148,8 +148,8 @@ def _row(path: Path, sweep: str | None, variation: str | None) -> RunRow:
         if computed
         else None,
         cost_usd=cost.get("total_cost_usd"),
-        date=_date(path / (SUMMARY if run.has(SUMMARY) else METRICS)),
-        report=str(path / REPORT_HTML) if run.has(REPORT_HTML) else None,
+        date=_date(run.finished_at()),
+        report=str(page) if (page := run.report_html()) is not None else None,
     )
 
 
@@ -170,6 +170,7 @@ def _rubrics(run: RunDir) -> tuple[str | None, float | None]:
     return None, None
 
 
-def _date(path: Path) -> str:
-    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
-    return stamp.strftime("%Y-%m-%d %H:%M")
+def _date(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")

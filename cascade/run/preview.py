@@ -16,7 +16,7 @@ from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
 from cascade.run.estimate import Estimate, estimate
 from cascade.run.executor import executor_by_name
-from cascade.run.rundir import RunDir, read_samples
+from cascade.run.rundir import CONFIG, RunDir, read_samples
 
 AUDIO_FIX = (
     "--set benchmark.audio_root=DIR (the folder holding the benchmark's audio paths), or "
@@ -111,7 +111,7 @@ def resume_state(config: RunConfig, items: Sequence[Item], run_dir: Path | None)
     """Whether the command starts the run directory afresh or resumes it, and the samples each
     item still needs (`pending`, for the estimate)."""
     fresh = {i.id: list(range(config.run.samples)) for i in items}
-    if run_dir is None or not (run_dir / "config.yaml").is_file():
+    if run_dir is None or not RunDir(run_dir).has(CONFIG):
         return {"resumes": False, "answered": 0, "pending": fresh}
     try:
         stored = RunDir(run_dir).stored_config()
@@ -126,7 +126,7 @@ def resume_state(config: RunConfig, items: Sequence[Item], run_dir: Path | None)
             "choose another --run-dir",
         }
     samples = (
-        read_samples(run_dir / "results.jsonl") if (run_dir / "results.jsonl").is_file() else {}
+        read_samples(RunDir(run_dir).results_path)  # {} without the file
     )
     pending = {i.id: pending_samples(i, samples, config.run.samples) for i in items}
     return {
