@@ -17,8 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from cascade import cli
-from cascade.cli import app
+from cascade.cli import app, printing
 from cascade.core import ExitCode
 from cascade.run import RunConfig
 from tests.conftest import ITEMS, MakeConfig
@@ -269,7 +268,7 @@ def test_runs_lists_runs_a_sweep_and_a_damaged_run_directory(runs_folder: Path) 
 def test_score_tables_stay_readable_at_80_columns(
     make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli.console, "width", 80)
+    monkeypatch.setattr(printing.console, "width", 80)
     result = invoke("run", "--config", str(config_file(make_config(), tmp_path)))
     assert result.exit_code == ExitCode.OK, result.output
     rows = [line for line in result.stdout.splitlines() if line.lstrip().startswith("official")]

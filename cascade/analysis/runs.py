@@ -6,18 +6,16 @@ directory whose files cannot be read is listed as damaged, with why."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cascade.core import CascadeError
-from cascade.run import RunDir
+from cascade.run import RunDir, SweepDir
 from cascade.run.rundir import CONFIG, METRICS, RESULTS
 
 SCORERS = ("official", "strict", "lenient")
-SWEEP_JSON = "sweep.json"
 DEPTH = 4
 """How deep under the folder runs are looked for (runs/ablations/<sweep>/runs/<run> is 4)."""
 
@@ -72,18 +70,8 @@ def _is_run(path: Path) -> bool:
 @dataclass(frozen=True)
 class _Sweep:
     name: str
-    variations: dict[str, str]
+    variations: dict[Path, str]
     """Run directory (resolved) -> variation name."""
-
-
-def _variations(folder: Path) -> dict[str, str]:
-    """The sweep's variations by run directory, from its sweep.json ({} when unreadable: its
-    runs are still listed, without their variation names)."""
-    try:
-        record = json.loads((folder / SWEEP_JSON).read_text(encoding="utf-8"))
-        return {str(Path(v["run_dir"]).resolve()): str(v["name"]) for v in record["variations"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
 
 
 def _found(folder: Path, sweep: _Sweep | None, depth: int) -> Iterator[tuple[Path, _Sweep | None]]:
@@ -92,7 +80,8 @@ def _found(folder: Path, sweep: _Sweep | None, depth: int) -> Iterator[tuple[Pat
         return
     if depth > DEPTH:
         return
-    here = _Sweep(folder.name, _variations(folder)) if (folder / SWEEP_JSON).is_file() else sweep
+    owner = SweepDir(folder)
+    here = _Sweep(folder.name, owner.variations()) if owner.has_record() else sweep
     for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         yield from _found(child, here, depth + 1)
 
@@ -100,7 +89,7 @@ def _found(folder: Path, sweep: _Sweep | None, depth: int) -> Iterator[tuple[Pat
 def read_row(path: Path, sweep: _Sweep | None = None) -> RunRow:
     """The listing's row of one run directory; a damaged one says why."""
     name = sweep.name if sweep else None
-    variation = sweep.variations.get(str(path.resolve())) if sweep else None
+    variation = sweep.variations.get(path.resolve()) if sweep else None
     try:
         return _row(path, name, variation)
     except (CascadeError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
@@ -162,10 +151,10 @@ def _random(overall: dict[str, Any]) -> float | None:
 
 
 def _rubrics(run: RunDir) -> tuple[str | None, float | None]:
-    """The first MMAR-Rubrics record of the run (the official judge's file sorts first)."""
-    official = "rubrics-official.json"
-    for path in sorted(run.path.glob("rubrics-*.json"), key=lambda p: (p.name != official, p)):
-        summary = json.loads(path.read_text(encoding="utf-8"))
+    """MMAR-Rubrics of the run: the official judge's when it judged, else the first other."""
+    records = [summary for summary, _ in run.rubrics_records()]
+    records.sort(key=lambda r: r.get("label") != "MMAR-Rubrics")
+    for summary in records:
         return str(summary.get("label")), (summary.get("overall") or {}).get("score")
     return None, None
 
