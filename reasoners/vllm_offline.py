@@ -39,7 +39,7 @@ from cascade.core import (
     require,
 )
 
-from .bundled import identity_extras
+from .bundled import identity_extras, token_counter
 from .responses import build_response, chat_messages
 from .thinking import opens_thinking
 from .vllm_memory import (
@@ -320,6 +320,9 @@ class VllmReasoner(Reasoner):
             completion_tokens=len(completion.token_ids),
             latency_s=latency_s,
         )
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        return token_counter(self.config.model)
 
     def identity_extras(self) -> dict[str, Any]:
         # The weights' precision changes the answers, like the config's own values.

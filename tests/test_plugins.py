@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -215,6 +216,10 @@ def test_a_package_adds_a_benchmark_a_scorer_and_an_executor_that_run_and_score_
     shown = cascade(site, tmp_path, "score", str(run_dir))
     assert shown.returncode == ExitCode.OK, shown.stdout + shown.stderr
     assert "said" in shown.stdout and "33.33" in shown.stdout
+    listing = cascade(site, tmp_path, "runs", str(run_dir), "--html", str(tmp_path / "runs.html"))
+    assert listing.returncode == ExitCode.OK, listing.stdout + listing.stderr
+    assert re.search(r"lenient %\s+said %", listing.stdout)  # a column after cascade's
+    assert 'data-key="said">said %</th>' in (tmp_path / "runs.html").read_text()
 
     # A predictions file of its format is read by the benchmark that claims it, and scored by
     # its official rule: the option's text exactly, where MMAR's token-set rule would take
