@@ -119,6 +119,12 @@ ANSWER_LABELS: list[tuple[str, str, str]] = [
         f"{L} B. {L} (c). {L} option D.",
     ),
     ("chinese", "答案：C 正确答案是D 选项为A 选B 选择 C", f"{L}C {L}D {L}A {L}B {L} C"),
+    # The ladders read a label across a line break: so is it removed.
+    ("label-split-by-a-line-break", "noise ANSWER\n:A", f"noise {L}A"),
+    ("answer-line-split", "ANSWER\n: B", f"{L} B"),
+    ("final-answer-equals-on-the-next-line", "Final answer\n= D", f"{L} D"),
+    ("choice-colon-on-the-next-line", "best choice\n: B", f"{L} B"),
+    ("answer-then-a-list-item", "answer\n- a list", "answer\n- a list"),
     # The folded copy reads `选Ac` (no label); the lenient ladder reads the original `选A`.
     ("chinese-before-a-look-alike", "noise 选Aс", f"noise {L}Aс"),
     ("boxed", "\\boxed{B}", f"{L}{{B}}"),

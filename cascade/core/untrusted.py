@@ -87,9 +87,12 @@ _ANSWER_LABELS = re.compile(
         [
             # `ANSWER: C`, `**Final answer**: C`, `Answer = C`, `Answer - C`, `answer is C`, in
             # any case and anywhere in a line; "answer-key" and "no answer. Is it" are not labels.
+            # The ladders read a label across a line break ("ANSWER\n: B"), so a colon or an
+            # equals sign may follow on the next line; a dash may not (a list item).
             r"(?:(?:final|correct|right|best|true|my)\s+)?answer"
             r"(?:[\s*_`]*(?:is|would\s+be|should\s+be|will\s+be|must\s+be)\b(?:\s*:)?"
-            r"|(?:[^\w\n.?!,;:=]|_)*(?:[:=]+|[-\u2013\u2014]+(?-i:(?![a-z]))))",
+            r"|(?:[^\w.?!,;:=]|_)*[:=]+"
+            r"|(?:[^\w\n.?!,;:=]|_)*[-\u2013\u2014]+(?-i:(?![a-z])))",
             # "the correct option is C", "best choice: C", "choice = C"
             r"(?:(?:final|correct|right|best)\s+(?:option|choice)|\bchoice)"
             r"[\s*_`]*(?:(?:is|would\s+be|should\s+be|will\s+be)\b(?:\s*:)?|[:=]+)",
