@@ -2,7 +2,7 @@
 prompts, benchmarks, model files and errors. Imports no model library and nothing above it.
 """
 
-from cascade.core import logs, prompts, registry
+from cascade.core import logs, prompts, registry, tools
 from cascade.core.audio import Clip, Waveform, content_hash, resample
 from cascade.core.benchmarks import (
     Benchmark,
@@ -79,11 +79,19 @@ from cascade.core.records import (
     StageInput,
     StageKind,
     StageOutput,
+    ToolCall,
 )
 from cascade.core.registry import resolve
 from cascade.core.resources import shipped_dir
 from cascade.core.strict import Strict
 from cascade.core.textfiles import read_text, read_yaml_mapping
+from cascade.core.tools import (
+    ToolArgumentError,
+    ToolArguments,
+    ToolSchema,
+    parse_arguments,
+    tool_schema,
+)
 
 __all__ = [
     "AudioError",
@@ -122,6 +130,10 @@ __all__ = [
     "StageOutput",
     "StorageError",
     "Strict",
+    "ToolArgumentError",
+    "ToolArguments",
+    "ToolCall",
+    "ToolSchema",
     "Waveform",
     "build_items",
     "check_env_names",
@@ -143,6 +155,7 @@ __all__ = [
     "models_dir",
     "package_file",
     "package_version",
+    "parse_arguments",
     "pct",
     "pinned",
     "prompts",
@@ -161,6 +174,8 @@ __all__ = [
     "shipped_dir",
     "shipped_file",
     "stage_key",
+    "tool_schema",
+    "tools",
     "unpacked",
     "write_atomic",
 ]

@@ -232,6 +232,10 @@ class Reasoner(Component):
     """
 
     role: ClassVar[Role] = "reasoner"
+    native_tools: ClassVar[bool] = False
+    """It passes a request's `tools` to the model and returns the calls the model made
+    (`ReasonerResponse.tool_calls`). An agent run of a reasoner without native tool calling
+    uses the text action protocol instead (tools described in the prompt, calls as text)."""
 
     @abstractmethod
     def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:

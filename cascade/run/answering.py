@@ -63,10 +63,19 @@ def cacheable(response: ReasonerResponse) -> bool:
     return response.ok and not response.truncated and bool(response.text.strip())
 
 
+AGENT_STOPS = ("budget", "context")
+"""Finish reasons of an agent's item that ended without an answer text: its step budget spent
+while it still called tools, or its conversation past the model's context. Each is an INVALID
+answer (empty, never guessed), kept on resume like a truncated one."""
+
+
 def has_answer(text: str | None, finish_reason: str | None) -> bool:
     """Whether a stored final answer is an answer: some text, or a length stop (a truncated
-    answer is the model's own output, scored as the truncation policy says, not a failure)."""
-    return text is not None and (bool(text.strip()) or finish_reason == "length")
+    answer is the model's own output, scored as the truncation policy says, not a failure), or
+    an agent's INVALID ending (`AGENT_STOPS`)."""
+    return text is not None and (
+        bool(text.strip()) or finish_reason == "length" or finish_reason in AGENT_STOPS
+    )
 
 
 def answered(result: Mapping[str, Any]) -> bool:
@@ -142,7 +151,7 @@ def look_up(
     found: dict[int, AnswerRecord] = {}
     missing: list[tuple[int, ChatRequest, str]] = []
     for index, request in enumerate(requests):
-        key = reasoner_key(request.messages, identity, request.sample_index)
+        key = reasoner_key(request.messages, identity, request.sample_index, request.tools)
         hit = cache.get(namespace, key)
         if hit is not None:
             response = ReasonerResponse.from_json(hit["response"])

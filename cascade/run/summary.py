@@ -37,6 +37,21 @@ class RunSummary:
     """Items of the benchmark without an answer when the run finished (errors and pending)."""
     first_errors: dict[str, str] = field(default_factory=dict)
     """Per error stage, the first error of this invocation ("item id: message")."""
+    tools: Counts = field(default_factory=Counts)
+    """An agent run's tool calls of this invocation: computed, re-used (from the cache) and
+    failed, by tool (`by_stage`)."""
+    agent: dict[str, Any] | None = None
+    """An agent run's figures over every item (`cascade.run.agent.summarise`), at finalising."""
+
+    def tools_json(self) -> dict[str, Any]:
+        """The tool calls of this invocation: computed, re-used, failed, by tool."""
+        return {
+            "computed": self.tools.computed,
+            "reused": self.tools.reused,
+            "failed": self.tools.failed,
+            "by_tool": self.tools.by_stage,
+            "model_seconds": round(self.tools.model_seconds, 3),
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
