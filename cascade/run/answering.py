@@ -60,7 +60,11 @@ class AnswerRecord:
 
 def cacheable(response: ReasonerResponse) -> bool:
     """Only complete answers are stored: never errors, empty text or length stops."""
-    return response.ok and not response.truncated and bool(response.text.strip())
+    return (
+        response.ok
+        and not response.truncated
+        and (bool(response.text.strip()) or bool(response.tool_calls))
+    )
 
 
 AGENT_STOPS = ("budget", "context")
@@ -93,7 +97,11 @@ EMPTY_ANSWER = "empty answer: the reasoner returned no text"
 def _refuse_empty(response: ReasonerResponse) -> ReasonerResponse:
     """An empty (or whitespace) answer that did not stop at the length limit is a failure:
     a server that returns nothing must not be scored, cached or kept on resume as an answer."""
-    if response.ok and not has_answer(response.text, response.finish_reason):
+    if (
+        response.ok
+        and not response.tool_calls  # an agent's turn that only calls tools says nothing else
+        and not has_answer(response.text, response.finish_reason)
+    ):
         reason = f"{EMPTY_ANSWER} (finish reason {response.finish_reason!r})"
         return replace(response, text="", error=reason)
     return response

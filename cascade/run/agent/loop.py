@@ -144,7 +144,7 @@ class Agent:
         Raises:
             CascadeError: the clip cannot be read (an AudioError), or the prompt cannot render.
         """
-        audio = self.toolbox.audio(audio_path)
+        audio = self.toolbox.audio(item.id, audio_path)
         context = (
             f"Description of the audio:\n{description}"
             if description is not None and description != NO_DESCRIPTION

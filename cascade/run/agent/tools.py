@@ -76,6 +76,7 @@ def make_tools(stages: Sequence[Stage], labelled: Sequence[bool]) -> list[Tool]:
 class ItemAudio:
     """What the tools hear of one item: its clip (decoded once) and its content hash."""
 
+    item_id: str
     path: Path
     clip: Clip
     audio_hash: str
@@ -141,11 +142,11 @@ class ToolBox:
     def schemas(self) -> list[ToolSchema]:
         return [t.schema for t in self.tools.values()]
 
-    def audio(self, path: Path) -> ItemAudio:
+    def audio(self, item_id: str, path: Path) -> ItemAudio:
         """An item's clip for the tools (decoded now, so a bad file fails the item here)."""
         clip = Clip(path)
         clip.channels  # noqa: B018  (decode once, for the duration and every call)
-        return ItemAudio(path, clip, self.cache.audio_hash(path))
+        return ItemAudio(item_id, path, clip, self.cache.audio_hash(path))
 
     def call(self, calls: Sequence[tuple[ToolCall, ItemAudio]]) -> list[CallOutcome]:
         """Every call's outcome, in order: cached outputs re-used, the rest computed per tool
@@ -202,7 +203,7 @@ class ToolBox:
             conditioning = {"window": list(window)}
         key = stage_key(audio.audio_hash, tool.stage.component.identity, conditioning)
         clip = audio.clip if window is None else _cut(audio.clip, window)
-        stage_input = StageInput(f"call-{index}", clip, arguments.question or "", ())
+        stage_input = StageInput(audio.item_id, clip, arguments.question or "", ())
         return _Planned(index, tool, key, stage_input, window, note)
 
     def _run(self, tool: Tool, batch: Sequence[_Planned]) -> tuple[list[StageOutput], float]:
