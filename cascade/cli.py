@@ -286,7 +286,10 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         highlight=False,
     )
     from cascade.run import stored_sentence
+    from cascade.run.agent import agent_sentence
 
+    if summary.get("agent"):
+        console.print(agent_sentence(summary["agent"]), highlight=False)
     if (claim := stored_sentence(summary)) is not None:
         console.print(claim, highlight=False)
     console.print(f"run directory: {summary['run_dir']}", highlight=False)

@@ -343,7 +343,7 @@ def test_a_stand_in_orchestrator_gets_the_tool_outputs(tmp_path: Path) -> None:
         ]
         answers = [b for b in server.seen if any(m["role"] == "tool" for m in b["messages"])]
         tool_messages = [m for m in answers[0]["messages"] if m["role"] == "tool"]
-        assert [m["tool_call_id"] for m in tool_messages] == ["call_0", "call_1", "call_2"]
+        assert [m["tool_call_id"] for m in tool_messages] == ["s1c1", "s1c2", "s1c3"]
         assert "<transcript>" in tool_messages[0]["content"]
         assert "so it was clipped" in tool_messages[0]["content"]
         assert "you asked: What letter is spoken?" in tool_messages[2]["content"]
@@ -358,3 +358,33 @@ def test_a_stand_in_orchestrator_gets_the_tool_outputs(tmp_path: Path) -> None:
         again = summary(run_dir(tmp_path, "again"))
         assert again["agent"]["calls"]["computed"] == 0 and again["agent"]["calls"]["reused"] == 18
         assert len(server.seen) == seen  # every turn from the cache too
+
+
+# --- 3. a sweep: one-way and agent runs of the same reasoner, paired -------------------------
+
+
+def test_a_sweep_pairs_one_way_and_agent_runs_of_one_reasoner(tmp_path: Path) -> None:
+    base = agent_config(tmp_path, captioners=[ASR])
+    base.pop("agent")
+    base["reasoner"]["config"]["answers"] = {i[0]: f"ANSWER: {correct_letter(i[0])}" for i in ITEMS}
+    # tone-440: one-way, the first turn's text is the answer (INVALID); the agent calls, then
+    # answers right
+    base["reasoner"]["config"]["turns"] = {"tone-440": ["CALL transcribe {}", "ANSWER: B"]}
+    sweep = {
+        "name": "one-way-vs-agent",
+        "base": base,
+        "output_dir": str(tmp_path / "sweep"),
+        "scorer": "strict",
+        "variations": {
+            "agent": ["captioners=[]", f"agent.tools=[{json.dumps(ASR)}]"],
+            "agent-no-tool-left": ["captioners=[]", "agent.tools=[signal]"],
+        },
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    done = runner.invoke(app, ["ablate", str(path), "--only", "agent"])
+    assert done.exit_code == ExitCode.OK, done.output
+    flips = json.loads((tmp_path / "sweep" / "flips.json").read_text())
+    assert flips["agent"]["strict"]["wrong_to_right"] == ["tone-440"]
+    assert flips["agent"]["strict"]["right_to_wrong"] == []
+    assert "| agent " in (tmp_path / "sweep" / "table.md").read_text()

@@ -345,8 +345,8 @@ def agent_protocol(config: RunConfig) -> Literal["native", "text"]:
     assert config.agent is not None
     if config.agent.protocol != "auto":
         return config.agent.protocol
-    native = registry.resolve("reasoner", config.reasoner.name).native_tools
-    return "native" if native else "text"
+    reasoner = registry.resolve("reasoner", config.reasoner.name)
+    return "native" if reasoner.calls_tools(config.reasoner.config) else "text"
 
 
 def agent_protocol_digest(config: RunConfig) -> str:

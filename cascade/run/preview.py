@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cascade.core import Cache, ConfigError
 from cascade.run import plan
+from cascade.run.agent import Agent
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
-from cascade.run.executor import executor_by_name
+from cascade.run.executor import executor_by_name, refuse_agent
 
 
 def describe_plan(config: RunConfig) -> dict[str, Any]:
@@ -57,6 +59,48 @@ def describe_plan(config: RunConfig) -> dict[str, Any]:
         "ray_address": config.run.ray_address,
         **claim_plan(config),
         "notices": plan.notices(config),
+    } | ({"agent": agent_plan(config, len(benchmark.items))} if config.agent else {})
+
+
+def agent_plan(config: RunConfig, items: int) -> dict[str, Any]:
+    """An agent run's tools (with the schema the model reads), protocol, budget, and the
+    worst case of model turns and tool calls (every item using its whole budget)."""
+    spec = config.agent
+    assert spec is not None
+    agent = Agent.build(config, Cache(config.cache_dir))
+    assert agent is not None
+    conversations = items * config.run.samples
+    calls_per_item = (spec.max_steps - 1) * spec.calls_per_step
+    executor = executor_by_name(config.run.executor)
+    try:
+        refuse_agent(executor, config)
+        refused = None
+    except ConfigError as error:
+        refused = str(error)
+    return {
+        "protocol": agent.protocol,
+        "sees": spec.sees,
+        "max_steps": spec.max_steps,
+        "calls_per_step": spec.calls_per_step,
+        "tool_timeout_s": spec.tool_timeout_s,
+        "tools": [
+            {
+                "name": tool.schema.name,
+                "component": tool.stage.component.name,
+                "kind": tool.stage.component.kind,
+                "preset": tool_spec.preset,
+                "description": tool.schema.description,
+                "parameters": tool.schema.parameters(),
+            }
+            for tool, tool_spec in zip(agent.toolbox.tools.values(), spec.tools, strict=True)
+        ],
+        "worst_case": {
+            "turns_per_item": spec.max_steps,
+            "tool_calls_per_item": calls_per_item,
+            "turns": conversations * spec.max_steps,
+            "tool_calls": conversations * calls_per_item,
+        },
+        "refused": refused,
     }
 
 

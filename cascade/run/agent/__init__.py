@@ -4,7 +4,13 @@ cached stage output (`tools`), by native tool calling or the text action protoco
 
 from cascade.run.agent.loop import NO_CONTEXT, Agent, AgentResult, AgentStart
 from cascade.run.agent.tools import CallOutcome, ItemAudio, Tool, ToolBox
-from cascade.run.agent.trace import OUTCOMES, THINKING_LIMIT, readable, summarise
+from cascade.run.agent.trace import (
+    OUTCOMES,
+    THINKING_LIMIT,
+    agent_sentence,
+    readable,
+    summarise,
+)
 
 __all__ = [
     "NO_CONTEXT",
@@ -17,6 +23,7 @@ __all__ = [
     "ItemAudio",
     "Tool",
     "ToolBox",
+    "agent_sentence",
     "readable",
     "summarise",
 ]

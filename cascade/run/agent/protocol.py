@@ -31,8 +31,9 @@ def calls_of(response: ReasonerResponse, protocol: Protocol, step: int) -> list[
     """The tool calls of one turn: the response's own (native), or its CALL lines (text), each
     with an id unique in the conversation."""
     if protocol == "native":
+        # Ids of our own: a server's are random, and the next request (its cache key) holds them.
         return [
-            c if c.id else ToolCall(f"s{step}c{n}", c.name, c.arguments)
+            ToolCall(f"s{step}c{n}", c.name, c.arguments)
             for n, c in enumerate(response.tool_calls, 1)
         ]
     return [

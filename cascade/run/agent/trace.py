@@ -101,3 +101,21 @@ def summarise(traces: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "items_repeating": repeated_items,
         "tokens": tokens,
     }
+
+
+def agent_sentence(agent: Mapping[str, Any]) -> str:
+    """The console's line on an agent run: calls computed and re-used, calls per item, the
+    share of items calling each tool, and the outcomes that are not answers."""
+    calls, per_item = agent["calls"], agent["calls_per_item"]
+    shares = ", ".join(
+        f"{name} {100 * v['share']:.0f}%" for name, v in agent["items_calling"].items()
+    )
+    outcomes = agent["outcomes"]
+    return (
+        f"agent: tool calls computed {calls['computed']}, re-used {calls['reused']}, failed "
+        f"{calls['failed']}; per item mean {per_item['mean']:.2f}, max {per_item['max']}; items "
+        f"calling {shares or 'no tool'}; without a tool call {agent['zero_calls']}; repeated "
+        f"calls {agent['repeated_calls']}; ended by the step budget {outcomes['budget']}, the "
+        f"context {outcomes['context']}, the token limit {outcomes['length']}; tokens "
+        f"{agent['tokens']['prompt']} in, {agent['tokens']['completion']} out"
+    )
