@@ -388,3 +388,16 @@ def test_a_sweep_pairs_one_way_and_agent_runs_of_one_reasoner(tmp_path: Path) ->
     assert flips["agent"]["strict"]["wrong_to_right"] == ["tone-440"]
     assert flips["agent"]["strict"]["right_to_wrong"] == []
     assert "| agent " in (tmp_path / "sweep" / "table.md").read_text()
+
+
+def test_report_html_shows_each_step_of_the_trace(tmp_path: Path) -> None:
+    data = agent_config(tmp_path)
+    data["reasoner"]["config"]["turns"] = {
+        "tone-440": ['Let me hear <b>it</b>.\nCALL transcribe {"end_s": 0.2}', "ANSWER: B"]
+    }
+    assert run(tmp_path, data).exit_code == ExitCode.OK
+    page = (run_dir(tmp_path) / "report.html").read_text()
+    assert "Agent trace (answer; 2 steps, 1 tool calls)" in page
+    assert "Let me hear &lt;b&gt;it&lt;/b&gt;." in page  # escaped, as every text of the page
+    assert "transcribe {&#34;end_s&#34;: 0.2}" in page
+    assert "&lt;transcript&gt;\nwords of tone-440\n&lt;/transcript&gt;" in page
