@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cascade.core import CascadeError, ExitCode, ItemsFailed, registry
+from cascade.core import CascadeError, ExitCode, ItemsFailed, RegistryError, registry
 from cascade.run import config as configs
 
 app = typer.Typer(
@@ -982,7 +982,7 @@ def list_() -> None:
             table.add_column(column)
         for name in registry.names(table_name):
             entry = registry.entry(table_name, name)
-            extra, installed = _extra_status(entry.target)
+            extra, installed = _extra_status(table_name, name)
             table.add_row(name, extra, installed, entry.summary)
         console.print(table)
     for folder in ("captioners", "reasoners"):
@@ -1005,13 +1005,15 @@ def list_() -> None:
     console.print(table)
 
 
-def _extra_status(target: str) -> tuple[str, str]:
-    """The component's extra and whether the modules it needs are importable."""
-    module_name, _, attribute = target.partition(":")
+def _extra_status(table: registry.Table, name: str) -> tuple[str, str]:
+    """The entry's extra and whether the modules it needs are importable."""
     try:
-        obj = getattr(__import__(module_name, fromlist=[attribute]), attribute)
+        obj = registry.resolve(table, name)
     except ImportError as error:
         return "?", f"no ({error.name})"
+    except RegistryError as error:  # a package's entry that cannot be imported (`run` says why)
+        missing = getattr(error.__cause__, "name", None)
+        return "?", f"no ({missing or 'its package cannot be imported'})"
     extra = getattr(obj, "extra", None) or "-"
     missing = [m for m in getattr(obj, "requires", ()) if importlib.util.find_spec(m) is None]
     return extra, ("no: " + ", ".join(missing)) if missing else "yes"

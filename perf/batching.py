@@ -214,7 +214,10 @@ def frontend_part(count: int) -> dict[str, Any]:
     from cascade.run.config import validate
 
     items = plan.load_benchmark(BenchmarkSpec(name="demo", limit=count)).items
-    config = validate({"captioners": ["whisper", "audioset", "signal"]})
+    # Only the front-end stages are built; a run config must still name a reasoner.
+    config = validate(
+        {"captioners": ["whisper", "audioset", "signal"], "reasoner": {"name": "scripted"}}
+    )
     figures: dict[str, Any] = {"clips": len(items)}
 
     def inputs() -> list[StageInput]:
@@ -299,7 +302,8 @@ def main() -> None:
                 figures["frontend"] = frontend_part(clips)
             key = {"vllm": "vllm_offline", "server": "openai_server"}.get(part, part)
             figures[key]["measured_utc"] = stamp
-            write_results("batching", figures, info)  # after each part: a failure keeps the rest
+            # After each part: a failure keeps the rest.
+            write_results("batching", figures, info, quick=args.quick)
 
 
 if __name__ == "__main__":

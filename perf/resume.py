@@ -181,7 +181,7 @@ def main() -> None:
         f"a process by itself (re-run of a finished run): {fixed:.2f} s; lost work without it: "
         f"{lost_net:.2f} s = {figures['lost_batches_without_second_start']:.2f} batches"
     )
-    write_results("resume", figures, info)
+    write_results("resume", figures, info, quick=args.quick)
 
 
 if __name__ == "__main__":

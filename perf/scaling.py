@@ -193,7 +193,7 @@ def main() -> None:
         f"reports {figures['peak_rss_ratio_largest_over_smallest']:.2f}x, for "
         f"{last['items'] / first['items']:.0f}x the items"
     )
-    write_results(f"scaling-{mode}", figures, info)
+    write_results(f"scaling-{mode}", figures, info, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Every clip is synthesised here: tones, plucked notes and chords, clicks, beeps a
 this script put there (a frequency, a tempo, a count, a loudness trend, a chord quality, spoken
 words), and `tests/test_demo_benchmark.py` measures the audio to check it.
 
-    python scripts/make_demo.py            # writes cascade/data/demo/{meta.jsonl,audio/*.flac}
+    python scripts/make_demo.py            # rewrites cascade/core/benchmarks/demo/ (meta, audio)
     python scripts/make_demo.py --out DIR  # somewhere else
 
 Needs `espeak-ng` on the PATH (`apt-get install espeak-ng`). The metadata does not depend on the
@@ -36,7 +36,7 @@ SEED = 20261122
 RATE = 16_000
 PEAK = 0.89
 """Every clip is scaled to this peak (about -1 dBFS), so levels are comparable across items."""
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "cascade" / "data" / "demo"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "cascade" / "core" / "benchmarks" / "demo"
 
 Audio = npt.NDArray[np.float64]
 

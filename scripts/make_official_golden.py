@@ -13,7 +13,7 @@ imported from the given file and called; its verdicts become one string of 0/1 p
 order of the shipped metadata. As a second check, each style's predictions are also written in the
 benchmark's own format and the official script is run on them end to end; its printed total
 accuracy must agree with the verdicts. tests/test_scoring.py rebuilds the same predictions (from
-`prediction` in this file) and checks `cascade.scoring.official_match` against every verdict.
+`prediction` in this file) and checks `cascade.core.token_set_match` against every verdict.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "official_golden.jsonl"
 META = {
-    "mmar": ROOT / "cascade" / "data" / "mmar" / "MMAR-meta.jsonl",
-    "mmau": ROOT / "cascade" / "data" / "mmau" / "mmau-test-mini.json",
+    "mmar": ROOT / "cascade" / "core" / "benchmarks" / "mmar" / "MMAR-meta.jsonl",
+    "mmau": ROOT / "cascade" / "core" / "benchmarks" / "mmau_test_mini" / "mmau-test-mini.json",
 }
 PREDICTION_KEY = {"mmar": "answer_prediction", "mmau": "model_output"}
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -1,13 +1,13 @@
 """An executor from outside cascade, as a user's package writes one: it computes each item's
-missing work on its own (one item a batch, in this process) from cascade's public steps, and
-registers itself by name (`register`). The tests of the seam run it through the CLI."""
+missing work on its own (one item a batch, in this process) from cascade's public steps. A
+package registers it by an entry point in the group `cascade.executors`; the tests of the seam
+write that package's metadata on the spot (tests/plugin_dist.py) and run it through the CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
 
-from cascade.core import registry
 from cascade.run import (
     Answerer,
     ComponentSpec,
@@ -64,10 +64,3 @@ class OneAtATime(Executor):
 
     def answerer(self, spec: ComponentSpec, run: RunSpec) -> tuple[Answerer, int]:
         return answer, 1
-
-
-def register() -> None:
-    """What the package does on import: name its executor in cascade's registry."""
-    registry.register(
-        "executor", NAME, f"{__name__}:OneAtATime", "each item alone, in this process"
-    )

@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
-from cascade.core import BenchmarkError, BenchmarkSpec, load_demo, load_mmar, load_mmau
+from cascade.core import BenchmarkError, BenchmarkSpec, benchmark_by_name
 from tests.conftest import write_benchmark
+
+load_demo = benchmark_by_name("demo").load
+load_mmar = benchmark_by_name("mmar").load
+load_mmau = benchmark_by_name("mmau-test-mini").load
 
 
 def test_shipped_mmar_meta_loads_all_1000_items() -> None:

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from cascade import commands
 from cascade.cli import app
-from cascade.core import BenchmarkSpec, load_mmar
-from cascade.scoring import official_match
+from cascade.core import BenchmarkSpec, benchmark_by_name
+from cascade.core import token_set_match as official_match
 from tests.conftest import ITEMS, MakeConfig
 
 runner = CliRunner()
@@ -63,7 +63,7 @@ def test_config_error_is_one_paragraph_and_exit_1(tmp_path: Path) -> None:
 
 def official_style_predictions(tmp_path: Path) -> Path:
     """All 1000 MMAR items; the prediction is the right option text on every third item."""
-    items = load_mmar(BenchmarkSpec(name="mmar"), need_audio=False).items
+    items = benchmark_by_name("mmar").load(BenchmarkSpec(name="mmar"), need_audio=False).items
     records = []
     for index, item in enumerate(items):
         wrong = next(c for c in item.choices if c != item.answer)

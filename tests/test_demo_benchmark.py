@@ -19,7 +19,16 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from cascade.core import BenchmarkSpec, Item, load_demo, load_mmar, read_records, shipped_file
+from cascade.core import BenchmarkSpec, Item, benchmark_by_name, read_records
+
+load_demo = benchmark_by_name("demo").load
+load_mmar = benchmark_by_name("mmar").load
+
+
+def shipped_file(benchmark: str, *parts: str) -> Path:
+    """A file shipped with a benchmark (its metadata, its audio)."""
+    return benchmark_by_name(benchmark).data_file(*parts)
+
 
 RATE = 16_000
 HOP = 160  # 10 ms frames

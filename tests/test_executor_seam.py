@@ -1,7 +1,7 @@
 """Executors are named strategies behind one lifecycle of a run: one registered from outside
-cascade (tests/executor_package.py, as a user's package registers it) runs through the CLI by
-its name alone and writes the run directory the local executor writes; a name nothing
-registered is a clear error."""
+cascade (tests/executor_package.py, by the entry point of a package installed on the spot, as
+a user's package registers it) runs through the CLI by its name alone and writes the run
+directory the local executor writes; a name nothing registered is a clear error."""
 
 from __future__ import annotations
 
@@ -15,20 +15,30 @@ from typer.testing import CliRunner
 
 from cascade.cli import app
 from cascade.core import ExitCode, RegistryError, registry
+from cascade.core.registry import GROUPS
 from cascade.run import RunConfig
 from tests import executor_package
 from tests.conftest import ITEMS, MakeConfig
+from tests.executor_package import NAME
+from tests.plugin_dist import write_distribution
 from tests.test_ray_executor import result_lines
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def registered() -> Iterator[str]:
-    executor_package.register()
+def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The package `one-at-a-time` installed (on sys.path) with its executor's entry point;
+    the registry reads the entry points again, and forgets them after the test."""
+    target = f"{executor_package.__name__}:OneAtATime"
+    site = write_distribution(
+        tmp_path / "site", "one-at-a-time", "0.1", {GROUPS["executor"]: {NAME: target}}
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setitem(registry.TABLES, "executor", dict(registry.TABLES["executor"]))
+    monkeypatch.setattr(registry, "_read", set())
     executor_package.COMPUTED.clear()
-    yield executor_package.NAME
-    registry.EXECUTORS.pop(executor_package.NAME)
+    yield NAME
 
 
 def write(config: RunConfig, path: Path) -> Path:
@@ -76,7 +86,8 @@ def test_cascade_list_shows_the_registered_executors(registered: str) -> None:
 def test_a_name_registered_to_another_object_is_refused(registered: str) -> None:
     with pytest.raises(RegistryError, match="registered already"):
         registry.register("executor", registered, "elsewhere:Other", "another")
-    executor_package.register()  # the same registration again changes nothing
+    # the same registration again changes nothing
+    registry.register("executor", registered, f"{executor_package.__name__}:OneAtATime", "again")
 
 
 def test_an_unregistered_executor_is_a_config_error_naming_the_close_one(

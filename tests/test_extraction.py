@@ -79,9 +79,11 @@ def test_every_letter_of_every_item_size_reads_back(n: int) -> None:
 
 
 def _shipped_items() -> list[dict[str, Any]]:
-    data = Path(__file__).resolve().parents[1] / "cascade" / "data"
+    data = Path(__file__).resolve().parents[1] / "cascade" / "core" / "benchmarks"
     mmar = (data / "mmar" / "MMAR-meta.jsonl").read_text("utf-8").splitlines()
-    mmau: list[dict[str, Any]] = json.loads((data / "mmau" / "mmau-test-mini.json").read_text())
+    mmau: list[dict[str, Any]] = json.loads(
+        (data / "mmau_test_mini" / "mmau-test-mini.json").read_text()
+    )
     return [json.loads(line) for line in mmar] + mmau
 
 

@@ -34,8 +34,11 @@ def test_wheel_holds_prompts_configs_and_data(wheel: Path) -> None:
         assert f"cascade/_shipped/prompts/{prompt.name}" in names
     for config in (ROOT / "configs").rglob("*.yaml"):
         assert f"cascade/_shipped/configs/{config.relative_to(ROOT / 'configs')}" in names
-    assert "cascade/data/mmar/MMAR-meta.jsonl" in names
-    assert "cascade/data/mmau/mmau-test-mini.json" in names
+    assert "cascade/core/benchmarks/mmar/MMAR-meta.jsonl" in names
+    assert "cascade/core/benchmarks/mmau_test_mini/mmau-test-mini.json" in names
+    assert "cascade/core/benchmarks/demo/meta.jsonl" in names
+    for clip in (ROOT / "cascade" / "core" / "benchmarks" / "demo" / "audio").iterdir():
+        assert f"cascade/core/benchmarks/demo/audio/{clip.name}" in names
     assert "cascade/data/weights.sha256" in names
     for folder in ("captioners", "reasoners"):
         for module in (ROOT / folder).glob("*.py"):
@@ -92,7 +95,8 @@ def test_installed_wheel_finds_its_prompts_and_configs(wheel: Path, tmp_path: Pa
         "import cascade.core.benchmarks as b\n"
         "print(r.shipped_dir('prompts')); print(r.shipped_dir('configs'))\n"
         "print(p.load('mcq_cot').name)\n"
-        "print(len(b.load_mmar(b.BenchmarkSpec(name='mmar'), need_audio=False).items))\n"
+        "mmar = b.benchmark_by_name('mmar')\n"
+        "print(len(mmar.load(b.BenchmarkSpec(name='mmar'), need_audio=False).items))\n"
         "import cascade.report.html.render as h\n"
         "print(h.TEMPLATES)\n"
         "print('<h1>x &lt;b&gt;</h1>' in h.render('base.html.j2', title='x <b>', subtitle='',"

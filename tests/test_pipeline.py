@@ -136,9 +136,7 @@ def test_failed_items_are_retried_when_the_run_is_repeated(make_config: MakeConf
     assert len(lines(again.run_dir / "results.jsonl")) == 6  # compacted: one line per item
 
 
-def test_truncated_answer_is_flagged_and_not_cached(
-    make_config: MakeConfig, tmp_path: Path
-) -> None:
+def test_truncated_answer_is_flagged_and_cached(make_config: MakeConfig, tmp_path: Path) -> None:
     config = make_config(
         reasoner={
             "name": "scripted",
@@ -152,7 +150,8 @@ def test_truncated_answer_is_flagged_and_not_cached(
     again = commands.run(
         config.model_copy(update={"run": config.run.model_copy(update={"run_dir": tmp_path / "b"})})
     )
-    assert again.reasoner.computed == 1 and again.reasoner.reused == 5
+    assert again.reasoner.computed == 0 and again.reasoner.reused == 6
+    assert again.metrics["truncated"] == 1  # still flagged when read back from the cache
 
 
 def test_corrupt_audio_is_an_item_error_naming_the_file(

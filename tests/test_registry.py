@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from cascade.core import Captioner, Reasoner, registry
+from cascade.core import BenchmarkDefinition, Captioner, Reasoner, registry
 from cascade.run import Executor
 
-ROLES = {"captioner": Captioner, "reasoner": Reasoner, "executor": Executor}
+ROLES = {
+    "captioner": Captioner,
+    "reasoner": Reasoner,
+    "benchmark": BenchmarkDefinition,
+    "executor": Executor,
+}
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from cascade import commands
 from cascade.analysis.rate_limit import AdaptiveRate
 from cascade.cli import app
-from cascade.core import ExitCode, shipped_file
+from cascade.core import ExitCode, benchmark_by_name
 from cascade.run.config import validate
 from cascade.scoring import reasoning_before_answer
 from cascade.testing import sine
@@ -34,7 +34,10 @@ META = {
     r["id"]: r
     for r in (
         json.loads(line)
-        for line in shipped_file("mmar", "MMAR-meta.jsonl").read_text("utf-8").splitlines()
+        for line in benchmark_by_name("mmar")
+        .data_file("MMAR-meta.jsonl")
+        .read_text("utf-8")
+        .splitlines()
     )
 }
 runner = CliRunner()

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from cascade import commands
 from cascade.cli import app
 from cascade.core import ConfigError
+from cascade.core import token_set_match as official_match
 from cascade.run import RunDir, pipeline
-from cascade.scoring import official_match
 from cascade.scoring.samples import mean_summary
 from tests.conftest import ITEMS, MakeConfig
 

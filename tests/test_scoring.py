@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from cascade.scoring import INVALID, Extraction, official_match, prediction_text, score
+from cascade.core import token_set_match
+from cascade.core import token_set_match as official_match
+from cascade.scoring import INVALID, Extraction, prediction_text, score
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_PATH = ROOT / "tests" / "data" / "official_golden.jsonl"
@@ -107,7 +109,12 @@ def test_prediction_text() -> None:
 
 def test_a_run_answer_is_judged_by_official_as_the_option_lenient_chose() -> None:
     scored = score(
-        "The answer is too little.", CHOICES, "Too little", truncated=False, verbatim=False
+        "The answer is too little.",
+        CHOICES,
+        "Too little",
+        truncated=False,
+        verbatim=False,
+        official=token_set_match,
     )
     assert scored.answer_prediction == "Too little"
     assert scored.correct == {"official": True, "strict": False, "lenient": True}
@@ -116,14 +123,21 @@ def test_a_run_answer_is_judged_by_official_as_the_option_lenient_chose() -> Non
 def test_a_predictions_file_answer_is_judged_by_official_verbatim() -> None:
     # A bare letter holds none of the answer's words: the official script says wrong, and so does
     # `official`, while the lenient ladder reads the letter from the same text.
-    scored = score("B", CHOICES, "Too little", truncated=False, verbatim=True)
+    scored = score(
+        "B", CHOICES, "Too little", truncated=False, verbatim=True, official=token_set_match
+    )
     assert scored.answer_prediction == "B"
     assert scored.correct == {"official": False, "strict": False, "lenient": True}
 
 
 def test_a_hedge_is_invalid_and_official_judges_its_raw_text() -> None:
     scored = score(
-        "ANSWER: too little or too much", CHOICES, "Too little", truncated=False, verbatim=False
+        "ANSWER: too little or too much",
+        CHOICES,
+        "Too little",
+        truncated=False,
+        verbatim=False,
+        official=token_set_match,
     )
     assert scored.invalid == {"strict": True, "lenient": True}
     assert scored.answer_prediction == "ANSWER: too little or too much"
@@ -133,17 +147,28 @@ def test_a_hedge_is_invalid_and_official_judges_its_raw_text() -> None:
 @pytest.mark.parametrize("verbatim", [False, True])
 def test_a_truncated_answer_is_invalid_and_official_judges_its_raw_text(verbatim: bool) -> None:
     cut = "Weighing the levels up.\nANSWER: B"
-    scored = score(cut, CHOICES, "Too little", truncated=True, verbatim=verbatim)
+    scored = score(
+        cut, CHOICES, "Too little", truncated=True, verbatim=verbatim, official=token_set_match
+    )
     assert scored.invalid == {"strict": True, "lenient": True}
     assert scored.answer_prediction == cut
     assert scored.correct == {"official": False, "strict": False, "lenient": False}
     # The official rule still judges the raw text: a cut-off answer of only the option is right.
-    only_option = score("Too little", CHOICES, "Too little", truncated=True, verbatim=verbatim)
+    only_option = score(
+        "Too little",
+        CHOICES,
+        "Too little",
+        truncated=True,
+        verbatim=verbatim,
+        official=token_set_match,
+    )
     assert only_option.correct == {"official": True, "strict": False, "lenient": False}
 
 
 def test_no_answer_is_wrong_under_every_scorer() -> None:
-    scored = score(None, CHOICES, "Too little", truncated=False, verbatim=False)
+    scored = score(
+        None, CHOICES, "Too little", truncated=False, verbatim=False, official=token_set_match
+    )
     assert scored.answer_prediction == ""
     assert scored.correct == {"official": False, "strict": False, "lenient": False}
     assert scored.invalid == {"strict": True, "lenient": True}

@@ -27,7 +27,7 @@ from cascade.scoring import (
 ROOT = Path(__file__).resolve().parents[1]
 MMAR = [
     json.loads(line)
-    for line in (ROOT / "cascade" / "data" / "mmar" / "MMAR-meta.jsonl")
+    for line in (ROOT / "cascade" / "core" / "benchmarks" / "mmar" / "MMAR-meta.jsonl")
     .read_text("utf-8")
     .splitlines()
 ]

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cascade.core import Cache, ChatRequest, Item, PromptTemplate, Reasoner
+from cascade.core import Cache, ChatRequest, Item, PromptTemplate, Reasoner, neutralise
 from cascade.run import KIND_LABELS, QUOTE_TAGS, Answerer, Counts, answer
 
 LEXICAL = "lexical"
@@ -40,6 +40,8 @@ def judge_measure(preset: str) -> str:
 
 
 JUDGE_PROMPT = "judge_cues"
+JUDGE_QUOTE_TAG = "text"
+"""The tag the judge prompt quotes a stage's text in (neutralised in that text)."""
 THRESHOLD = 0.5
 """A part covers a cue (lexical) when at least this share of the cue's content words occur in it."""
 WHOLE = "description"
@@ -240,7 +242,7 @@ def judge_request(
     """The judge call for one part of an item's description, listing every cue."""
     values = {
         "question": item.question,
-        "text": (part.text.strip() or "(empty)").replace("</text>", "[/text]"),
+        "text": neutralise(part.text.strip(), [JUDGE_QUOTE_TAG]) or "(empty)",
         "cues": "\n".join(f"{n}. {cue}" for n, cue in enumerate(cues, start=1)),
         "count": str(len(cues)),
     }

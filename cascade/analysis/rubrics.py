@@ -401,9 +401,10 @@ class Source:
 
 def shipped_meta() -> dict[str, dict[str, Any]]:
     """MMAR's shipped metadata by id: the `--meta` every judged file is completed with."""
-    from cascade.core import read_records, shipped_file
+    from cascade.core import benchmark_by_name, read_records
 
-    return {str(r["id"]): dict(r) for r in read_records(shipped_file("mmar", "MMAR-meta.jsonl"))}
+    meta = benchmark_by_name("mmar").data_file("MMAR-meta.jsonl")
+    return {str(r["id"]): dict(r) for r in read_records(meta)}
 
 
 def read_source(path: Path) -> Source:

@@ -1,21 +1,22 @@
 """The lowest layer: records, the two component roles and their registry, audio, the cache,
-prompts, benchmarks, model files and errors. Imports no model library and nothing above it.
+prompts, benchmarks, model files, errors and the neutralising of untrusted text. Imports no model
+library and nothing above it.
 """
 
 from cascade.core import logs, prompts, registry, tools
 from cascade.core.audio import Clip, Waveform, content_hash, resample
 from cascade.core.benchmarks import (
     Benchmark,
+    BenchmarkDefinition,
     BenchmarkSpec,
+    OfficialRule,
+    Prediction,
+    PredictionsFile,
     RawRecord,
-    build_items,
-    load_demo,
-    load_mmar,
-    load_mmau,
-    mmar_fields,
-    mmau_fields,
+    benchmark_by_name,
+    benchmark_of_file,
     read_records,
-    shipped_file,
+    token_set_match,
 )
 from cascade.core.cache import (
     Cache,
@@ -92,10 +93,14 @@ from cascade.core.tools import (
     parse_arguments,
     tool_schema,
 )
+from cascade.core.untrusted import ANSWER_LABEL_REMOVED, TAG_REMOVED, neutralise
 
 __all__ = [
+    "ANSWER_LABEL_REMOVED",
+    "TAG_REMOVED",
     "AudioError",
     "Benchmark",
+    "BenchmarkDefinition",
     "BenchmarkError",
     "BenchmarkSpec",
     "Cache",
@@ -116,7 +121,10 @@ __all__ = [
     "Item",
     "ItemsFailed",
     "MissingExtraError",
+    "OfficialRule",
     "PinnedRelease",
+    "Prediction",
+    "PredictionsFile",
     "PromptError",
     "PromptTemplate",
     "RawRecord",
@@ -135,7 +143,8 @@ __all__ = [
     "ToolCall",
     "ToolSchema",
     "Waveform",
-    "build_items",
+    "benchmark_by_name",
+    "benchmark_of_file",
     "check_env_names",
     "content_hash",
     "default_root",
@@ -143,16 +152,12 @@ __all__ = [
     "forget",
     "free_slot",
     "install_command",
-    "load_demo",
-    "load_mmar",
-    "load_mmau",
     "load_once",
     "logs",
     "markdown",
     "messages_hash",
-    "mmar_fields",
-    "mmau_fields",
     "models_dir",
+    "neutralise",
     "package_file",
     "package_version",
     "parse_arguments",
@@ -172,8 +177,8 @@ __all__ = [
     "resolve",
     "sha256_file",
     "shipped_dir",
-    "shipped_file",
     "stage_key",
+    "token_set_match",
     "tool_schema",
     "tools",
     "unpacked",

@@ -4,7 +4,9 @@ Keys hash what determines an output and nothing else: the clip's content hash (o
 messages) plus the component's identity (name, version, output-affecting config). Entries are JSON
 files written atomically (temp file + rename), so a reader never sees half an entry and a killed
 run loses at most what it had not yet written. Runtime options (device, batch size) never enter a
-key. Errors, empty and truncated outputs are never stored.
+key. Errors and empty answers are never stored; an answer that stopped at its token budget is
+(flagged as truncated: the budget is part of the reasoner's identity, so the same request would
+stop at the same place).
 
 Many processes on many machines may share one cache (README "The cache on shared storage"): every
 file is written under a unique hidden temporary name in its own folder (`.<name>.<random>.tmp`)

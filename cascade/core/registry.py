@@ -1,16 +1,33 @@
 """The one table of named components, benchmarks and executors: name -> "module:Object",
-imported lazily."""
+imported lazily.
+
+cascade's own entries are the lines below. A package outside cascade adds its own the way
+Python packages do, by entry points in the group of a table (`GROUPS`; in its pyproject.toml,
+`[project.entry-points."cascade.benchmarks"] quiz = "quiz_bench:Quiz"`): they are read on the
+first use of the table, and imported only when used, like cascade's own. A name registered
+twice to different objects is refused, naming both packages; a plug-in that cannot be imported
+is an error naming its package.
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Literal
 
 from cascade.core.errors import RegistryError
 
 Table = Literal["captioner", "reasoner", "benchmark", "executor"]
+
+GROUPS: dict[Table, str] = {
+    "captioner": "cascade.captioners",
+    "reasoner": "cascade.reasoners",
+    "benchmark": "cascade.benchmarks",
+    "executor": "cascade.executors",
+}
+"""The entry-point group through which other packages add to each table."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +35,13 @@ class Entry:
     target: str
     """"module:attribute", imported only when the entry is used."""
     summary: str
+    package: str | None = None
+    """The distribution (name and version) that registered it; None for cascade's own."""
+
+    @property
+    def label(self) -> str:
+        """The target, and the package it comes from when that is not cascade."""
+        return self.target if self.package is None else f"{self.target} (package {self.package})"
 
 
 CAPTIONERS: dict[str, Entry] = {
@@ -68,15 +92,15 @@ REASONERS: dict[str, Entry] = {
 
 BENCHMARKS: dict[str, Entry] = {
     "demo": Entry(
-        "cascade.core.benchmarks:load_demo",
+        "cascade.core.benchmarks.demo:Demo",
         "bundled demo benchmark in MMAR's format (generated audio, answers known by construction)",
     ),
     "mmar": Entry(
-        "cascade.core.benchmarks:load_mmar",
+        "cascade.core.benchmarks.mmar:Mmar",
         "MMAR (1000 items; meta shipped, audio from BoJack/MMAR or --set benchmark.audio_root=DIR)",
     ),
     "mmau-test-mini": Entry(
-        "cascade.core.benchmarks:load_mmau",
+        "cascade.core.benchmarks.mmau_test_mini:MmauTestMini",
         "MMAU test-mini (1000 items; meta shipped, audio from the MMAU release)",
     ),
 }
@@ -100,26 +124,63 @@ TABLES: dict[Table, dict[str, Entry]] = {
 }
 
 
-def register(table: Table, name: str, target: str, summary: str) -> None:
-    """Add `name` to a table, the way a package outside cascade adds its own component,
-    benchmark or executor ("module:Object", imported on first use). A name registered already
-    to another object is refused: two owners of one name would drift apart unseen."""
-    entries = TABLES[table]
+_read: set[Table] = set()
+"""The tables whose entry points have been read (once per process, on first use)."""
+
+
+def _add(entries: dict[str, Entry], table: Table, name: str, new: Entry) -> None:
+    """Add `new` under `name`, refusing a name registered already to another object."""
     known = entries.get(name)
-    if known is not None and known.target != target:
+    if known is not None and known.target != new.target:
+        owner = f"the package {known.package}" if known.package else "cascade"
+        by = f"the package {new.package}" if new.package else "this process"
         raise RegistryError(
-            f"{table} {name!r} is registered already, as {known.target}; choose another name"
+            f"{table} {name!r} is registered already, by {owner} as {known.target}; {by} "
+            f"registers it again as {new.target}. Two owners of one name would drift apart "
+            "unseen: choose another name (or uninstall one of the packages)"
         )
-    entries[name] = Entry(target, summary)
+    if known is None:
+        entries[name] = new
+
+
+def _table(table: Table) -> dict[str, Entry]:
+    """A table with the entries other packages add to it through its entry-point group."""
+    entries = TABLES[table]
+    if table in _read:
+        return entries
+    added = dict(entries)
+    for point in metadata.entry_points(group=GROUPS[table]):
+        dist = point.dist
+        package = f"{dist.name} {dist.version}" if dist is not None else "(unknown package)"
+        module, _, attribute = point.value.partition(":")
+        if not module.strip() or not attribute.strip():
+            raise RegistryError(
+                f"the package {package} registers {table} {point.name!r} as {point.value!r} "
+                f"(entry point group {GROUPS[table]}), which names no object: it must read "
+                "'module:Object'. Correct that package's entry points, or uninstall it"
+            )
+        summary = f"from the package {package}"
+        _add(added, table, point.name, Entry(point.value.strip(), summary, package))
+    entries.update(added)
+    _read.add(table)
+    return entries
+
+
+def register(table: Table, name: str, target: str, summary: str) -> None:
+    """Add `name` to a table from this process ("module:Object", imported on first use). A
+    package is better registered by its entry points (see the module docstring), which work
+    in every process cascade starts. A name registered already to another object is refused:
+    two owners of one name would drift apart unseen."""
+    _add(_table(table), table, name, Entry(target, summary))
 
 
 def names(table: Table) -> list[str]:
-    return sorted(TABLES[table])
+    return sorted(_table(table))
 
 
 def entry(table: Table, name: str) -> Entry:
     """The entry registered under `name`, or an error suggesting the closest names."""
-    entries = TABLES[table]
+    entries = _table(table)
     if name in entries:
         return entries[name]
     close = difflib.get_close_matches(name, entries, n=3, cutoff=0.5)
@@ -130,7 +191,21 @@ def entry(table: Table, name: str) -> Entry:
 
 
 def resolve(table: Table, name: str) -> Any:
-    """Import and return the object registered under `name`."""
-    module_name, _, attribute = entry(table, name).target.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute)
+    """Import and return the object registered under `name`.
+
+    Raises:
+        RegistryError: no such name; or an entry of another package that cannot be imported
+            (whatever its import raised), naming that package.
+    """
+    found = entry(table, name)
+    module_name, _, attribute = found.target.partition(":")
+    if found.package is None:
+        return getattr(importlib.import_module(module_name), attribute)
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except Exception as error:  # a plug-in may fail to import in any way: say whose it is
+        raise RegistryError(
+            f"{table} {name!r} comes from the package {found.package}, which cannot be loaded: "
+            f"importing {found.target} failed ({type(error).__name__}: {error}). Reinstall or "
+            "correct that package, or uninstall it"
+        ) from error

@@ -59,11 +59,18 @@ class AnswerRecord:
 
 
 def cacheable(response: ReasonerResponse) -> bool:
-    """Only complete answers are stored: never errors, empty text or length stops."""
-    return (
-        response.ok
-        and not response.truncated
-        and (bool(response.text.strip()) or bool(response.tool_calls))
+    """Whether a response is stored: every answer, a length stop included (flagged, and INVALID
+    under strict and lenient): the token budget is part of the reasoner's identity, so the same
+    request at the same budget stops at the same place, and these are the dearest requests. A
+    length stop whose budget went on reasoning alone (no final text) is stored with its trace.
+    An agent's turn that only calls tools is stored too (its calls are its output). Never an
+    error, nor an empty answer (no text, no calls, and no reasoning either)."""
+    if not response.ok:
+        return False
+    return bool(
+        response.text.strip()
+        or response.tool_calls
+        or (response.truncated and response.reasoning.strip())
     )
 
 

@@ -107,7 +107,7 @@ def finalize(
     order = [i.id for i in benchmark.items]
     samples = run_dir.compact(order)
     results = majority_results(benchmark.items, samples)
-    run_dir.write_predictions(predictions_of(benchmark.items, results, benchmark.prediction_key))
+    run_dir.write_predictions(predictions_of(benchmark, results))
     summary.unanswered = sum(
         1 for item in benchmark.items if pending_samples(item, samples, config.run.samples)
     )

@@ -14,6 +14,7 @@ from cascade.core import (
     ConfigError,
     PromptTemplate,
     Reasoner,
+    benchmark_by_name,
     prompts,
     registry,
 )
@@ -56,9 +57,7 @@ def build_reasoner(config: RunConfig) -> Reasoner:
 
 
 def load_benchmark(spec: BenchmarkSpec, *, need_audio: bool = True) -> Benchmark:
-    loader = registry.resolve("benchmark", spec.name)
-    benchmark: Benchmark = loader(spec, need_audio=need_audio)
-    return benchmark
+    return benchmark_by_name(spec.name).load(spec, need_audio=need_audio)
 
 
 @dataclass(frozen=True)

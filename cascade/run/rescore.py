@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from cascade.core import (
-    BenchmarkError,
     CascadeError,
     Item,
     RawRecord,
-    build_items,
-    mmar_fields,
-    mmau_fields,
+    benchmark_by_name,
+    benchmark_of_file,
     read_records,
 )
 from cascade.run.answering import answered
@@ -51,35 +49,6 @@ class Scorable:
         return [i for i, by_sample in lines.items() if not all(map(answered, by_sample.values()))]
 
 
-def _format_of(records: list[RawRecord], source: Path) -> tuple[str, str, Any]:
-    """(benchmark, prediction key, field adapter) from the records' own fields."""
-    keys = set().union(*(r.keys() for r in records)) if records else set()
-    if "modality" in keys:
-        return "mmar", "answer_prediction", mmar_fields
-    if "task" in keys:
-        key = "model_output" if "model_output" in keys else "model_prediction"
-        return "mmau-test-mini", key, mmau_fields
-    raise BenchmarkError(
-        f"{source}: neither MMAR's format (a `modality` field) nor MMAU's (a `task` field)"
-    )
-
-
-def _prediction_key(benchmark: str, records: list[RawRecord], path: Path) -> str:
-    """The key holding the predictions: the one the benchmark's official script reads (MMAR
-    `answer_prediction`, MMAU `model_output`), or the other spelling the benchmark's documents use
-    (`model_output` in MMAR files, `model_prediction` in MMAU's README) when no item has it."""
-    mmar = benchmark == "mmar"
-    keys = ("answer_prediction", "model_output") if mmar else ("model_output", "model_prediction")
-    for key in keys:
-        if any(key in r for r in records):
-            return key
-    raise BenchmarkError(
-        f"{path}: no item has a prediction; each item of a {benchmark} predictions file "
-        f"needs `{keys[0]}` (the key the official scorer reads; "
-        f"{' or '.join(f'`{k}`' for k in keys[1:])} also accepted)"
-    )
-
-
 Meta = Mapping[str, Mapping[str, Any]]
 """Benchmark records by id, whose fields fill and override a predictions file's (the official
 rubric script's `--meta`)."""
@@ -92,8 +61,8 @@ def _with_meta(records: list[RawRecord], meta: Meta | None) -> list[RawRecord]:
 
 
 def from_predictions(path: Path, meta: Meta | None = None) -> Scorable:
-    """A predictions file in MMAR's or MMAU's format (its fields filled and overridden by
-    `meta`'s record of the same id, when given).
+    """A predictions file in the official format of a registered benchmark (MMAR's, MMAU's, or
+    a package's), read by that benchmark (`BenchmarkDefinition.read_predictions`).
 
     Each item's prediction is scored as the official script scores it: `official` judges the
     prediction verbatim, and the strict and lenient extractions are read from the same text (see
@@ -101,33 +70,22 @@ def from_predictions(path: Path, meta: Meta | None = None) -> Scorable:
     scripts do, and listed in `missing_prediction`.
 
     Raises:
-        BenchmarkError: the file cannot be read, is in neither format, holds no item, or no item
-            has a prediction (or one that is not a string).
+        BenchmarkError: the file cannot be read, is in no benchmark's format (or in several),
+            holds no item, or no item has a prediction (or one that is not a string).
     """
     records = _with_meta(read_records(path), meta)
-    benchmark, _, adapter = _format_of(records, path)
-    key = _prediction_key(benchmark, records, path)
-    items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
-    results: dict[str, dict[str, Any]] = {}
-    missing = []
-    for number, (item, record) in enumerate(zip(items, records, strict=True), start=1):
-        if key not in record:
-            missing.append(item.id)
-            continue
-        prediction = record[key]
-        if not isinstance(prediction, str):
-            raise BenchmarkError(
-                f"{path} item {number} ({item.id}): `{key}` is {type(prediction).__name__}, "
-                "not a string; write the model's answer text there"
-            )
-        results[item.id] = {
-            "id": item.id,
-            "raw_answer": prediction,
-            "reasoning": record.get("thinking_prediction") or "",
+    read = benchmark_of_file(records, path).read_predictions(path, records)
+    results = {
+        p.item.id: {
+            "id": p.item.id,
+            "raw_answer": p.text,
+            "reasoning": p.thinking,
             "verbatim_prediction": True,
         }
-    kept = tuple(i for i in items if i.id in results)
-    return Scorable(path.stem, benchmark, kept, results, tuple(missing))
+        for p in read.predictions
+    }
+    items = tuple(p.item for p in read.predictions)
+    return Scorable(path.stem, read.benchmark, items, results, read.missing)
 
 
 def from_run(run_dir: Path, meta: Meta | None = None) -> Scorable:
@@ -143,10 +101,12 @@ def from_run(run_dir: Path, meta: Meta | None = None) -> Scorable:
     samples = run.samples()
     summary = run.summary()
     notices: list[str] = []
+    # The run names its benchmark; a missing plug-in is said as such, never as damage.
+    named = benchmark_by_name(summary["benchmark"]) if summary.get("benchmark") else None
     try:
         records = _with_meta(run.predictions(), meta)
-        benchmark, _, adapter = _format_of(records, run.predictions_path)
-        items = build_items(records, benchmark=benchmark, adapter=adapter, audio_root=None)
+        definition = named or benchmark_of_file(records, run.predictions_path)
+        benchmark, items = definition.name, definition.items(records, None)
     except CascadeError as damage:
         benchmark, items = _rebuild_predictions(run, samples, damage)
         notices.append(
@@ -154,8 +114,6 @@ def from_run(run_dir: Path, meta: Meta | None = None) -> Scorable:
             "results.jsonl and its benchmark's metadata, and written again"
         )
     results = majority_results(items, samples)
-    if summary.get("benchmark"):
-        benchmark = summary["benchmark"]
     return Scorable(
         summary.get("name", run_dir.name),
         benchmark,
@@ -184,7 +142,7 @@ def _rebuild_predictions(
     items = list(benchmark.items)
     results = majority_results(items, samples)
     with run:  # the lock: never beside a run writing the same directory
-        run.write_predictions(predictions_of(items, results, benchmark.prediction_key))
+        run.write_predictions(predictions_of(benchmark, results))
     return benchmark.name, items
 
 

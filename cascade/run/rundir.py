@@ -26,6 +26,7 @@ import yaml
 from pydantic import ValidationError
 
 from cascade.core import (
+    Benchmark,
     CascadeError,
     ConfigError,
     Item,
@@ -111,19 +112,19 @@ def read_results(path: Path, *, repair: bool = False) -> dict[str, dict[str, Any
 
 
 def predictions_of(
-    items: Iterable[Item], results: Mapping[str, Mapping[str, Any]], key: str
+    benchmark: Benchmark, results: Mapping[str, Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """predictions.json's records: each item with a result, in its benchmark's own format, plus
-    the prediction keys its official scorer reads (`key`, and `thinking_prediction`)."""
+    """predictions.json's records: each item with a result, in its benchmark's official format
+    (the benchmark's writer, `BenchmarkDefinition.prediction_record`)."""
     return [
-        {
-            **item.meta,
-            key: results[item.id]["answer_prediction"],
+        benchmark.definition.prediction_record(
+            item,
+            results[item.id]["answer_prediction"],
             # A model without a separate trace reasons in its answer: a judge reads that reasoning.
-            "thinking_prediction": results[item.id].get("reasoning")
+            results[item.id].get("reasoning")
             or reasoning_before_answer(results[item.id].get("raw_answer") or ""),
-        }
-        for item in items
+        )
+        for item in benchmark.items
         if item.id in results
     ]
 

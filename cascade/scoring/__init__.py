@@ -20,7 +20,6 @@ from cascade.scoring.rules import (
     INVALID_BY,
     SCORERS,
     Scored,
-    official_match,
     prediction_text,
     score,
 )
@@ -70,7 +69,6 @@ __all__ = [
     "majority_results",
     "mcnemar_exact",
     "mean_interval",
-    "official_match",
     "option_letters",
     "outcomes",
     "paired_comparison",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cascade.core import Item
+from cascade.core import Item, benchmark_by_name
 from cascade.scoring.extraction import Extraction
 from cascade.scoring.rules import EXTRACTORS, INVALID_BY, SCORERS, Scored, score
 
@@ -22,13 +22,15 @@ __all__ = [
 
 
 def score_answer(item: Item, result: ItemResult) -> Scored:
-    """Score one stored result by every scorer (the policy: cascade.scoring.rules)."""
+    """Score one stored result by every scorer (the policy: cascade.scoring.rules), `official`
+    by the rule of the item's benchmark."""
     return score(
         result.raw_answer,
         item.choices,
         item.answer,
         truncated=result.truncated,
         verbatim=result.verbatim_prediction,
+        official=benchmark_by_name(item.benchmark).official_match,
     )
 
 

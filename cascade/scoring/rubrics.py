@@ -1,9 +1,9 @@
 """MMAR-Rubrics, the pure part: the gate, the judge request, reading a reply, scores and totals.
 
 The specification is MMAR's `code/evaluation_rubrics.py` (protocol in
-`cascade/data/mmar/rubrics_protocol.yaml`, which also holds the request's text). Every rule here
-is the script's, checked against its own output by tests/test_rubrics.py on the goldens of
-scripts/make_rubrics_golden.py:
+`cascade/core/benchmarks/mmar/rubrics_protocol.yaml`, which also holds the request's text).
+Every rule here is the script's, checked against its own output by tests/test_rubrics.py on the
+goldens of scripts/make_rubrics_golden.py:
 
 - the gate: an answer that is wrong by the official token-set rule scores 0, no judge is asked;
 - the request: the official system prompt and the user prompt as the script assembles it;
@@ -23,13 +23,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from string import Template
 from typing import Any
 
 import yaml
 
-from cascade.scoring.rules import official_match
+from cascade.core import benchmark_by_name
 
 REQUIRED_KEYS = (
     "id",
@@ -71,13 +70,9 @@ class Protocol:
 
 @cache
 def protocol() -> Protocol:
-    """MMAR-Rubrics as shipped (`cascade/data/mmar/rubrics_protocol.yaml`)."""
-    text = (
-        resources.files("cascade.data")
-        .joinpath("mmar", "rubrics_protocol.yaml")
-        .read_text(encoding="utf-8")
-    )
-    return Protocol(**yaml.safe_load(text))
+    """MMAR-Rubrics as shipped beside the MMAR benchmark (`rubrics_protocol.yaml`)."""
+    path = benchmark_by_name("mmar").data_file("rubrics_protocol.yaml")
+    return Protocol(**yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 def clean(text: str) -> str:
@@ -132,7 +127,9 @@ def messages(record: Mapping[str, Any], spec: Protocol | None = None) -> list[di
 
 def passes_gate(record: Mapping[str, Any]) -> bool:
     """Whether the answer is right by the official token-set rule (only then is a judge asked)."""
-    return official_match(record["answer"], record["answer_prediction"], record["choices"])
+    return benchmark_by_name("mmar").official_match(
+        record["answer"], record["answer_prediction"], record["choices"]
+    )
 
 
 def missing_keys(record: Mapping[str, Any]) -> list[str]:

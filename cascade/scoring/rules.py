@@ -11,7 +11,8 @@ The scoring policy, the one place it is defined (README.md and reasoners/PRESETS
   wrong", "alpha, not beta"), are not hedges.
 - A truncated answer (finish_reason "length": the model hit its token limit) is INVALID under
   `strict` and `lenient`, whatever it happens to end with, and is counted in `truncated`.
-- `official` is the benchmarks' own rule (`official_match`) applied to `answer_prediction`, the
+- `official` is the item's benchmark's own rule (`BenchmarkDefinition.official_match`; MMAR and
+  MMAU: the token-set match, `cascade.core.token_set_match`) applied to `answer_prediction`, the
   text written in the official format. For an answer produced by a run, `answer_prediction` is
   the option the lenient ladder chose, verbatim; the raw answer text when the lenient ladder read
   no single option (nothing parsed, a hedge) or when the answer was truncated; empty when the
@@ -23,56 +24,16 @@ The scoring policy, the one place it is defined (README.md and reasoners/PRESETS
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from cascade.core import OfficialRule
 from cascade.scoring.extraction import INVALID, Extraction, extract_lenient, extract_strict
 
 SCORERS = ("official", "strict", "lenient")
 EXTRACTORS = ("strict", "lenient")
 INVALID_BY = {"official": "lenient", "strict": "strict", "lenient": "lenient"}
 """Per scorer, the extraction whose INVALID marks an answer as invalid under that scorer."""
-
-_WORD = re.compile(r"\b\w+\b")
-
-
-def official_words(text: str) -> frozenset[str]:
-    """The word set the official MMAR and MMAU scripts compare: lower-cased `\\b\\w+\\b` tokens.
-
-    Args:
-        text: any text.
-
-    Returns:
-        The distinct words of the text (Unicode word characters; `str.lower`, not casefold).
-    """
-    return frozenset(_WORD.findall(text.lower()))
-
-
-def official_match(answer: str, prediction: str, choices: Sequence[str]) -> bool:
-    """Whether the official MMAR / MMAU scorer counts a prediction correct.
-
-    The rule (MMAR `code/evaluation.py` and MMAU `evaluation.py`, function `string_match`): the
-    prediction's word set must be non-empty, contain every word of the answer, and contain no word
-    that occurs in a wrong choice but not in the answer. Reproduced exactly, oddities included: a
-    wrong choice whose words are all words of the answer can never count against a prediction,
-    any extra word that no choice uses is free, and an answer with no words matches any non-empty
-    prediction that avoids the wrong choices' words.
-
-    Args:
-        answer: the item's correct option text.
-        prediction: the text the model is scored on (`answer_prediction` / `model_output`).
-        choices: all of the item's options, the answer among them.
-
-    Returns:
-        True when the official scripts would set `match` to 1.
-    """
-    predicted = official_words(prediction)
-    if not predicted:
-        return False
-    expected = official_words(answer)
-    wrong = set().union(*(official_words(c) for c in choices)) - expected
-    return expected <= predicted and predicted.isdisjoint(wrong)
 
 
 def prediction_text(raw: str, choices: Sequence[str], extraction: Extraction) -> str:
@@ -118,6 +79,7 @@ def score(
     *,
     truncated: bool,
     verbatim: bool,
+    official: OfficialRule,
 ) -> Scored:
     """Score one answer by every scorer, following the scoring policy of this module.
 
@@ -130,6 +92,7 @@ def score(
             `official` judges the raw text.
         verbatim: `text` is a prediction read from a predictions file: `official` judges it as it
             is, never the option an extraction read from it.
+        official: the official rule of the item's benchmark.
 
     Returns:
         The extractions, the text `official` judged, and each scorer's verdict.
@@ -147,7 +110,7 @@ def score(
         extractions={"strict": strict, "lenient": lenient},
         answer_prediction=prediction,
         correct={
-            "official": official_match(answer, prediction, choices),
+            "official": official(answer, prediction, choices),
             "strict": _chose(choices, answer, strict),
             "lenient": _chose(choices, answer, lenient),
         },
