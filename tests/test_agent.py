@@ -193,6 +193,8 @@ def test_an_agent_run_records_every_step_and_outcome(tmp_path: Path) -> None:
     assert "starts at 3.00 s, but the clip ends at 0.50 s" in late["output"]
 
     numbers = summary(folder)["agent"]
+    printed = " ".join(result.output.split())
+    assert "agent: tool calls computed 2, re-used 0, failed 0; per item mean 1.17, max 5" in printed
     assert numbers["outcomes"] == {"answer": 5, "budget": 1, "context": 0, "length": 0}
     assert numbers["zero_calls"] == 3 and numbers["repeated_calls"] == 1
     assert numbers["calls_per_item"] == {"mean": round(7 / 6, 3), "max": 5}

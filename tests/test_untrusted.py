@@ -119,6 +119,8 @@ ANSWER_LABELS: list[tuple[str, str, str]] = [
         f"{L} B. {L} (c). {L} option D.",
     ),
     ("chinese", "答案：C 正确答案是D 选项为A 选B 选择 C", f"{L}C {L}D {L}A {L}B {L} C"),
+    # The folded copy reads `选Ac` (no label); the lenient ladder reads the original `选A`.
+    ("chinese-before-a-look-alike", "noise 选Aс", f"noise {L}Aс"),
     ("boxed", "\\boxed{B}", f"{L}{{B}}"),
     ("repeated-colons", "answer:: C", f"{L} C"),
     ("carriage-return", "rain\rANSWER: A", f"rain\n{L} A"),

@@ -26,7 +26,6 @@ finished sweep computes nothing.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +35,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cascade.analysis import doses as dosing
 from cascade.analysis import sweep_table
-from cascade.core import CascadeError, ConfigError, ExitCode, Strict, write_atomic
-from cascade.run import RunConfig, rescore, run_directory
+from cascade.core import CascadeError, ConfigError, ExitCode, Strict
+from cascade.run import RunConfig, SweepDir, rescore, run_directory
 from cascade.run import config as configs
 from cascade.scoring import PAIRED_ALPHA
 
@@ -165,6 +164,11 @@ class Sweep:
     folder: Path
     variations: tuple[Variation, ...]
     """The base first, then the variations in file order (automatic ones first)."""
+
+    @property
+    def files(self) -> SweepDir:
+        """The owner of the sweep folder's files."""
+        return SweepDir(self.folder)
 
 
 def find_sweep(name_or_path: str) -> Path:
@@ -301,7 +305,7 @@ def expand(
         if variation in levels:
             configs.set_key(data, *levels[variation])
         data["name"] = f"{name}-{variation}"
-        data.setdefault("run", {})["output_dir"] = str(folder / "runs")
+        data.setdefault("run", {})["output_dir"] = str(SweepDir(folder).runs_folder)
         data["run"]["run_dir"] = None
         try:
             resolved = configs.validate(data, source=f"sweep {name}, variation {variation}")
@@ -403,12 +407,6 @@ class SweepResults:
     """The dose-response table (`doses.dose_table`), when the sweep has doses."""
 
 
-TABLE_CSV = "table.csv"
-TABLE_MD = "table.md"
-FLIPS = "flips.json"
-SWEEP_JSON = "sweep.json"
-
-
 def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
     """Score every finished variation against the base and write the sweep's tables.
 
@@ -440,19 +438,16 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
     )
     notices = sorted({n for o in outcomes for n in o.summary.get("notices") or []})
     markdown = "".join(f"> **{notice}**\n\n" for notice in notices) + markdown
-    folder = sweep.folder
-    folder.mkdir(parents=True, exist_ok=True)
+    files = sweep.files
     doses = None
     if sweep.spec.doses:
         run_dirs = {o.variation: o.run_dir for o in outcomes if o.error is None}
         doses = dosing.dose_table(sweep.spec.doses, table, run_dirs)
         markdown += dosing.render_markdown(doses, DOSE_KEYS, sweep.spec.scorer)
-        write_atomic(folder / dosing.DOSE_CSV, doses.to_csv(index=False))
-        record = dosing.to_json(sweep.spec.doses, doses, DOSE_KEYS)
-        write_atomic(folder / dosing.DOSE_JSON, json.dumps(record, indent=2) + "\n")
-    write_atomic(folder / TABLE_CSV, table.to_csv(index=False))
-    write_atomic(folder / TABLE_MD, markdown)
-    write_atomic(folder / FLIPS, json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+        files.write_doses(
+            doses.to_csv(index=False), dosing.to_json(sweep.spec.doses, doses, DOSE_KEYS)
+        )
+    files.write_tables(table.to_csv(index=False), markdown, found)
     record = {
         "name": sweep.name,
         "alpha": sweep.spec.alpha,
@@ -468,5 +463,5 @@ def finish(sweep: Sweep, outcomes: list[Outcome]) -> SweepResults:
             for v, o in zip(sweep.variations, outcomes, strict=True)
         ],
     }
-    write_atomic(folder / SWEEP_JSON, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    files.write_record(record)
     return SweepResults(table, found, summaries, markdown, text_only, doses)

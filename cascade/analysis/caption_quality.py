@@ -13,7 +13,7 @@ from typing import Any
 from cascade.analysis import attribution, cues
 from cascade.analysis.judge import build_judge, judge_answerer, judge_spec, load_run
 from cascade.core import Cache, CascadeError, Item, Reasoner, prompts
-from cascade.run import CONFIG, RESULTS, Counts, RunDir, answered
+from cascade.run import CONFIG, RESULTS, Counts, RunDir, SweepDir, answered
 from cascade.scoring import SCORERS, ItemResult, score_answer
 
 
@@ -46,10 +46,9 @@ def run_dirs(path: Path) -> list[Path]:
     `runs/` sub-folder, or its own sub-folders)."""
     if is_run(path):
         return [path]
-    for folder in (path / "runs", path):
-        found = sorted(p for p in folder.glob("*") if p.is_dir() and is_run(p))
-        if found:
-            return found
+    found = SweepDir(path).run_dirs()
+    if found:
+        return found
     raise CascadeError(
         f"{path} is neither a run directory (no {CONFIG} and {RESULTS}) nor a sweep folder "
         "holding run directories; give a folder written by `cascade run` or `cascade ablate`"

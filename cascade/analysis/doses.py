@@ -22,8 +22,6 @@ from cascade.analysis.sweep_table import ALL
 from cascade.core import CascadeError, markdown, pct
 from cascade.run import CUES_PREFIX, RunDir
 
-DOSE_CSV = "dose_response.csv"
-DOSE_JSON = "dose_response.json"
 COLUMNS = (
     "dose",
     "key",

@@ -182,18 +182,24 @@ class _Span:
 def _spans(text: str, quote_tags: re.Pattern[str] | None) -> list[_Span]:
     """The spans of `text` to replace, in order, overlapping ones merged (a tag wins over a
     label: `<answer>:` is one tag)."""
-    folded = _fold(text)
+    # Patterns match on the folded copy and on the text as it is: a reader of the original (the
+    # lenient ladder reads `选A` before a Cyrillic `с`, where the folded copy has `选Ac`) must find
+    # nothing that the folded copy hid.
+    views = [_fold(text)]
+    if not text.isascii():
+        views.append(_Folded(text, list(range(len(text) + 1))))
     found: list[_Span] = []
 
     def add(pattern: re.Pattern[str], note: str) -> None:
-        for match in pattern.finditer(folded.text):
-            start, end = match.span()
-            if start == end:
-                continue
-            # The span ends where the next folded character starts, so that the invisible
-            # characters after a matched one (its combining marks) go with it.
-            last = folded.origin[end - 1] + 1
-            found.append(_Span(folded.origin[start], max(last, folded.origin[end]), note))
+        for view in views:
+            for match in pattern.finditer(view.text):
+                start, end = match.span()
+                if start == end:
+                    continue
+                # The span ends where the next folded character starts, so that the invisible
+                # characters after a matched one (its combining marks) go with it.
+                last = view.origin[end - 1] + 1
+                found.append(_Span(view.origin[start], max(last, view.origin[end]), note))
 
     if quote_tags is not None:
         add(quote_tags, TAG_REMOVED)

@@ -2,7 +2,12 @@
 HTML pages of a run, a comparison and a sweep (in `html/`).
 """
 
-from cascade.report.html.compare import compare_page, sweep_page, write_sweep_report
+from cascade.report.html.compare import (
+    ComparePage,
+    compare_page,
+    sweep_page,
+    write_sweep_report,
+)
 from cascade.report.html.run_page import Embedder, write_run_report
 from cascade.report.run_reports import finished, write_run_reports
 from cascade.report.tables import (
@@ -15,6 +20,7 @@ from cascade.report.tables import (
 )
 
 __all__ = [
+    "ComparePage",
     "Embedder",
     "compare_page",
     "finished",

@@ -38,6 +38,7 @@ from cascade.run.rundir import (
     read_results,
 )
 from cascade.run.summary import RunSummary, check_answered
+from cascade.run.sweepdir import SweepDir
 from cascade.run.variations import Perturbation, derangement, needs_audio
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "Runner",
     "Scorable",
     "Stage",
+    "SweepDir",
     "answer",
     "answered",
     "answered_result",

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from cascade.scoring.mentions import (
+    ALPHABET,
+    DECOR,
+    TRAILING,
+    NeedsMore,
+    Options,
+    Read,
+    fold,
+    hedges,
+    key,
+    option_spans,
+)
 
 INVALID = None
 """The index of an extraction that names no single option; such an answer is scored wrong."""
 
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALPHABET = ALPHABET
 
 STRICT_RULES = ("answer-line-letter", "answer-line-text")
 """The rungs of the strict ladder: the `ANSWER:` line the prompt asks for."""
@@ -73,20 +85,8 @@ def option_letters(n: int) -> str:
     return _ALPHABET[:n]
 
 
-@dataclass(frozen=True)
-class _Read:
-    """What one rung read. index None: an explicit answer that names no single option (a letter
-    out of range, a hedge between options, a letter contradicted by the option text after it);
-    the ladder stops there rather than hunting for another option elsewhere in the text."""
+_Rung = Callable[[str, Options], "Read | None"]
 
-    index: int | None
-    rule: str
-
-
-_Rung = Callable[[str, "_Options"], "_Read | None"]
-
-_DECOR = " \t\r\n*_`\"'“”‘’「」『』"
-_TRAILING = _DECOR + ".,;:!?。、"
 _HEDGE = re.compile(
     r"(?:\s+(?:or|and)\s|\s*(?:[/,&、]|或者|或|还是|和|与))"
     r"\s*(?:option\s+|choice\s+|选项)?[(\[]?[A-Za-z](?![A-Za-z0-9])",
@@ -98,150 +98,12 @@ _AFTER_LETTER = re.compile(
     re.IGNORECASE,
 )
 _LETTER_HEAD = re.compile(r"[(\[]?(?P<letter>[A-Za-z])(?P<close>[)\]])?(?P<rest>.*)", re.DOTALL)
-_BOXED = re.compile(r"\\boxed\{\s*(?:\\text\{)?\s*(?P<inner>[^{}]*?)\s*\}?\s*\}")
+# Possessive runs: a lazy inner text followed by optional spaces backtracked over every space of
+# a long run (cubic in it); these read the same boxes in linear time.
+_BOXED = re.compile(r"\\boxed\{\s*+(?:\\text\{\s*+)?(?P<inner>(?:\s*+[^{}\s])*+)\s*+\}?\s*+\}")
 
 
-def _fold(text: str) -> str:
-    """Compatibility-normalised, case-folded, with runs of whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-def _key(text: str) -> str:
-    """An option text reduced to what identifies it: no case, spacing, quotes or end punctuation."""
-    return _fold(text).strip(_TRAILING)
-
-
-def _joins(left: str, right: str) -> bool:
-    """Whether two adjacent characters belong to one word (CJK characters never join: Chinese
-    has no spaces, so an option text may sit between any two characters)."""
-    return all(c.isalnum() and ord(c) < 0x2E80 for c in (left, right))
-
-
-class _Options:
-    """An item's choices as the extraction rungs see them."""
-
-    def __init__(self, choices: Sequence[str]) -> None:
-        self.n = len(option_letters(len(choices)))
-        self.choices = tuple(choices)
-        self.keys = [_key(c) for c in choices]
-
-    def by_key(self, key: str) -> _Read | None:
-        """The option whose text is `key`. Options repeated verbatim (MMAU has some) are one
-        answer, read as the first; options that differ only in case or punctuation are refused."""
-        hits = [i for i, k in enumerate(self.keys) if k and k == key]
-        if not hits:
-            return None
-        same = len({self.choices[i] for i in hits}) == 1
-        return _Read(hits[0] if same else INVALID, "")
-
-    def by_prefix(self, phrase: str) -> _Read | None:
-        """The longest option text that `phrase` starts with, ending at a word boundary."""
-        best = ""
-        for k in self.keys:
-            if not k or not phrase.startswith(k) or len(k) <= len(best):
-                continue
-            if len(phrase) == len(k) or not _joins(k[-1], phrase[len(k)]):
-                best = k
-        return self.by_key(best) if best else None
-
-
-_FILLER = (
-    r"[\s()\[\]*_`\"'“”‘’「」『』【】]"
-    r"|\b(?:maybe|perhaps|possibly|probably|likely|most|also|either|both|options?|choices?)\b"
-    r"|选项|可能|也许|也"
-)
-_JOINER = r"[,/&、|+]|\b(?:or|and)\b|或者|或|还是|和|与|以及"
-_GAP_WORDS = re.compile(rf"(?:{_FILLER}|{_JOINER})*", re.IGNORECASE)
-_JOINS_OPTIONS = re.compile(_JOINER, re.IGNORECASE)
-_FILLERS_ONLY = re.compile(rf"(?:{_FILLER})*", re.IGNORECASE)
-_LETTER_REF = re.compile(
-    r"(?<![0-9A-Za-z])(?:[(\[](?P<any>[A-Za-z])[)\]]|(?P<lower>[a-z])\)"
-    r"|(?P<upper>[A-Z])(?:[)\]]|[.:](?=\s|$))?)(?![0-9A-Za-z])"
-)
-
-
-@dataclass(frozen=True)
-class _Ref:
-    """One option named in a phrase, by its letter or by its text."""
-
-    start: int
-    end: int
-    option: str
-    """The option's text (options repeated verbatim are one option)."""
-
-
-def _same_length_fold(text: str) -> str:
-    """Case-folded character by character, so that positions match the original text."""
-    return "".join(f if len(f := c.casefold()) == 1 else c for c in text)
-
-
-def _option_spans(folded: str, keys: Iterable[str]) -> list[tuple[int, int, str]]:
-    """(start, end, key) of each whole-word occurrence of an option key in a folded text.
-
-    Longer keys are found first and their occurrences blotted out, so that "dog" inside "dog
-    barking" or the letters inside the option "D and A" are not found again; "man" inside
-    "woman" is not a match at all (word boundaries)."""
-    spans: list[tuple[int, int, str]] = []
-    for key in sorted({k for k in keys if k}, key=len, reverse=True):
-        for match in re.finditer(re.escape(key), folded):
-            start, end = match.span()
-            if (start > 0 and _joins(folded[start - 1], key[0])) or (
-                end < len(folded) and _joins(key[-1], folded[end])
-            ):
-                continue
-            spans.append((start, end, key))
-            folded = folded[:start] + "\x00" * (end - start) + folded[end:]
-    return spans
-
-
-def _refs(phrase: str, options: _Options) -> list[_Ref]:
-    """The options a phrase names, in order: option texts (see `_option_spans`), then capital
-    letters in range, or bracketed letters of either case ("(b)", "b)"), outside those texts."""
-    texts = {_same_length_fold(" ".join(c.split())).strip(_TRAILING): c for c in options.choices}
-    spans = _option_spans(_same_length_fold(phrase), texts)
-    refs = [_Ref(start, end, texts[key]) for start, end, key in spans]
-    blotted = list(phrase)
-    for start, end, _ in spans:
-        blotted[start:end] = "\x00" * (end - start)
-    for match in _LETTER_REF.finditer("".join(blotted)):
-        index = _ALPHABET.index((match["any"] or match["lower"] or match["upper"]).upper())
-        if index < options.n:
-            refs.append(_Ref(match.start(), match.end(), options.choices[index]))
-    return sorted(refs, key=lambda r: r.start)
-
-
-def _committed(phrase: str, options: _Options) -> set[str]:
-    """The options an answer phrase commits to (their texts).
-
-    The commitment is the chain of options at the very start of the phrase (after words such
-    as "either", "maybe", "option"), each joined to the next by "or", "and", a comma, a slash,
-    "&", "或", "还是", "和", "、" (hedge words such as "maybe" may sit beside them). A letter
-    followed by its own option text ("A (alpha)") names one option. Anything else ends the
-    chain: an explanation ("B because A is wrong", "alpha, not beta", "B. A is too quiet"),
-    a sentence, or another option named without a joining word. An option text containing
-    "or", "and" or a comma ("rock and roll", "Piano, Guitar") is read whole first, so it names
-    one option. A phrase that does not start with an option commits to none.
-    """
-    refs = _refs(phrase, options)
-    if not refs or not _FILLERS_ONLY.fullmatch(phrase, 0, refs[0].start):
-        return set()
-    chosen = {refs[0].option}
-    for before, ref in itertools.pairwise(refs):
-        gap = phrase[before.end : ref.start]
-        if not _GAP_WORDS.fullmatch(gap):
-            break
-        if ref.option != before.option and not _JOINS_OPTIONS.search(gap):
-            break
-        chosen.add(ref.option)
-    return chosen
-
-
-def _hedges(phrase: str, options: _Options) -> bool:
-    """Whether an answer phrase commits to more than one option (see `_committed`)."""
-    return len(_committed(phrase, options)) > 1
-
-
-def _read_letter(phrase: str, options: _Options, rule: str, *, free_text: bool) -> _Read | None:
+def _read_letter(phrase: str, options: Options, rule: str, *, free_text: bool) -> Read | None:
     """Read an option letter at the start of `phrase` (e.g. "B", "(B)", "b)", "B) Too little",
     "B because ..."). Text after the letter must not name another option; unless `free_text`,
     it must be the letter's own option text or nothing."""
@@ -250,82 +112,148 @@ def _read_letter(phrase: str, options: _Options, rule: str, *, free_text: bool) 
         return None
     letter, closed, rest = head["letter"], head["close"] is not None, head["rest"]
     if _HEDGE.match(rest):
-        return _Read(INVALID, rule)
+        return Read(INVALID, rule)
     if not closed and not _AFTER_LETTER.match(rest):
         return None
-    tail = rest.strip(_TRAILING + ")]:-–—")
+    tail = rest.strip(TRAILING + ")]:-–—")
     if letter.islower() and not closed and tail:
         return None  # "a dog ..." is an article, not option A
     index = _ALPHABET.index(letter.upper())
     if index >= options.n:
-        return _Read(INVALID, rule)
+        return Read(INVALID, rule)
     if tail:
-        named = options.by_key(_key(tail))
+        named = options.by_key(key(tail))
         if named is not None and named.index != index:
-            return _Read(INVALID, rule)
+            return Read(INVALID, rule)
         if named is None and not free_text:
             return None
-    return _Read(index, rule)
+    return Read(index, rule)
 
 
 def _clean_phrase(phrase: str) -> str:
     phrase = _BOXED.sub(lambda m: m["inner"], phrase)
-    return phrase.strip(_DECOR)
+    return phrase.strip(DECOR)
 
 
 def _read_phrase(
     phrase: str,
-    options: _Options,
+    options: Options,
     letter_rule: str,
     text_rule: str,
     *,
     prefix: bool,
     free_text: bool = True,
-) -> _Read | None:
+    exact: int | None = None,
+) -> Read | None:
     """Read the words after an answer key: an option's exact text, then a letter, then (when
     `prefix`) an option text followed by an explanation. A phrase that is one option's text and
-    another option's letter ("D" when option C reads "D") is refused."""
+    another option's letter ("D" when option C reads "D") is refused. `exact`: see `hedges`."""
     phrase = _clean_phrase(phrase)
-    if _hedges(phrase, options):
-        return _Read(INVALID, text_rule)
-    exact = options.by_key(_key(phrase))
+    if hedges(phrase, options, exact):
+        return Read(INVALID, text_rule)
+    exact_text = options.by_key(key(phrase))
     by_letter = _read_letter(phrase, options, letter_rule, free_text=free_text)
-    if exact is not None:
-        if by_letter is not None and by_letter.index not in (INVALID, exact.index):
-            return _Read(INVALID, text_rule)
-        return _Read(exact.index, text_rule)
+    if exact_text is not None:
+        if by_letter is not None and by_letter.index not in (INVALID, exact_text.index):
+            return Read(INVALID, text_rule)
+        return Read(exact_text.index, text_rule)
     if by_letter is not None:
         return by_letter
     if prefix:
-        start = options.by_prefix(_fold(phrase).lstrip(_DECOR))
+        start = options.by_prefix(fold(phrase).lstrip(DECOR))
         if start is not None:
-            return _Read(start.index, text_rule)
+            return Read(start.index, text_rule)
     return None
 
 
-def _last_read(
-    pattern: re.Pattern[str], text: str, read: Callable[[re.Match[str]], _Read | None]
-) -> _Read | None:
-    """The last match of `pattern` that reads as an answer."""
-    for match in reversed(list(pattern.finditer(text))):
-        found = read(match)
+_Reader = Callable[[str, "int | None"], "Read | None"]
+"""Reads the phrase after one answer cue; the int: see `hedges` (None: the whole phrase)."""
+
+_SOFT = dict.fromkeys(
+    [c for c in range(0x3001) if chr(c).isspace()] + [ord(c) for c in TRAILING + ")]:-–—"]
+)
+"""Characters that an option key never needs (space, quotes, end punctuation)."""
+
+
+def _hard(text: str, start: int, end: int) -> int:
+    """How many characters of text[start:end] are not in `_SOFT`."""
+    return len(text[start:end].translate(_SOFT))
+
+
+def _last_read(pattern: re.Pattern[str], text: str, options: Options, read: _Reader) -> Read | None:
+    """The last cue `pattern` finds whose phrase (the rest of its line) reads as an answer.
+
+    A model that loops writes a cue many times on one line; each phrase then runs to the end of
+    that line, and reading each in full costs the square of the line. A phrase with more than
+    `4 * options.longest + 8` characters outside `_SOFT` can be no option's text, and neither can
+    any part of it after a letter (NFKC joins at most 4 characters into one): what it reads is
+    decided by its start. Such a phrase is read from a piece of its start that grows until the
+    reading is decided (`_read_start`), with the same result as the whole phrase. A line that
+    holds `\\boxed{` is read whole (a box could straddle the cut).
+    """
+    cues = list(pattern.finditer(text))
+    ends: list[int] = []
+    newline = -1
+    for cue in cues:
+        if newline < cue.end():
+            newline = text.find("\n", cue.end())
+            newline = len(text) if newline < 0 else newline
+        ends.append(newline)
+    line_end, boxed, hard, following = -1, -1, 0, 0
+    for cue, end in zip(reversed(cues), reversed(ends), strict=True):
+        start = cue.end()
+        if end != line_end:  # the last cue of its line
+            line_end, hard = end, _hard(text, start, end)
+            boxed = text.rfind("\\boxed{", text.rfind("\n", 0, start) + 1, end)
+        else:
+            hard += _hard(text, start, following)
+        following = start
+        if hard > 4 * options.longest + 8 and boxed < start:
+            found = _read_start(text, start, end, options, read)
+        else:
+            found = read(text[start:end], None)
         if found is not None:
             return found
     return None
 
 
+def _read_start(text: str, start: int, end: int, options: Options, read: _Reader) -> Read | None:
+    """Read the phrase text[start:end], known to be no option's text, from its start: a piece
+    followed by `options.sentinel`, doubled until `hedges` no longer needs more and the piece
+    holds more than the letter rules and the option-text prefixes look at."""
+    size = 2 * options.span_margin + 64
+    while start + size < end:
+        body = text[start : start + size].lstrip(DECOR)
+        exact = len(body) - options.span_margin
+        head = body[: max(exact, 0)]
+        if len(fold(head)) >= options.longest + 8 and len("".join(head.split())) >= 32:
+            try:
+                return read(body + options.sentinel, exact)
+            except NeedsMore:
+                pass
+        size *= 2
+    return read(text[start:end], None)
+
+
 _ANSWER_LINE = re.compile(
-    r"^[\s>#*_\-`]*(?:final\s+)?answer[\s*_`]*:(?P<phrase>.*)$", re.IGNORECASE | re.MULTILINE
+    r"^[\s>#*_\-`]*+(?:(?P<key>(?:final\s+)?answer[\s*_`]*+:)(?P<phrase>.*)$)?",
+    re.IGNORECASE | re.MULTILINE,
 )
+"""An answer line. The leading run may span blank lines; it is taken whole even when no answer
+key follows, so that the line starts inside it (which would fail the same way) are not tried
+again, each over the rest of the run."""
 
 
-def _answer_line(text: str, options: _Options) -> _Read | None:
+def _answer_line(text: str, options: Options) -> Read | None:
     """The last `ANSWER: ...` line decides; an unreadable last line reads nothing."""
-    lines = list(_ANSWER_LINE.finditer(text))
-    if not lines:
+    last = None
+    for line in _ANSWER_LINE.finditer(text):
+        if line["key"] is not None:
+            last = line
+    if last is None:
         return None
     return _read_phrase(
-        lines[-1]["phrase"], options, "answer-line-letter", "answer-line-text", prefix=False
+        last["phrase"], options, "answer-line-letter", "answer-line-text", prefix=False
     )
 
 
@@ -345,58 +273,73 @@ _ANSWER_IS = re.compile(
     r"(?:\b(?:answer|choice|(?:correct|right|best|final)\s+option)"
     r"\s*(?:(?:is|would\s+be|should\s+be|will\s+be)\s*:?|[:=])"
     r"|\bi\s*(?:would\s+|will\s+|'ll\s+|'d\s+)?(?:choose|pick|select|go\s+with))"
-    r"[\s*_`]*(?:(?:option|choice)\s+)?(?=(?P<phrase>[^\n]*))",
+    r"[\s*_`]*(?:(?:option|choice)\s+)?",
     re.IGNORECASE,
 )
 
 
-def _answer_is(text: str, options: _Options) -> _Read | None:
+def _answer_is(text: str, options: Options) -> Read | None:
     return _last_read(
         _ANSWER_IS,
         text,
-        lambda m: _read_phrase(m["phrase"], options, "answer-is", "answer-is-text", prefix=True),
+        options,
+        lambda phrase, exact: _read_phrase(
+            phrase, options, "answer-is", "answer-is-text", prefix=True, exact=exact
+        ),
     )
 
 
 _CHINESE_ANSWER = re.compile(
     r"(?:答案\s*(?:应该|应当|应)?\s*(?:是|为|:)|选项\s*(?:应该|应)?\s*(?:是|为)|选择?(?!项))"
-    r"\s*:?\s*(?:选项)?(?=(?P<phrase>[^\n]*))"
+    r"\s*:?\s*(?:选项)?"
 )
 
 
-def _chinese_answer(text: str, options: _Options) -> _Read | None:
-    def read(match: re.Match[str]) -> _Read | None:
-        phrase = _clean_phrase(match["phrase"])
-        found = _read_phrase(phrase, options, "chinese-answer", "chinese-answer-text", prefix=True)
+def _chinese_answer(text: str, options: Options) -> Read | None:
+    def read(raw: str, exact: int | None) -> Read | None:
+        phrase = _clean_phrase(raw)
+        found = _read_phrase(
+            phrase, options, "chinese-answer", "chinese-answer-text", prefix=True, exact=exact
+        )
         if found is None:
             # Chinese runs on without a break: "答案是狗叫声，因为..." starts with an option text.
-            start = options.by_prefix(_fold(phrase))
-            found = None if start is None else _Read(start.index, "chinese-answer-text")
+            start = options.by_prefix(fold(phrase))
+            found = None if start is None else Read(start.index, "chinese-answer-text")
         return found
 
-    return _last_read(_CHINESE_ANSWER, text, read)
+    return _last_read(_CHINESE_ANSWER, text, options, read)
 
 
 _BOXED_ANYWHERE = re.compile(r"\\boxed\{")
 
 
-def _boxed_letter(text: str, options: _Options) -> _Read | None:
-    def read(match: re.Match[str]) -> _Read | None:
+def _boxed_letter(text: str, options: Options) -> Read | None:
+    for match in reversed(list(_BOXED_ANYWHERE.finditer(text))):
         box = _BOXED.match(text, match.start())
         if box is None:
-            return None
+            continue
         inner = _clean_phrase(box["inner"])
-        if _hedges(inner, options):
-            return _Read(INVALID, "boxed-letter")
-        return _read_letter(inner, options, "boxed-letter", free_text=False)
+        if hedges(inner, options):
+            return Read(INVALID, "boxed-letter")
+        found = _read_letter(inner, options, "boxed-letter", free_text=False)
+        if found is not None:
+            return _unless_kept_open(found, text, options, box.start(), box.end())
+    return None
 
-    return _last_read(_BOXED_ANYWHERE, text, read)
+
+def _unless_kept_open(found: Read, text: str, options: Options, start: int, end: int) -> Read:
+    """INVALID when the answer at text[start:end] keeps another option open (see `hedges`)."""
+    if found.index is None:
+        return found
+    if options.refs(text).kept_open(start, end, options.choices[found.index]):
+        return Read(INVALID, found.rule)
+    return found
 
 
-def _last_line(text: str, options: _Options) -> _Read | None:
+def _last_line(text: str, options: Options) -> Read | None:
     """The last non-empty line (often the whole answer) is exactly an option's text, or an
     option letter alone or followed by its own option text."""
-    lines = [line for line in text.splitlines() if line.strip(_TRAILING)]
+    lines = [line for line in text.splitlines() if line.strip(TRAILING)]
     if not lines:
         return None
     return _read_phrase(
@@ -404,14 +347,17 @@ def _last_line(text: str, options: _Options) -> _Read | None:
     )
 
 
-_GAP = re.compile(r"[\s,/&、]*(?:or|and|或者|或|还是|和|与)?[\s,/&、]*", re.IGNORECASE)
+# Possessive: spaces before and after the joining word are one run (a run split between two
+# greedy classes is retried at every split, the square of its length).
+_GAP = re.compile(r"[\s,/&、]*+(?:(?:or|and|或者|或|还是|和|与)[\s,/&、]*+)?", re.IGNORECASE)
 
 
 def _last_mention(pattern: re.Pattern[str], rule: str) -> _Rung:
     """A rung that takes the last in-range letter `pattern` mentions. Letters out of range are
-    not mentions ("(I)" in prose); two letters joined only by "or"/"and" are a hedge."""
+    not mentions ("(I)" in prose); two letters joined only by "or"/"and" are a hedge, and so is
+    a mention that keeps another option open ("(A). Or maybe B", see `hedges`)."""
 
-    def rung(text: str, options: _Options) -> _Read | None:
+    def rung(text: str, options: Options) -> Read | None:
         hits = [(m, i) for m in pattern.finditer(text) if (i := _ALPHABET.index(m[1])) < options.n]
         if not hits:
             return None
@@ -419,8 +365,8 @@ def _last_mention(pattern: re.Pattern[str], rule: str) -> _Rung:
         if len(hits) > 1:
             before, other = hits[-2]
             if other != index and _GAP.fullmatch(text, before.end(), last.start()):
-                return _Read(INVALID, rule)
-        return _Read(index, rule)
+                return Read(INVALID, rule)
+        return _unless_kept_open(Read(index, rule), text, options, last.start(), last.end())
 
     return rung
 
@@ -435,14 +381,21 @@ _option_letter = _last_mention(
 )
 
 
-def _unique_option_text(text: str, options: _Options) -> _Read | None:
+def _unique_option_text(text: str, options: Options) -> Read | None:
     """Exactly one option's text occurs in the answer, as a whole word or phrase, a shorter
-    option inside a longer one not counting as a second (see `_option_spans`)."""
-    named = {key for _, _, key in _option_spans(_fold(text), options.keys)}
+    option inside a longer one not counting as a second (see `option_spans`), and no mention
+    of it keeps another option open."""
+    named = {k for _, _, k in option_spans(fold(text), options.keys)}
     if len(named) != 1:
-        return None if not named else _Read(INVALID, "unique-option-text")
+        return None if not named else Read(INVALID, "unique-option-text")
     found = options.by_key(named.pop())
-    return None if found is None else _Read(found.index, "unique-option-text")
+    if found is None:
+        return None
+    if found.index is not None and options.refs(text).option_kept_open(
+        options.choices[found.index]
+    ):
+        return Read(INVALID, "unique-option-text")
+    return Read(found.index, "unique-option-text")
 
 
 _STRICT_LADDER: tuple[_Rung, ...] = (_answer_line,)
@@ -460,7 +413,7 @@ _LENIENT_LADDER: tuple[_Rung, ...] = (
 
 
 def _climb(method: str, ladder: tuple[_Rung, ...], text: str, choices: Sequence[str]) -> Extraction:
-    options = _Options(choices)
+    options = Options(choices, len(option_letters(len(choices))))
     text = unicodedata.normalize("NFKC", text)
     for rung in ladder:
         found = rung(text, options)
@@ -480,9 +433,11 @@ def extract_strict(text: str, choices: Sequence[str]) -> Extraction:
     outside the item's range, a letter followed by another option's text, an unreadable last
     answer line, or a hedge is INVALID. A hedge is an answer that commits to more than one
     option, by letters, texts or both: `ANSWER: A or B`, `ANSWER: alpha or beta`, `ANSWER: gamma,
-    delta`, `ANSWER: A (alpha) or maybe B`, `ANSWER: A或B`. Options named after the chosen one in
-    an explanation are not a hedge (`ANSWER: B because A is wrong`), and an option whose own
-    text holds "or", "and" or a comma (`rock and roll`) is one option.
+    delta`, `ANSWER: A (alpha) or maybe B`, `ANSWER: A或B`, or that commits to one and keeps
+    another open with only hedge words between: `ANSWER: (A). Or maybe B.`, `ANSWER: A, but it
+    could be B` (see `mentions.hedges`). Options named after the chosen one to reject it or in
+    an explanation are not a hedge (`ANSWER: B because A is wrong`, `ANSWER: A; B is wrong`),
+    and an option whose own text holds "or", "and" or a comma (`rock and roll`) is one option.
 
     Args:
         text: the reasoner's final answer text (without its reasoning trace).
@@ -504,8 +459,9 @@ def extract_lenient(text: str, choices: Sequence[str]) -> Extraction:
     answer in which exactly one option's text occurs. Each rung takes its last match. An explicit
     answer that names no single option (a letter out of range; a hedge, as defined for
     `extract_strict`: "the answer is alpha or beta", "A/B", "either A or C", a last line "alpha
-    and beta") stops the ladder: the result is INVALID, never a guess. Letters out of range in mere
-    mentions (`(E)`, `**E**`, "option E") are ignored rather than refused.
+    and beta", "I think (A) or maybe B", "It is (A). Or maybe B.", whichever rung reads the
+    first option) stops the ladder: the result is INVALID, never a guess. Letters out of range in
+    mere mentions (`(E)`, `**E**`, "option E") are ignored rather than refused.
 
     Args:
         text: the reasoner's final answer text (without its reasoning trace).

@@ -6,9 +6,11 @@ The scoring policy, the one place it is defined (README.md and reasoners/PRESETS
   answer text (cascade.scoring.extraction). An answer that names no single option is INVALID (scored
   wrong); so is an answer that commits to more than one option (a hedge: "A or B", "alpha or
   beta", "gamma, delta", "A (alpha) or maybe B", "A或B"), whether by letters, by option texts or
-  both. Only the answer itself is judged: the last `ANSWER:` line decides, and options mentioned
-  in the reasoning before it, or in an explanation after the chosen option ("B because A is
-  wrong", "alpha, not beta"), are not hedges.
+  both, and so is an answer that commits to one option and keeps another open, with nothing but
+  hedge words between ("I think (A) or maybe B", "It is (A). Or maybe B.", "A, but it could be
+  B": cascade.scoring.mentions.hedges). Only the answer itself is judged: the last `ANSWER:` line
+  decides, and options mentioned in the reasoning before it, or named to be rejected after the
+  chosen option ("B because A is wrong", "alpha, not beta", "A rather than B"), are not hedges.
 - A truncated answer (finish_reason "length": the model hit its token limit) is INVALID under
   `strict` and `lenient`, whatever it happens to end with, and is counted in `truncated`.
 - `official` is the item's benchmark's own rule (`BenchmarkDefinition.official_match`; MMAR and

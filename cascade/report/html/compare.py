@@ -22,7 +22,7 @@ from cascade.core import write_atomic
 from cascade.report.html import svg
 from cascade.report.html.render import render
 from cascade.report.html.run_page import GROUP_TITLES
-from cascade.run import REPORT_HTML, RunDir
+from cascade.run import RunDir
 from cascade.scoring import SCORERS
 
 
@@ -342,9 +342,24 @@ def compare_page(compared: dict[str, Any], run_dirs: Sequence[Path | None], page
     )
 
 
+@dataclass(frozen=True)
+class ComparePage:
+    """The page of `cascade compare --html PATH`: one self-contained file whose links reach each
+    run's report.html by a path relative to the page, so it is written only through here."""
+
+    path: Path
+
+    def write(self, compared: dict[str, Any], paths: Sequence[Path]) -> Path:
+        """The page of `compared` (`analysis.compare.compare`) over the compared `paths`; a
+        predictions file among them has no run page to link to."""
+        run_dirs = [p if p.is_dir() else None for p in paths]
+        write_atomic(self.path, compare_page(compared, run_dirs, self.path))
+        return self.path
+
+
 def write_sweep_report(sweep: Sweep, outcomes: Sequence[Outcome], results: SweepResults) -> Path:
     """Write the report.html of a sweep whose tables `ablate.finish` wrote."""
-    html = sweep.folder / REPORT_HTML
+    html = sweep.files.report_html_path
     page = sweep_page(
         sweep.name,
         results.table,
@@ -357,5 +372,4 @@ def write_sweep_report(sweep: Sweep, outcomes: Sequence[Outcome], results: Sweep
         text_only=results.text_only,
         doses=results.doses,
     )
-    write_atomic(html, page)
-    return html
+    return sweep.files.write_report_html(page)
