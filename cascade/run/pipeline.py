@@ -111,13 +111,12 @@ def finalize(
     summary.unanswered = sum(
         1 for item in benchmark.items if pending_samples(item, samples, config.run.samples)
     )
-    summary_json = summary.to_json() | {"claim": claim_json(config)}
     if config.agent is not None:
         traces = [
             r.get("agent") or {} for by_sample in samples.values() for r in by_sample.values()
         ]
         summary.agent = summarise(t for t in traces if t)
-        summary_json["agent"] = summary.agent | {"calls": summary.tools_json()}
+    summary_json = summary.to_json() | {"claim": claim_json(config)}
     metrics = compute_metrics(
         benchmark.items,
         results,

@@ -82,7 +82,7 @@ class RunSummary:
             },
             "wall_seconds": round(self.wall_seconds, 3),
             "stopped": self.stopped,
-        }
+        } | ({"agent": self.agent | {"calls": self.tools_json()}} if self.agent is not None else {})
 
 
 def unanswered_message(summary: RunSummary) -> str:
