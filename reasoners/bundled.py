@@ -18,7 +18,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from cascade.core import ComponentError, install_command, package_file, release, require, unpacked
+from cascade.core import (
+    ComponentError,
+    install_command,
+    models_dir,
+    package_file,
+    release,
+    require,
+    unpacked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,36 @@ def resolve_model(model: str) -> str:
     if model not in BUNDLED:
         return model
     return str(converted_folder(BUNDLED[model]))
+
+
+def offline_tokenizer(model: str) -> Path | None:
+    """The `tokenizer.json` of a model that is on this machine already, found without converting
+    or downloading anything: a bundled alias once converted, or a local model folder."""
+    bundled = BUNDLED.get(model)
+    if bundled is not None:
+        try:
+            version = bundled.version()
+        except metadata.PackageNotFoundError:
+            return None
+        folder = models_dir() / bundled.alias / f"{bundled.distribution}-{version}"
+    else:
+        folder = Path(model)
+    path = folder / "tokenizer.json"
+    return path if path.is_file() else None
+
+
+def token_counter(model: str) -> Callable[[str], int] | None:
+    """Counts a text's tokens with the model's own tokenizer (`offline_tokenizer`), or None
+    when it is not on this machine or the `tokenizers` library is not installed."""
+    path = offline_tokenizer(model)
+    if path is None:
+        return None
+    try:
+        import tokenizers
+    except ImportError:
+        return None
+    tokenizer = tokenizers.Tokenizer.from_file(str(path))
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 
 Converter = Callable[[Path, Path], None]

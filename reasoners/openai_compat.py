@@ -393,6 +393,13 @@ class OpenAIReasoner(Reasoner):
             prompt_opens_thinking=self.config.prompt_opens_thinking,
             prompt_tokens=usage.get("input_tokens"),
             completion_tokens=usage.get("output_tokens"),
+            # The server's breakdown (`completion_tokens_details.reasoning_tokens`,
+            # `prompt_tokens_details.cached_tokens`), as the client reports it: what is billed
+            # at another rate, or says where the budget went.
+            # DeepSeek reports its cache hits as `prompt_cache_hit_tokens`.
+            reasoning_tokens=(usage.get("output_token_details") or {}).get("reasoning"),
+            cached_tokens=(usage.get("input_token_details") or {}).get("cache_read")
+            or (message.response_metadata.get("token_usage") or {}).get("prompt_cache_hit_tokens"),
             latency_s=latency_s,
         )
         calls = tool_calls_of(message)

@@ -50,6 +50,8 @@ def build_response(
     prompt_opens_thinking: bool = False,
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
+    cached_tokens: int | None = None,
     latency_s: float = 0.0,
 ) -> ReasonerResponse:
     """One response: the trace split off the answer, the stop reason mapped.
@@ -67,6 +69,8 @@ def build_response(
         finish_reason=finish_reason(raw_finish_reason),
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        reasoning_tokens=reasoning_tokens,
+        cached_tokens=cached_tokens,
         latency_s=latency_s,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -25,7 +25,7 @@ from cascade.core import (
     require,
 )
 
-from .bundled import identity_extras, resolve_model
+from .bundled import identity_extras, resolve_model, token_counter
 from .chat_model import ChatModelConfig
 from .responses import build_response, chat_messages, seed_for
 from .thinking import opens_thinking
@@ -184,6 +184,9 @@ class TransformersReasoner(Reasoner):
                 )
             )
         return responses
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        return token_counter(self.config.model)
 
     def identity_extras(self) -> dict[str, Any]:
         # The weights' precision changes the answers, like the config's own values.

@@ -42,7 +42,7 @@ from cascade.core import (
     require,
 )
 
-from .bundled import identity_extras
+from .bundled import identity_extras, token_counter
 from .responses import build_response, chat_messages
 from .thinking import opens_thinking
 from .tool_calls import parse_tool_calls
@@ -344,6 +344,9 @@ class VllmReasoner(Reasoner):
             latency_s=latency_s,
         )
         return replace(response, tool_calls=calls) if calls else response
+
+    def token_counter(self) -> Callable[[str], int] | None:
+        return token_counter(self.config.model)
 
     def identity_extras(self) -> dict[str, Any]:
         # The weights' precision changes the answers, like the config's own values.

@@ -23,7 +23,7 @@ PAPER_ROW = ["run", "--captioner", "qwen-audio", "--benchmark", "mmar", "--dry-r
 
 
 def plan(*args: str) -> dict[str, Any]:
-    result = runner.invoke(app, list(args))
+    result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     described: dict[str, Any] = json.loads(result.stdout)
     return described

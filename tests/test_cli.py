@@ -45,7 +45,7 @@ def test_run_from_a_config_file_prints_the_summary(make_config: MakeConfig, tmp_
 def test_dry_run_prints_the_plan_and_loads_nothing(make_config: MakeConfig, tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(make_config().model_dump(mode="json")))
-    result = runner.invoke(app, ["run", "--config", str(path), "--dry-run"])
+    result = runner.invoke(app, ["run", "--config", str(path), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     described = json.loads(result.stdout)
     assert described["benchmark"]["items"] == 6
@@ -126,7 +126,8 @@ def test_dry_run_of_the_paper_row_loads_no_model_library() -> None:
         "import sys, json\n"
         "from typer.testing import CliRunner\n"
         "from cascade.cli import app\n"
-        "args = ['run', '--captioner', 'qwen-audio', '--reasoner', 'deepseek-r1', '--dry-run']\n"
+        "args = ['run', '--captioner', 'qwen-audio', '--reasoner', 'deepseek-r1', '--dry-run',\n"
+        "        '--json']\n"
         "result = CliRunner().invoke(app, args)\n"
         "assert result.exit_code == 0, result.output\n"
         "plan = json.loads(result.stdout)\n"

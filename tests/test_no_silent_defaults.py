@@ -71,7 +71,7 @@ def test_every_output_of_a_scripted_run_says_so(make_config: MakeConfig, tmp_pat
     html = (run_dir / "report.html").read_text()
     assert "Read this first" in html and "SCRIPTED REASONER" in html
 
-    plan = runner.invoke(app, ["run", "--config", str(path), "--dry-run"])
+    plan = runner.invoke(app, ["run", "--config", str(path), "--dry-run", "--json"])
     assert plan.exit_code == ExitCode.OK, plan.output
     notices = json.loads(plan.stdout)["notices"]
     assert [n.split(":")[0] for n in notices] == [
@@ -119,7 +119,7 @@ def test_the_default_presets_fallback_is_recorded_and_keeps_the_fingerprint() ->
 def test_the_dry_run_plan_says_the_preset_fell_back() -> None:
     from cascade.cli import app
 
-    result = runner.invoke(app, ["run", "--dry-run"])
+    result = runner.invoke(app, ["run", "--dry-run", "--json"])
     assert result.exit_code == ExitCode.OK, result.output
     plan = json.loads(result.stdout)
     assert plan["reasoner"]["component"] == "transformers"

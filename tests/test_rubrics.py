@@ -286,7 +286,9 @@ def test_dry_run_counts_calls_and_prices_them_without_asking(
 
     shown = runner.invoke(app, ["judge", str(file), "--dry-run"], env=env)
     priced = runner.invoke(app, ["judge", str(file), "--dry-run", "--price", "1,2"], env=env)
-    other = runner.invoke(app, ["judge", str(file), "--dry-run", "--judge", "gpt-4o"], env=env)
+    other = runner.invoke(app, ["judge", str(file), "--dry-run", "--judge", "qwen3-8b"], env=env)
+    # A preset judge is priced by the model it calls (deepseek-r1 calls deepseek-reasoner).
+    r1 = runner.invoke(app, ["judge", str(file), "--dry-run", "--judge", "deepseek-r1"], env=env)
 
     assert shown.exit_code == 0, shown.output
     plan = json.loads(shown.output)
@@ -297,6 +299,7 @@ def test_dry_run_counts_calls_and_prices_them_without_asking(
     assert "aicoach.pw" in plan["price"]["source"]
     assert json.loads(priced.output)["price"]["input_per_mtok"] == 1.0
     assert json.loads(other.output)["cost_usd_estimate"] is None  # no known price: none shown
+    assert json.loads(r1.output)["price"]["input_per_mtok"] == 0.55
     assert "not the official judge" in json.loads(other.output)["label"]
     assert server.received.bodies == []
 

@@ -12,6 +12,7 @@ from cascade.analysis import (
     doses,
     judge,
     rubrics,
+    runs,
     sweep_table,
 )
 from cascade.analysis.ablate import DOSE_KEYS, DoseSpec, Outcome, Sweep, SweepResults, SweepSpec
@@ -41,5 +42,6 @@ __all__ = [
     "judge_run",
     "measure_run",
     "rubrics",
+    "runs",
     "sweep_table",
 ]

@@ -489,6 +489,16 @@ def pending(target: Target) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
     return kept, [r for r in target.source.records if r["id"] not in done], notes
 
 
+def priced_as(target: Target) -> str:
+    """The name a judge's price goes by: the model it calls (a preset's `config.model`, as the
+    run plan prices a reasoner), else its preset or backend name."""
+    if target.official:
+        return rubrics.protocol().model
+    spec = judge_component(target.judge_name)
+    model = spec.config.get("model") if spec is not None else None
+    return str(model) if model else target.judge_name
+
+
 def plan(target: Target, price: str | None = None) -> dict[str, Any]:
     """What judging will make: calls (five per item that passes the gate and is not judged
     yet), an estimate of the tokens and, at a known price, of the cost."""
@@ -501,7 +511,7 @@ def plan(target: Target, price: str | None = None) -> dict[str, Any]:
     prompt_chars = sum(sum(len(m["content"]) for m in rubrics.messages(r, spec)) for r in gated)
     input_tokens = round(prompt_chars * TOKENS_PER_CHAR) * spec.raters
     output_tokens = sum(len(r["rubric"]) for r in gated) * REPLY_TOKENS_PER_POINT * spec.raters
-    found = prices.price_of(spec.model if target.official else target.judge_name, price)
+    found = prices.price_of(priced_as(target), price)
     return {
         "label": label(target.judge_name, target.official),
         "judge": target.judge_name,

@@ -6,7 +6,7 @@ the consoles, tables and the terminal's display of long work; `options` the opti
 commands share. A new command is a module here and one line below.
 """
 
-from cascade.cli import ablate, cache, compare, cues, describe, judge, listing, run, score
+from cascade.cli import ablate, cache, compare, cues, describe, judge, listing, run, runs, score
 from cascade.cli.app import app, cache_app
 
 app.command()(run.run)
@@ -16,6 +16,7 @@ app.command()(describe.describe)
 app.command()(ablate.ablate)
 app.command()(cues.cues)
 app.command()(judge.judge)
+app.command()(runs.runs)
 app.command("list")(listing.list_)
 cache_app.command("ls")(cache.ls)
 

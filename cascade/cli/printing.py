@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -29,21 +30,39 @@ errors = Console(stderr=True)
 
 def print_frame(frame: Any, title: str) -> None:
     """A table (a pandas DataFrame) with its title, every value as text."""
-    table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column))
-    for row in frame.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
-    console.print(table)
+    rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    print_table(title, [str(c) for c in frame.columns], rows)
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    table = Table(title=title)
+    """A table; on a terminal too narrow for its boxed layout, a compact one without borders
+    (no cell wrapped onto several lines), else one block of `column: value` lines a row."""
+    from cascade.commands import views
+
+    layout = views.fits(columns, rows, console.width)
+    if layout == "vertical":
+        console.print(title, style="italic", highlight=False)
+        print_lines(views.vertical_lines(columns, rows))
+        return
+    compact = layout == "compact"
+    table = Table(
+        title=title,
+        box=None if compact else box.HEAVY_HEAD,
+        padding=(0, 1),
+        collapse_padding=compact,
+        pad_edge=not compact,
+    )
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, no_wrap=compact)
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def print_lines(lines: Sequence[str]) -> None:
+    """Lines of plain text, as they are (no markup, no highlighting, never re-wrapped)."""
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def print_json(value: Any) -> None:
@@ -115,6 +134,8 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
     )
     if summary.get("agent"):
         print_line(views.agent_sentence(summary["agent"]))
+    if (spent := views.cost_sentence(summary)) is not None:
+        print_line(spent)
     if (claim := views.stored_sentence(summary)) is not None:
         print_line(claim)
     print_line(f"run directory: {summary['run_dir']}")

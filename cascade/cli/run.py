@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from cascade.cli.app import reported, terminal
-from cascade.cli.options import Captioners, Sets
-from cascade.cli.printing import print_json, print_summary
+from cascade.cli.options import AsJson, Captioners, Sets
+from cascade.cli.printing import print_json, print_lines, print_summary
 
 
 @reported
@@ -27,8 +27,17 @@ def run(
         bool, typer.Option(help="Run without items whose audio is missing (listed in the report).")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option(help="Print the resolved plan without loading anything.")
+        bool,
+        typer.Option(help="Print the plan (work, tokens, cost, claim) without loading anything."),
     ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Dollars: refuse a run whose worst case costs more; stop one that reaches it.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Run (or resume) a cascade over a benchmark and score it."""
     from cascade import commands
@@ -38,6 +47,8 @@ def run(
         extra["run.run_dir"] = str(run_dir)
     if skip_missing_audio:
         extra["benchmark.skip_missing_audio"] = True
+    if max_cost is not None:
+        extra["run.max_cost"] = max_cost
     resolved = commands.resolve(
         config,
         captioners=captioner or (),
@@ -48,7 +59,11 @@ def run(
         extra=extra,
     )
     if dry_run:
-        print_json(commands.plan(resolved))
+        described = commands.plan(resolved)
+        if as_json:
+            print_json(described)
+        else:
+            print_lines(commands.views.plan_lines(described))
         return
     summary = commands.run(resolved, display=terminal())
     print_summary(summary.metrics, commands.shown(summary, resolved))

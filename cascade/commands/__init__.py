@@ -25,6 +25,7 @@ from cascade.commands.judging import (
     judge_rubrics_plan,
     judged_statuses,
 )
+from cascade.commands.listing_runs import runs
 from cascade.commands.rescoring import Scored, check_scored, score, scoring_spec
 from cascade.commands.running import plan, resolve, run, run_together, shown
 from cascade.commands.sweeping import SweepRun, ablate, finish_sweep, sweep_plan
@@ -74,6 +75,7 @@ __all__ = [
     "resolve",
     "run",
     "run_together",
+    "runs",
     "score",
     "scoring_spec",
     "shown",

@@ -48,9 +48,7 @@ def resolve(
 def plan(config: RunConfig) -> dict[str, Any]:
     """What `run` would do (`--dry-run`): the resolved plan and its run directory; loads
     nothing."""
-    described = preview.describe_plan(config)
-    described["run_dir"] = str(pipeline.run_directory(config))
-    return described
+    return preview.describe_plan(config, pipeline.run_directory(config))
 
 
 def run(

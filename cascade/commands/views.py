@@ -7,8 +7,17 @@ from cascade.analysis.compare import accuracy_table, paired_table, rubric_table,
 from cascade.analysis.judge import LABEL as UNGATED_LABEL
 from cascade.analysis.sweep_table import compact_table, work_table
 from cascade.core import pct
-from cascade.report import group_table, headline_table, samples_table, skipped_notice
+from cascade.report import (
+    cost_sentence,
+    group_table,
+    headline_table,
+    plan_lines,
+    samples_table,
+    skipped_notice,
+)
 from cascade.report.cues import attribution_frame, coverage_frame, level_frame
+from cascade.report.runs import text_lines as runs_lines
+from cascade.report.tables import fits, vertical_lines
 from cascade.run import stored_sentence
 from cascade.run.agent import agent_sentence
 
@@ -18,16 +27,21 @@ __all__ = [
     "agent_sentence",
     "attribution_frame",
     "compact_table",
+    "cost_sentence",
     "coverage_frame",
+    "fits",
     "group_table",
     "headline_table",
     "level_frame",
     "paired_table",
     "pct",
+    "plan_lines",
     "rubric_table",
+    "runs_lines",
     "samples_table",
     "shared_note",
     "skipped_notice",
     "stored_sentence",
+    "vertical_lines",
     "work_table",
 ]

@@ -243,6 +243,12 @@ class Reasoner(Component):
         may need a setting for it, e.g. vLLM's tool-call parser)."""
         return cls.native_tools
 
+    def token_counter(self) -> Callable[[str], int] | None:
+        """Counts a text's tokens with the model's own tokenizer, where one is on this machine
+        without loading the model or reaching a network (the run plan's estimates); None when
+        there is none (the plan then says it approximates)."""
+        return None
+
     @abstractmethod
     def generate(self, requests: Sequence[ChatRequest]) -> list[ReasonerResponse]:
         """Answer every request of the batch, keeping order."""

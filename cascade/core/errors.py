@@ -49,6 +49,11 @@ class FailureRateExceeded(CascadeError):
     exit_code = 4  # ExitCode.STOPPED
 
 
+class CostLimitReached(FailureRateExceeded):
+    """The answers a run computed reached its `run.max_cost`: a stop limit like the failure
+    rate's, handled the same way (everything so far finalised, the same command resumes)."""
+
+
 class StorageError(CascadeError):
     """A folder cascade must write to (the cache, a run directory) refuses writes: read-only,
     not a folder, full."""

@@ -191,12 +191,25 @@ class ReasonerResponse:
     completion_tokens: int | None = None
     latency_s: float = 0.0
     error: str | None = None
+    reasoning_tokens: int | None = None
+    """Of `completion_tokens`, those spent on reasoning (as the server reports them)."""
+    cached_tokens: int | None = None
+    """Of `prompt_tokens`, those the server read from its prompt cache (billed lower)."""
     tool_calls: tuple[ToolCall, ...] = ()
     """The tools the model called in this turn (native tool calling); none: a final answer."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def usage(self) -> dict[str, int | None]:
+        """The token counts of this response, as a result line records them."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cached_tokens": self.cached_tokens,
+        }
 
     @property
     def truncated(self) -> bool:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -185,3 +185,51 @@ def render_markdown(metrics: Mapping[str, Any], summary: Mapping[str, Any]) -> s
         lines += [f"- {item}: {reason}" for item, reason in metrics["skipped"].items()]
         lines.append("")
     return "\n".join(lines)
+
+
+Layout = Literal["boxed", "compact", "vertical"]
+
+
+def fits(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> Layout:
+    """How a table shows in `width` terminal columns without wrapping a cell: boxed (its
+    borders fit), compact (no borders, one space between columns) or vertical (a block of
+    `column: value` lines a row)."""
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    if sum(widths) + 3 * len(widths) + 1 <= width:
+        return "boxed"
+    if sum(widths) + len(widths) - 1 <= width:
+        return "compact"
+    return "vertical"
+
+
+def vertical_lines(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Each row as `column: value` lines, the first column heading the block."""
+    lines = []
+    for row in rows:
+        lines.append(f"{columns[0]}: {row[0]}")
+        lines += [f"  {c}: {v}" for c, v in zip(columns[1:], row[1:], strict=True)]
+    return lines
+
+
+def cost_sentence(summary: Mapping[str, Any]) -> str | None:
+    """The run's tokens and cost (summary.json's `cost`) beside the plan's worst case, in one
+    line; None for a summary without them."""
+    cost = summary.get("cost")
+    if not cost:
+        return None
+    reasoner = cost["reasoner"]
+    made, reused = reasoner["computed"], reasoner["reused"]
+    tokens = (
+        f"tokens of the {made['requests']} answers computed: prompt {made['prompt_tokens']:,} "
+        f"(cached {made['cached_tokens']:,}), completion {made['completion_tokens']:,} "
+        f"(reasoning {made['reasoning_tokens']:,})"
+    )
+    if reasoner["price"] is None:
+        return f"{tokens}; cost unknown: {cost['note']}"
+    estimate = cost.get("estimate") or {}
+    planned = estimate.get("cost_usd_worst")
+    beside = f" (the plan's worst case: ${planned:,.4f})" if planned is not None else ""
+    return (
+        f"{tokens}; cost ${cost['total_cost_usd']:,.4f}{beside}; the {reused['requests']} "
+        f"answers re-used from the cache saved ${reused['saved_usd']:,.4f}"
+    )

@@ -98,6 +98,15 @@ def answered(result: Mapping[str, Any]) -> bool:
     )
 
 
+def pending_samples(
+    item: Item, previous: Mapping[str, Mapping[int, Mapping[str, Any]]], samples: int
+) -> list[int]:
+    """The samples of an item with no answer yet in the run directory (absent, failed or
+    empty): the run loop's own rule for what it retries."""
+    mine = previous.get(item.id, {})
+    return [s for s in range(samples) if s not in mine or not answered(mine[s])]
+
+
 EMPTY_ANSWER = "empty answer: the reasoner returned no text"
 
 

@@ -19,11 +19,13 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cascade.core import (
     BenchmarkSpec,
+    CascadeError,
     ConfigError,
     RegistryError,
     Strict,
     check_env_names,
     digest,
+    prices,
     prompts,
     read_yaml_mapping,
     registry,
@@ -138,6 +140,26 @@ class RunSpec(Strict):
     ray_address: str | None = None
     """The Ray cluster to join under `executor: ray` (`auto`, or `ray://head:10001`); default:
     the cluster in RAY_ADDRESS if set, else a local one started for the run."""
+    max_cost: float | None = Field(default=None, ge=0)
+    """US dollars: refuse to start when the plan's worst case costs more (needs a price: the
+    table's, `price` or `prices_file`), and stop the run, keeping what was done, once the
+    answers it computed cost this much (`cascade run --max-cost`). None: no limit."""
+    price: str | None = None
+    """The reasoner's price, `INPUT,OUTPUT[,CACHED_INPUT]` dollars per million tokens, over
+    the price table's (`cascade/data/prices.yaml`)."""
+    prices_file: Path | None = None
+    """A price table of your own in the shipped table's format; its entries win."""
+
+    @field_validator("price")
+    @classmethod
+    def _a_price(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                prices.parse("the reasoner", text, "run.price")
+            except CascadeError as error:
+                raise ValueError(str(error)) from None
+        return text
+
     samples: int = Field(default=1, ge=1)
     """Answers per item: the reasoner answers each item this many times (sample i is its own
     cache entry, seeded seed + i), from one front-end pass. Above 1 the reasoner must sample

@@ -29,6 +29,7 @@ from cascade.core import (
 from cascade.run.agent import Agent, AgentResult, AgentStart, ItemAudio
 from cascade.run.answering import AGENT_STOPS, Answerer, AnswerRecord, answer, render_request
 from cascade.run.config import RunConfig
+from cascade.run.costs import Budget
 from cascade.run.frontend import Clipped, Stage, StageRecord, audio_failures
 from cascade.run.isolation import Counts
 from cascade.run.plan import Prompts
@@ -257,8 +258,10 @@ class Job:
     done: set[str] = field(default_factory=set)
     """Items of `todo` all of whose pending samples have a result from this invocation."""
     stopped: FailureRateExceeded | None = None
-    """Set when a run executed together with others passed its failure-rate limit: its later
-    results are dropped, the other runs go on."""
+    """Set when a run executed together with others passed its failure-rate limit (or its cost
+    limit): its later results are dropped, the other runs go on."""
+    budget: Budget | None = None
+    """`run.max_cost` over the answers this invocation computes."""
     _written: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -276,7 +279,8 @@ class Job:
         if not results or self.stopped is not None:
             return
         by_id = self.runner.items_by_id
-        self.run_dir.append(r.to_json(by_id[r.id]) for r in results)
+        lines = [r.to_json(by_id[r.id]) for r in results]
+        self.run_dir.append(lines)
         self.run_dir.sync()
         summary = self.summary
         summary.errors += sum(r.error is not None for r in results)
@@ -291,7 +295,10 @@ class Job:
         self.report_progress()
         try:
             self.runner.check_failure_rate(sum(self.failed.values()), len(self.failed), summary)
+            if self.budget is not None:
+                self.budget.charge(lines, str(summary.run_dir))
         except FailureRateExceeded as error:
+            summary.stopped = str(error)
             if self.alone:
                 raise
             self.stopped = error
@@ -314,10 +321,7 @@ def answered_result(
         prompt_hash=record.prompt_hash,
         reasoner_key=record.key,
         reasoner_cached=record.cached,
-        usage={
-            "prompt_tokens": response.prompt_tokens,
-            "completion_tokens": response.completion_tokens,
-        },
+        usage=response.usage(),
         timings={
             "frontend_s": round(front.seconds_per_item, 4),
             "reasoner_s": round(response.latency_s, 4),

@@ -41,13 +41,14 @@ from cascade.core import (
     ConfigError,
     FailureRateExceeded,
     Interrupted,
-    Item,
 )
 from cascade.run import plan
 from cascade.run.agent import Agent, summarise
-from cascade.run.answering import answered
+from cascade.run.answering import answered, pending_samples
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
+from cascade.run.costs import Budget, account
+from cascade.run.estimate import ReasonerEstimate, estimate, price_for
 from cascade.run.executor import executor_by_name, refuse_agent
 from cascade.run.job import Job, Phase, Progress, Runner
 from cascade.run.pool import ComponentPool
@@ -62,13 +63,6 @@ Outcome = RunSummary | CascadeError
 
 def run_directory(config: RunConfig) -> Path:
     return config.run.run_dir or config.run.output_dir / f"{config.name}-{config.fingerprint()}"
-
-
-def pending_samples(item: Item, previous: Samples, samples: int) -> list[int]:
-    """The samples of an item with no answer yet in the run directory (absent, failed or
-    empty): the run loop's own rule for what it retries."""
-    mine = previous.get(item.id, {})
-    return [s for s in range(samples) if s not in mine or not answered(mine[s])]
 
 
 def begin(
@@ -116,6 +110,7 @@ def finalize(
             r.get("agent") or {} for by_sample in samples.values() for r in by_sample.values()
         ]
         summary.agent = summarise(t for t in traces if t)
+    summary.cost = _account(summary, samples, config)
     summary_json = summary.to_json() | {"claim": claim_json(config)}
     metrics = compute_metrics(
         benchmark.items,
@@ -133,6 +128,20 @@ def finalize(
     run_dir.write_summary(summary_json)
     summary.metrics = metrics
     return metrics
+
+
+def _account(summary: RunSummary, samples: Samples, config: RunConfig) -> dict[str, Any]:
+    """The cost record of the run's result lines (`cascade.run.costs.account`)."""
+    estimate_json = summary.estimate or {}
+    model = str(estimate_json.get("priced_as") or config.reasoner.name)
+    return account(
+        (line for by_sample in samples.values() for line in by_sample.values()),
+        price_for(config, model),
+        model=model,
+        batch=bool(estimate_json.get("batch")),
+        stages=summary.frontend.by_stage,
+        estimate=summary.estimate,
+    )
 
 
 def execute(
@@ -220,6 +229,7 @@ def _lifecycle(
                 job = begin(runner, run_dir, progress(index) if progress else None, phase)
                 if runner.agent is not None:  # the summary counts the calls as they are made
                     job.summary.tools = runner.agent.toolbox.counts
+                _budget(job)  # before any model loads: a refused run costs nothing
                 executor.start(job)
             except CascadeError as error:
                 if alone:
@@ -251,6 +261,48 @@ def _lifecycle(
             _finish(job, started)
             outcomes[index] = job.stopped or job.summary
     return [o for o in outcomes if o is not None]
+
+
+def _budget(job: Job) -> None:
+    """Record the plan's estimate in the summary and set the run's cost limit; refuse a run
+    whose worst case exceeds `run.max_cost`.
+
+    Raises:
+        ConfigError: the worst case exceeds the limit, or the limit cannot be checked (no
+            price, or no output budget).
+    """
+    runner, config = job.runner, job.runner.config
+    figures = estimate(
+        config,
+        runner.benchmark.items,
+        job.pending,
+        runner.stages,
+        runner.reasoner,
+        runner.prompts,
+        runner.cache,
+    ).reasoner
+    assert figures is not None  # every run has a reasoner
+    job.summary.estimate = figures.to_json()
+    price = price_for(config, figures.priced_as)
+    job.budget = Budget(config.run.max_cost, price, figures.batch)
+    if config.run.max_cost is not None:
+        check_max_cost(config.run.max_cost, figures)
+
+
+def check_max_cost(limit: float, figures: ReasonerEstimate) -> None:
+    """Refuse a run whose worst case costs more than `limit` dollars, or cannot be priced."""
+    worst = figures.cost_usd_worst
+    if worst is None:
+        raise ConfigError(
+            f"--max-cost ${limit:g} cannot be checked: {figures.cost_note}. Nothing was run."
+        )
+    if worst > limit:
+        raise ConfigError(
+            f"the worst case of this run costs ${worst:,.2f} ({figures.new + figures.at_most_new}"
+            f" new requests of up to {figures.max_tokens} output tokens, {figures.cost_note}), "
+            f"more than --max-cost ${limit:g}. Nothing was run: raise --max-cost, or lower the "
+            "work (--limit, run.samples, reasoner.config.max_tokens); `--dry-run` shows the plan."
+        )
 
 
 def _plan(config: RunConfig, cache: Cache | None, pool: ComponentPool | None) -> Runner:

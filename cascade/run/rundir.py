@@ -320,6 +320,18 @@ class RunDir:
         """Whether the directory holds what the run's reports are rendered from."""
         return (self.path / METRICS).is_file() and (self.path / SUMMARY).is_file()
 
+    def finished_at(self) -> float | None:
+        """When the run last finished (summary.json's time, else metrics.json's), as a POSIX
+        timestamp; None when it never finished."""
+        for name in (SUMMARY, METRICS):
+            if (self.path / name).is_file():
+                return (self.path / name).stat().st_mtime
+        return None
+
+    def report_html(self) -> Path | None:
+        """report.html, when the run has one."""
+        return self.report_html_path if self.report_html_path.is_file() else None
+
     def judge_records(self) -> list[tuple[str, dict[str, Any]]]:
         """(file name, record) of every judge that scored the run, by file name."""
         return [

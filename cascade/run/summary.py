@@ -37,6 +37,10 @@ class RunSummary:
     """Items of the benchmark without an answer when the run finished (errors and pending)."""
     first_errors: dict[str, str] = field(default_factory=dict)
     """Per error stage, the first error of this invocation ("item id: message")."""
+    estimate: dict[str, Any] | None = None
+    """The plan's figures for the reasoner when this invocation began (`cascade.run.estimate`)."""
+    cost: dict[str, Any] | None = None
+    """Tokens and cost of the run's answers, computed and re-used (`cascade.run.costs`)."""
     tools: Counts = field(default_factory=Counts)
     """An agent run's tool calls of this invocation: computed, re-used (from the cache) and
     failed, by tool (`by_stage`)."""
@@ -82,6 +86,7 @@ class RunSummary:
             },
             "wall_seconds": round(self.wall_seconds, 3),
             "stopped": self.stopped,
+            "cost": self.cost,
         } | ({"agent": self.agent | {"calls": self.tools_json()}} if self.agent is not None else {})
 
 

@@ -49,6 +49,19 @@ class SweepDir:
                 return found
         return []
 
+    def has_record(self) -> bool:
+        """Whether the folder holds a finished sweep's sweep.json."""
+        return (self.path / SWEEP_JSON).is_file()
+
+    def variations(self) -> dict[Path, str]:
+        """Each variation's name by its run directory (resolved), from sweep.json; {} when the
+        file is missing or cannot be read (its runs are still found by `run_dirs`)."""
+        try:
+            record = json.loads((self.path / SWEEP_JSON).read_text(encoding="utf-8"))
+            return {Path(v["run_dir"]).resolve(): str(v["name"]) for v in record["variations"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
     def files(self) -> list[Path]:
         """The sweep's own files that exist, in the order of `FILES`."""
         return [self.path / name for name in FILES if (self.path / name).is_file()]

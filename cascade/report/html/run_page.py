@@ -26,7 +26,7 @@ from cascade.core import Cache, CascadeError, Item, messages_hash, prompts
 from cascade.report.html import svg
 from cascade.report.html.render import stream
 from cascade.report.rubrics import ItemRubrics, RubricsView, published_table, rubrics_views
-from cascade.report.tables import group_table, headline_table, notices
+from cascade.report.tables import cost_sentence, group_table, headline_table, notices
 from cascade.run import (
     CONFIG,
     RESULTS,
@@ -451,6 +451,7 @@ def run_page_parts(view: RunView, page_path: Path) -> Iterator[str]:
         headline=headline_table(metrics),
         scoring=metrics["scoring"],
         claim=stored_sentence(view.summary),
+        cost=cost_sentence(view.summary),
         charts=charts,
         by_modality=group_table(metrics, "modality"),
         by_layer=group_table(metrics, "category"),
