@@ -403,3 +403,23 @@ def test_report_html_shows_each_step_of_the_trace(tmp_path: Path) -> None:
     assert "Let me hear &lt;b&gt;it&lt;/b&gt;." in page  # escaped, as every text of the page
     assert "transcribe {&#34;end_s&#34;: 0.2}" in page
     assert "&lt;transcript&gt;\nwords of tone-440\n&lt;/transcript&gt;" in page
+
+
+def test_the_plan_lists_tools_budget_and_worst_case(tmp_path: Path) -> None:
+    data = agent_config(tmp_path, agent={"tools": [ASR, "signal"], "max_steps": 5})
+    data["run"]["executor"] = "ray"
+    result = run(tmp_path, data, "--dry-run")
+    assert result.exit_code == ExitCode.OK, result.output
+    printed = " ".join(result.output.split())
+    assert "tools transcribe (scripted), measure_signal (signal)" in printed
+    assert "5 turns per item, 4 calls per turn" in printed
+    assert "30 model turns, 96 tool calls" in printed  # 6 items
+    assert "refused run.executor=ray does not run agent runs" in printed
+    planned = json.loads(run(tmp_path, data, "--dry-run", "--json").output)["agent"]
+    assert planned["worst_case"] == {
+        "turns_per_item": 5,
+        "tool_calls_per_item": 16,
+        "turns": 30,
+        "tool_calls": 96,
+    }
+    assert planned["tools"][1]["parameters"]["properties"]["end_s"]["type"] == "number"
