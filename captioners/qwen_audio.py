@@ -254,7 +254,10 @@ class QwenAudioCaptioner(Captioner):
                 "question": item.question,
                 "choices": "\n".join(f"- {choice}" for choice in item.choices),
             }
-        messages = self.template.render(**values)
+        # A prompt may take the question alone (`ask_audio`: an agent's free-form question).
+        messages = self.template.render(
+            **{k: v for k, v in values.items() if k in self.template.placeholders}
+        )
         # The audio goes first in the first user turn, as the model was trained to see it.
         conversation: list[dict[str, Any]] = []
         audio_placed = False

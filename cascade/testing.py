@@ -37,6 +37,11 @@ class ScriptedCaptionerConfig(ComponentConfig):
     """Per-item texts by item id, instead of the template."""
     fail: list[str] = Field(default_factory=list)
     """Item ids this stage fails on (recorded as per-item errors)."""
+    asks: bool = False
+    """The stage takes the question (as a question-conditioned captioner does; as an agent's
+    tool, `ask_audio`): `{question}` in the template is filled in."""
+    delay_s: float = 0.0
+    """Sleep per clip (to make a tool outlast its timeout in tests)."""
 
 
 class ScriptedCaptioner(Captioner):
@@ -50,6 +55,11 @@ class ScriptedCaptioner(Captioner):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.calls: list[list[str]] = []
+        setattr(self, "kind", self.config.kind)  # noqa: B010  (the configured kind is its kind)
+
+    @property
+    def conditions_on_question(self) -> bool:
+        return self.config.asks
 
     def describe(self, batch: Sequence[StageInput]) -> list[StageOutput]:
         self.calls.append([b.item_id for b in batch])
@@ -58,9 +68,10 @@ class ScriptedCaptioner(Captioner):
     def describe_clip(self, item: StageInput) -> StageOutput:
         if item.item_id in self.config.fail:
             return self.failure(item, "scripted failure")
+        time.sleep(self.config.delay_s)
         duration = item.clip.duration_s
         text = self.config.texts.get(item.item_id) or self.config.template.format(
-            duration=duration, item_id=item.item_id
+            duration=duration, item_id=item.item_id, question=item.question
         )
         return StageOutput(
             item_id=item.item_id,
@@ -85,6 +96,10 @@ class ScriptedReasonerConfig(ComponentConfig):
     """Item id -> error message: these requests fail (as a failing API would)."""
     truncated: list[str] = Field(default_factory=list)
     """Item ids whose answer stops at the length limit."""
+    turns: dict[str, list[str]] = Field(default_factory=dict)
+    """Item id -> the text of each turn of an agent run's conversation (turn n answers a request
+    with n - 1 assistant messages; e.g. `CALL transcribe {}` lines, then an answer); turns past
+    the list answer from `answers` / `default`."""
 
 
 class ScriptedReasonerRuntime(RuntimeConfig):
@@ -144,6 +159,10 @@ class ScriptedReasoner(Reasoner):
         return responses
 
     def _text(self, request: ChatRequest) -> str:
+        turn = sum(m.role == "assistant" for m in request.messages)
+        script = self.config.turns.get(request.item_id, [])
+        if turn < len(script):
+            return script[turn]
         per_sample = self.config.sample_answers.get(request.item_id, [])
         if request.sample_index < len(per_sample):
             return per_sample[request.sample_index]

@@ -14,12 +14,14 @@ it back.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import cache
 from typing import Any, ClassVar, Literal
 
@@ -32,6 +34,7 @@ from cascade.core import (
     Reasoner,
     ReasonerResponse,
     RuntimeConfig,
+    ToolCall,
     default_root,
     require,
 )
@@ -141,6 +144,55 @@ def failure_message(error: BaseException, *, api_key_env: str | None) -> str:
     return f"{name}: {error}"
 
 
+def lc_messages(request: ChatRequest) -> list[Any]:
+    """A conversation with tool calls as langchain's messages: an assistant turn's calls (those
+    whose arguments are not a JSON object as langchain's invalid calls, sent back verbatim) and
+    each tool result under the id of the call it answers."""
+    lc = require("langchain_core.messages", component="reasoner 'openai'", extra="openai")
+    found: list[Any] = []
+    for m in request.messages:
+        if m.role == "tool":
+            found.append(lc.ToolMessage(content=m.content, tool_call_id=m.tool_call_id or ""))
+        elif m.role == "assistant" and m.tool_calls:
+            valid, invalid = [], []
+            for call in m.tool_calls:
+                args = _json_object(call.arguments)
+                if args is None:
+                    invalid.append(
+                        {"name": call.name, "args": call.arguments, "id": call.id, "error": None}
+                    )
+                else:
+                    valid.append({"name": call.name, "args": args, "id": call.id})
+            found.append(
+                lc.AIMessage(content=m.content, tool_calls=valid, invalid_tool_calls=invalid)
+            )
+        else:
+            found.append((m.role, m.content))
+    return found
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def tool_calls_of(message: Any) -> tuple[ToolCall, ...]:
+    """The calls of a reply, arguments as the JSON text the model wrote (re-serialised when
+    langchain parsed them; verbatim when it could not)."""
+    calls = [
+        ToolCall(str(c.get("id") or ""), str(c["name"]), json.dumps(c.get("args") or {}))
+        for c in getattr(message, "tool_calls", None) or ()
+    ]
+    calls += [
+        ToolCall(str(c.get("id") or ""), str(c.get("name") or ""), str(c.get("args") or ""))
+        for c in getattr(message, "invalid_tool_calls", None) or ()
+    ]
+    return tuple(calls)
+
+
 @cache
 def _chat_model_class() -> type[Any]:
     """ChatOpenAI, plus the server's separate reasoning trace and a choice of token field.
@@ -178,6 +230,7 @@ class OpenAIReasoner(Reasoner):
     """Chat completions from any OpenAI-compatible server, through langchain-openai."""
 
     name: ClassVar[str] = "openai"
+    native_tools: ClassVar[bool] = True
     light_load: ClassVar[bool] = True  # load() checks the key's variable and builds the client
     version: ClassVar[int] = 1
     extra: ClassVar[str | None] = "openai"
@@ -257,12 +310,14 @@ class OpenAIReasoner(Reasoner):
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
             return list(pool.map(lambda r: self._answer(model, r), requests))
 
-    def _call(self, request: ChatRequest) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-        """The messages and per-request options of one call."""
+    def _call(self, request: ChatRequest) -> tuple[list[Any], dict[str, Any]]:
+        """The messages and per-request options of one call (a conversation of an agent run:
+        its tool calls and results as langchain's messages)."""
         seed = seed_for(self.config.seed, request)
-        return [(m.role, m.content) for m in request.messages], {} if seed is None else {
-            "seed": seed
-        }
+        options = {} if seed is None else {"seed": seed}
+        if any(m.tool_calls or m.role == "tool" for m in request.messages):
+            return lc_messages(request), options
+        return [(m.role, m.content) for m in request.messages], options
 
     def _generate_batch(
         self, model: Any, requests: Sequence[ChatRequest]
@@ -270,6 +325,12 @@ class OpenAIReasoner(Reasoner):
         """Latency is the batch's wall time (upload to download) divided by its size."""
         rt = self.runtime
         started = time.perf_counter()
+        if any(r.tools for r in requests):
+            message = (
+                "the Batch API does not run an agent's turns (each turn waits on the last's "
+                "tool calls): set runtime.batch_api=false for agent runs"
+            )
+            return [ReasonerResponse.failed(message) for _ in requests]
         bodies = []
         for request in requests:
             messages, options = self._call(request)
@@ -308,6 +369,8 @@ class OpenAIReasoner(Reasoner):
     def _answer(self, model: Any, request: ChatRequest) -> ReasonerResponse:
         messages, options = self._call(request)
         started = time.perf_counter()
+        if request.tools:  # an agent's turn: langchain's tool binding sends the schemas
+            model = model.bind_tools(list(request.tools))
         try:
             message = model.invoke(messages, **options)  # the client retries what is retryable
         except Exception as error:
@@ -323,7 +386,7 @@ class OpenAIReasoner(Reasoner):
         content = message.content if isinstance(message.content, str) else ""
         trace = message.additional_kwargs.get("reasoning_content")
         usage = message.usage_metadata or {}
-        return build_response(
+        response = build_response(
             content,
             raw_finish_reason=message.response_metadata.get("finish_reason"),
             reasoning_content=trace if isinstance(trace, str) else None,
@@ -339,6 +402,8 @@ class OpenAIReasoner(Reasoner):
             or (message.response_metadata.get("token_usage") or {}).get("prompt_cache_hit_tokens"),
             latency_s=latency_s,
         )
+        calls = tool_calls_of(message)
+        return replace(response, tool_calls=calls) if calls else response
 
     def _scrub(self, text: str) -> str:
         """The text without the API key, in case a server or proxy echoed it."""

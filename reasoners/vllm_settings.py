@@ -19,7 +19,14 @@ from .responses import seed_for
 
 
 class VllmConfig(ChatModelConfig):
-    """A chat model on vLLM: `ChatModelConfig`'s model and sampling, nothing more."""
+    """A chat model on vLLM: `ChatModelConfig`'s model and sampling, and how its tool calls
+    are read in an agent run."""
+
+    tool_parser: str | None = None
+    """vLLM's tool-call parser for the model's format (`hermes` for Qwen2.5 and Qwen3; a name
+    in `vllm.tool_parsers`). Set, an agent run calls tools natively: the tools go through the
+    model's chat template and its calls are parsed from the text. None: an agent run of this
+    reasoner uses the text action protocol."""
 
 
 class VllmRuntime(RuntimeConfig):

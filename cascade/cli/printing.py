@@ -132,6 +132,8 @@ def print_summary(metrics: dict[str, Any], summary: dict[str, Any]) -> None:
         f"stage outputs computed {stages['computed']}, re-used {stages['reused']}; "
         f"answers computed {reasoner['computed']}, re-used {reasoner['reused']}"
     )
+    if summary.get("agent"):
+        print_line(views.agent_sentence(summary["agent"]))
     if (spent := views.cost_sentence(summary)) is not None:
         print_line(spent)
     if (claim := views.stored_sentence(summary)) is not None:

@@ -19,12 +19,14 @@ from cascade.report.cues import attribution_frame, coverage_frame, level_frame
 from cascade.report.runs import text_lines as runs_lines
 from cascade.report.tables import fits, vertical_lines
 from cascade.run import stored_sentence
+from cascade.run.agent import agent_sentence
 from cascade.scoring import PRIMARY, scorer_named
 
 __all__ = [
     "PRIMARY",
     "UNGATED_LABEL",
     "accuracy_table",
+    "agent_sentence",
     "attribution_frame",
     "compact_table",
     "cost_sentence",

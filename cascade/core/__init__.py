@@ -3,7 +3,7 @@ prompts, benchmarks, model files, errors and the neutralising of untrusted text.
 library and nothing above it.
 """
 
-from cascade.core import logs, prompts, registry
+from cascade.core import logs, prompts, registry, tools
 from cascade.core.audio import Clip, Waveform, content_hash, resample
 from cascade.core.benchmarks import (
     Benchmark,
@@ -81,11 +81,19 @@ from cascade.core.records import (
     StageInput,
     StageKind,
     StageOutput,
+    ToolCall,
 )
 from cascade.core.registry import resolve
 from cascade.core.resources import shipped_dir
 from cascade.core.strict import Strict
 from cascade.core.textfiles import read_text, read_yaml_mapping
+from cascade.core.tools import (
+    ToolArgumentError,
+    ToolArguments,
+    ToolSchema,
+    parse_arguments,
+    tool_schema,
+)
 from cascade.core.untrusted import ANSWER_LABEL_REMOVED, TAG_REMOVED, neutralise
 
 __all__ = [
@@ -132,6 +140,10 @@ __all__ = [
     "StageOutput",
     "StorageError",
     "Strict",
+    "ToolArgumentError",
+    "ToolArguments",
+    "ToolCall",
+    "ToolSchema",
     "Waveform",
     "benchmark_by_name",
     "benchmark_of_file",
@@ -150,6 +162,7 @@ __all__ = [
     "neutralise",
     "package_file",
     "package_version",
+    "parse_arguments",
     "pct",
     "pinned",
     "prompts",
@@ -168,6 +181,8 @@ __all__ = [
     "shipped_dir",
     "stage_key",
     "token_set_match",
+    "tool_schema",
+    "tools",
     "unpacked",
     "write_atomic",
 ]

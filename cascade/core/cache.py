@@ -44,14 +44,34 @@ def stage_key(audio_hash: str, identity: Identity, conditioning: Mapping[str, An
 
 
 def messages_hash(messages: Sequence[ChatMessage]) -> str:
-    return digest([[m.role, m.content] for m in messages])
+    """Hash of a conversation: each message's role and content, and its tool calls or the call
+    it answers when it has them (so a plain conversation hashes as it always did)."""
+    return digest([_message_parts(m) for m in messages])
 
 
-def reasoner_key(messages: Sequence[ChatMessage], identity: Identity, sample_index: int) -> str:
-    """Key of one reasoner output: the exact rendered messages + reasoner identity + sample."""
-    return digest(
-        {"messages": messages_hash(messages), "component": identity.digest, "sample": sample_index}
-    )
+def _message_parts(message: ChatMessage) -> list[Any]:
+    parts: list[Any] = [message.role, message.content]
+    if message.tool_calls or message.tool_call_id is not None:
+        parts += [[c.to_json() for c in message.tool_calls], message.tool_call_id]
+    return parts
+
+
+def reasoner_key(
+    messages: Sequence[ChatMessage],
+    identity: Identity,
+    sample_index: int,
+    tools: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """Key of one reasoner output: the exact rendered messages + reasoner identity + sample (+
+    the tool schemas offered, for a turn of an agent run with native tool calling)."""
+    key: dict[str, Any] = {
+        "messages": messages_hash(messages),
+        "component": identity.digest,
+        "sample": sample_index,
+    }
+    if tools:
+        key["tools"] = digest(list(tools))
+    return digest(key)
 
 
 TEMP_SUFFIX = ".tmp"

@@ -12,7 +12,7 @@ import hashlib
 import importlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar, Literal, TypeVar
@@ -232,6 +232,16 @@ class Reasoner(Component):
     """
 
     role: ClassVar[Role] = "reasoner"
+    native_tools: ClassVar[bool] = False
+    """It passes a request's `tools` to the model and returns the calls the model made
+    (`ReasonerResponse.tool_calls`). An agent run of a reasoner without native tool calling
+    uses the text action protocol instead (tools described in the prompt, calls as text)."""
+
+    @classmethod
+    def calls_tools(cls, config: Mapping[str, Any]) -> bool:
+        """Whether a reasoner of this class with this config calls tools natively (a back-end
+        may need a setting for it, e.g. vLLM's tool-call parser)."""
+        return cls.native_tools
 
     def token_counter(self) -> Callable[[str], int] | None:
         """Counts a text's tokens with the model's own tokenizer, where one is on this machine

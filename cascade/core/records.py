@@ -96,32 +96,82 @@ class StageOutput:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool call the model made: its id (the server's, or the step and position), the tool's
+    name and the arguments exactly as the model wrote them (JSON text, maybe malformed)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ToolCall:
+        return cls(str(raw["id"]), str(raw["name"]), str(raw["arguments"]))
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: Literal["system", "user", "assistant"]
+    """One message of a conversation. An assistant turn of an agent run may carry the tool calls
+    it made; a `tool` message answers one of them (`tool_call_id`)."""
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Role and content; the tool fields only when set (so that a plain message's JSON,
+        and every key taken over it, is what it was before tools existed)."""
+        found: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            found["tool_calls"] = [c.to_json() for c in self.tool_calls]
+        if self.tool_call_id is not None:
+            found["tool_call_id"] = self.tool_call_id
+        return found
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ChatMessage:
+        return cls(
+            raw["role"],
+            raw["content"],
+            tuple(ToolCall.from_json(c) for c in raw.get("tool_calls") or ()),
+            raw.get("tool_call_id"),
+        )
 
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One rendered prompt for the reasoner. `sample_index` separates repeated samples."""
+    """One rendered prompt for the reasoner. `sample_index` separates repeated samples.
+
+    `tools` (an agent run with native tool calling) are the function schemas the model may call,
+    in the OpenAI form ({"type": "function", "function": {name, description, parameters}}); a
+    reasoner that calls tools natively passes them to the model and returns its calls."""
 
     item_id: str
     messages: tuple[ChatMessage, ...]
     sample_index: int = 0
+    tools: tuple[Mapping[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "item_id": self.item_id,
-            "messages": [asdict(m) for m in self.messages],
+            "messages": [m.to_json() for m in self.messages],
             "sample_index": self.sample_index,
         }
+        if self.tools:
+            found["tools"] = [dict(t) for t in self.tools]
+        return found
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ChatRequest:
         return cls(
             item_id=raw["item_id"],
-            messages=tuple(ChatMessage(m["role"], m["content"]) for m in raw["messages"]),
+            messages=tuple(ChatMessage.from_json(m) for m in raw["messages"]),
             sample_index=raw.get("sample_index", 0),
+            tools=tuple(raw.get("tools") or ()),
         )
 
 
@@ -145,6 +195,8 @@ class ReasonerResponse:
     """Of `completion_tokens`, those spent on reasoning (as the server reports them)."""
     cached_tokens: int | None = None
     """Of `prompt_tokens`, those the server read from its prompt cache (billed lower)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model called in this turn (native tool calling); none: a final answer."""
 
     @property
     def ok(self) -> bool:
@@ -164,11 +216,17 @@ class ReasonerResponse:
         return self.finish_reason == "length"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        found["tool_calls"] = [c.to_json() for c in self.tool_calls]
+        if not self.tool_calls:  # an answer's stored JSON stays what it was before tools
+            found.pop("tool_calls")
+        return found
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ReasonerResponse:
-        return cls(**{k: raw[k] for k in _fields(cls) if k in raw})
+        values = {k: raw[k] for k in _fields(cls) if k in raw}
+        values["tool_calls"] = tuple(ToolCall.from_json(c) for c in raw.get("tool_calls") or ())
+        return cls(**values)
 
     @classmethod
     def failed(cls, error: str, latency_s: float = 0.0) -> ReasonerResponse:

@@ -81,8 +81,28 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
     if requests["input_note"]:
         lines.append(f"           {requests['input_note']}")
     lines += _cost_lines(plan, requests)
+    if plan.get("agent"):
+        lines += _agent_lines(plan["agent"])
     lines.append(f"claim      {_claim(plan)}")
     lines.append(f"run dir    {plan['run_dir']}: {_resume(plan['resume'])}")
+    return lines
+
+
+def _agent_lines(agent: dict[str, Any]) -> list[str]:
+    """An agent run: its tools, budget and worst case (the requests above count one turn per
+    item; an agent item takes up to `max_steps`, each re-sending the conversation so far)."""
+    worst = agent["worst_case"]
+    tools = ", ".join(f"{t['name']} ({t['component']})" for t in agent["tools"])
+    lines = [
+        f"agent      {agent['protocol']} tool calls; sees the {agent['sees']} first; tools {tools}",
+        f"  budget   {agent['max_steps']} turns per item, {agent['calls_per_step']} calls per "
+        f"turn, {agent['tool_timeout_s']:g} s per call",
+        f"  worst    {_n(worst['turns'])} model turns, {_n(worst['tool_calls'])} tool calls "
+        f"({worst['turns_per_item']} turns and {worst['tool_calls_per_item']} calls per item; "
+        "the requests above are the first turns only)",
+    ]
+    if agent.get("refused"):
+        lines.append(f"  refused  {agent['refused']}")
     return lines
 
 

@@ -63,16 +63,30 @@ def cacheable(response: ReasonerResponse) -> bool:
     under strict and lenient): the token budget is part of the reasoner's identity, so the same
     request at the same budget stops at the same place, and these are the dearest requests. A
     length stop whose budget went on reasoning alone (no final text) is stored with its trace.
-    Never an error, nor an empty answer (no text, and no reasoning either)."""
+    An agent's turn that only calls tools is stored too (its calls are its output). Never an
+    error, nor an empty answer (no text, no calls, and no reasoning either)."""
     if not response.ok:
         return False
-    return bool(response.text.strip() or (response.truncated and response.reasoning.strip()))
+    return bool(
+        response.text.strip()
+        or response.tool_calls
+        or (response.truncated and response.reasoning.strip())
+    )
+
+
+AGENT_STOPS = ("budget", "context")
+"""Finish reasons of an agent's item that ended without an answer text: its step budget spent
+while it still called tools, or its conversation past the model's context. Each is an INVALID
+answer (empty, never guessed), kept on resume like a truncated one."""
 
 
 def has_answer(text: str | None, finish_reason: str | None) -> bool:
     """Whether a stored final answer is an answer: some text, or a length stop (a truncated
-    answer is the model's own output, scored as the truncation policy says, not a failure)."""
-    return text is not None and (bool(text.strip()) or finish_reason == "length")
+    answer is the model's own output, scored as the truncation policy says, not a failure), or
+    an agent's INVALID ending (`AGENT_STOPS`)."""
+    return text is not None and (
+        bool(text.strip()) or finish_reason == "length" or finish_reason in AGENT_STOPS
+    )
 
 
 def answered(result: Mapping[str, Any]) -> bool:
@@ -99,7 +113,11 @@ EMPTY_ANSWER = "empty answer: the reasoner returned no text"
 def _refuse_empty(response: ReasonerResponse) -> ReasonerResponse:
     """An empty (or whitespace) answer that did not stop at the length limit is a failure:
     a server that returns nothing must not be scored, cached or kept on resume as an answer."""
-    if response.ok and not has_answer(response.text, response.finish_reason):
+    if (
+        response.ok
+        and not response.tool_calls  # an agent's turn that only calls tools says nothing else
+        and not has_answer(response.text, response.finish_reason)
+    ):
         reason = f"{EMPTY_ANSWER} (finish reason {response.finish_reason!r})"
         return replace(response, text="", error=reason)
     return response
@@ -157,7 +175,7 @@ def look_up(
     found: dict[int, AnswerRecord] = {}
     missing: list[tuple[int, ChatRequest, str]] = []
     for index, request in enumerate(requests):
-        key = reasoner_key(request.messages, identity, request.sample_index)
+        key = reasoner_key(request.messages, identity, request.sample_index, request.tools)
         hit = cache.get(namespace, key)
         if hit is not None:
             response = ReasonerResponse.from_json(hit["response"])

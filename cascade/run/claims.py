@@ -31,6 +31,7 @@ IMPLIED: dict[str, Any] = {
     },
     "benchmark.skip_missing_audio": False,
     "audio.replace": AudioSpec().replace,
+    "agent": None,  # an agent run reproduces no one-way row
     **{
         f"description.{key}": DescriptionSpec().model_dump(mode="json")[key]
         for key in ("source", "truncate_words", "word_dropout", "asr_wer")

@@ -30,6 +30,7 @@ from cascade.core import (
     read_yaml_mapping,
     registry,
     shipped_dir,
+    tools,
 )
 from cascade.scoring import ScoringSpec
 
@@ -225,6 +226,33 @@ class DescriptionSpec(Strict):
     """Seed of the dropout and of the simulated errors."""
 
 
+class AgentSpec(Strict):
+    """An agent run: the reasoner may call front-end components as tools (`cascade.run.agent`)
+    until it answers or its step budget ends. Absent: the one-way cascade, unchanged."""
+
+    tools: list[ComponentSpec] = Field(min_length=1)
+    """The components the reasoner may call, by captioner preset or registered name, as
+    `captioners` takes them (`[whisper, audioset, signal, qwen-audio-ask]`). Each kind is one
+    tool: asr transcribes a window, tags tag one, signal measures one, a question-conditioned
+    captioner answers a free-form question. A tool is named for its kind (`transcribe`,
+    `tag_sounds`, `measure_signal`, `ask_audio`, `describe_audio`), or by the spec's `label`."""
+    max_steps: int = Field(default=6, ge=1, le=100)
+    """Model turns per item (a turn may call several tools). A model still calling tools at the
+    last turn ends the item as INVALID (outcome `budget`), never with a guess."""
+    sees: Literal["question", "description"] = "question"
+    """What the reasoner sees first: only the question (and the clip's duration), or also the
+    static description the run's `captioners` make, as a one-way run shows it."""
+    protocol: Literal["auto", "native", "text"] = "auto"
+    """How calls are made: `native` (the reasoner's own tool calling: the `openai` reasoner, the
+    `vllm` reasoner with its model's tool-call parser), `text` (tools described in the prompt,
+    calls written as `CALL name {json}` lines: any model), `auto` (native where the reasoner
+    has it)."""
+    tool_timeout_s: float = Field(default=300.0, gt=0)
+    """A tool call that takes longer comes back to the model as a tool error."""
+    calls_per_step: int = Field(default=4, ge=1)
+    """Calls the model may make in one turn; more are answered with a tool error."""
+
+
 class RunConfig(Strict):
     """Everything a run depends on. Its hash names the run directory."""
 
@@ -244,6 +272,28 @@ class RunConfig(Strict):
     """Content-addressed cache (default: $CASCADE_CACHE or ~/.cache/cascade)."""
     claim: Claim | None = None
     """The published row this run config reproduces (default: the reasoner preset's claim)."""
+    agent: AgentSpec | None = None
+    """An agent run: the reasoner calls front-end components as tools (default: none, the
+    one-way cascade)."""
+
+    @model_validator(mode="after")
+    def _agent_sees_what_it_has(self) -> RunConfig:
+        if self.agent is None:
+            return self
+        if self.agent.sees == "description" and not self.captioners:
+            raise ValueError(
+                "agent.sees=description shows the static description of the run's captioners, "
+                "but captioners is empty: name some, or set agent.sees=question"
+            )
+        if self.agent.sees == "question" and self.captioners:
+            raise ValueError(
+                "agent.sees=question shows the reasoner no description, so the run's captioners "
+                "would run for nothing: set captioners to [] (--set 'captioners=[]') or set "
+                "agent.sees=description"
+            )
+        if self.description.source == "oracle":
+            raise ValueError("an agent run has no oracle description: drop description.source")
+        return self
 
     @model_validator(mode="after")
     def _oracle_has_no_frontend(self) -> RunConfig:
@@ -287,9 +337,13 @@ class RunConfig(Strict):
         for section, default in (("audio", AudioSpec()), ("description", DescriptionSpec())):
             if data[section] == default.model_dump(mode="json"):
                 data.pop(section)
-        for spec in [*data["captioners"], data["reasoner"]]:
+        agent = data.pop("agent")
+        for spec in [*data["captioners"], data["reasoner"], *(agent or {}).get("tools", ())]:
             for descriptive in ("runtime", "note", "claim", "fallback_from"):
                 spec.pop(descriptive, None)
+        if agent is not None and self.agent is not None:
+            agent.pop("tool_timeout_s")  # how long to wait, not what is computed
+            data["agent"] = agent | {"protocol_digest": agent_protocol_digest(self)}
         components: list[tuple[registry.Table, ComponentSpec]] = [
             *(("captioner", c) for c in self.captioners),
             ("reasoner", self.reasoner),
@@ -301,6 +355,35 @@ class RunConfig(Strict):
             prompts.load(name).digest for name in (self.prompts.description, self.prompts.answer)
         ]
         return digest(data)[:12]
+
+
+AGENT_PROMPTS = {"native": "agent", "text": "agent_text"}
+"""The agent's prompt template under each action protocol (`prompts/`)."""
+
+
+def agent_protocol(config: RunConfig) -> Literal["native", "text"]:
+    """The action protocol an agent run uses: native tool calling where asked or (`auto`) where
+    its reasoner has it, else the text protocol."""
+    assert config.agent is not None
+    if config.agent.protocol != "auto":
+        return config.agent.protocol
+    reasoner = registry.resolve("reasoner", config.reasoner.name)
+    return "native" if reasoner.calls_tools(config.reasoner.config) else "text"
+
+
+def agent_protocol_digest(config: RunConfig) -> str:
+    """What the fingerprint of an agent run adds: the protocol, its prompt's text and the tool
+    schemas' version (a schema's text follows from its component's kind and the label)."""
+    protocol = agent_protocol(config)
+    kinds = [registry.resolve("captioner", t.name).kind for t in config.agent.tools]  # type: ignore[union-attr]
+    return digest(
+        {
+            "protocol": protocol,
+            "prompt": prompts.load(AGENT_PROMPTS[protocol]).digest,
+            "schemas": tools.SCHEMA_VERSION,
+            "kinds": kinds,
+        }
+    )
 
 
 def configs_dir() -> Path:
@@ -452,6 +535,14 @@ def expand_presets(data: Mapping[str, Any]) -> dict[str, Any]:
         ]
     if isinstance(expanded.get("reasoner"), str):
         expanded["reasoner"] = component_spec(expanded["reasoner"], "reasoners")
+    agent = expanded.get("agent")
+    if isinstance(agent, Mapping) and isinstance(agent.get("tools"), list):
+        expanded["agent"] = {
+            **agent,
+            "tools": [
+                component_spec(t, "captioners") if isinstance(t, str) else t for t in agent["tools"]
+            ],
+        }
     return expanded
 
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from cascade.core import ConfigError, registry
 from cascade.run.answering import Answerer
-from cascade.run.config import ComponentSpec, RunSpec
+from cascade.run.config import ComponentSpec, RunConfig, RunSpec
 from cascade.run.job import Job
 
 
@@ -27,6 +27,9 @@ class Executor(ABC):
     """The extra that installs what it needs (`cascade list` says whether it is installed)."""
     requires: ClassVar[tuple[str, ...]] = ()
     """The modules it imports when used."""
+    runs_agents: ClassVar[bool] = False
+    """Whether it computes agent runs (a config with an `agent` section: `Runner.answer` runs
+    the loop). A run it cannot compute is refused before any work (`refuse_agent`)."""
     shares_work: ClassVar[bool] = False
     """Whether runs executed together (a sweep's variations) are one job to it: each output
     computed once for all of them (`pipeline.execute_together`). Otherwise a sweep runs its
@@ -54,6 +57,21 @@ class Executor(ABC):
     def answerer(self, spec: ComponentSpec, run: RunSpec) -> tuple[Answerer, int]:
         """How a judge (`spec`, built by the caller) answers its requests under this executor,
         and how many requests to hand it at once."""
+
+
+def refuse_agent(executor: Executor, config: RunConfig) -> None:
+    """Refuse, before any work, an agent run the executor cannot compute.
+
+    Raises:
+        ConfigError: one sentence naming the executor and what to do instead.
+    """
+    if config.agent is not None and not executor.runs_agents:
+        raise ConfigError(
+            f"run.executor={executor.name} does not run agent runs (configs with an `agent` "
+            "section): run it with run.executor=local, which runs the agent loop in this "
+            "process (every tool call and turn is cached, so a later run on any executor "
+            "re-uses them)"
+        )
 
 
 def executor_by_name(name: str) -> Executor:

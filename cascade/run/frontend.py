@@ -38,7 +38,7 @@ class StageRecord:
     cached: bool
 
 
-def _failure(stage: Stage, item_id: str, message: str) -> StageOutput:
+def stage_failure(stage: Stage, item_id: str, message: str) -> StageOutput:
     return StageOutput(item_id=item_id, stage=stage.label, kind=stage.component.kind, error=message)
 
 
@@ -51,12 +51,14 @@ def audio_failures(
         for stage in stages:
             counts.tally(False, stage=stage.label)
     return {
-        item_id: [StageRecord(_failure(stage, item_id, message), None, False) for stage in stages]
+        item_id: [
+            StageRecord(stage_failure(stage, item_id, message), None, False) for stage in stages
+        ]
         for item_id, message in audio_errors.items()
     }
 
 
-def _describe_isolated(stage: Stage, inputs: Sequence[StageInput]) -> list[StageOutput]:
+def describe_isolated(stage: Stage, inputs: Sequence[StageInput]) -> list[StageOutput]:
     """The component's outputs for `inputs`; a batch that raises is retried item by item."""
 
     def mismatch(asked: Sequence[StageInput], outputs: Sequence[StageOutput]) -> str | None:
@@ -73,7 +75,7 @@ def _describe_isolated(stage: Stage, inputs: Sequence[StageInput]) -> list[Stage
         stage.component.describe,
         inputs,
         mismatch=mismatch,
-        failed=lambda single, message, _: _failure(stage, single.item_id, message),
+        failed=lambda single, message, _: stage_failure(stage, single.item_id, message),
     )
 
 
@@ -109,7 +111,7 @@ def look_up(
         if item.item_id in audio_errors:
             counts.tally(False, stage=stage.label)
             records[item.item_id][stage.label] = StageRecord(
-                _failure(stage, item.item_id, audio_errors[item.item_id]), None, False
+                stage_failure(stage, item.item_id, audio_errors[item.item_id]), None, False
             )
             continue
         conditioning = (
@@ -158,7 +160,7 @@ def run_stages(
             if item.item_id in audio_errors:
                 counts.tally(False, stage=stage.label)
                 records[item.item_id][stage.label] = StageRecord(
-                    _failure(stage, item.item_id, audio_errors[item.item_id]), key, False
+                    stage_failure(stage, item.item_id, audio_errors[item.item_id]), key, False
                 )
                 continue
             inputs.append(StageInput(item.item_id, clip, item.question, item.choices))
@@ -166,7 +168,7 @@ def run_stages(
         if not inputs:
             continue
         started = time.perf_counter()
-        outputs = _describe_isolated(stage, inputs)
+        outputs = describe_isolated(stage, inputs)
         counts.model_seconds += time.perf_counter() - started
         for output in outputs:
             output = replace(output, stage=stage.label)

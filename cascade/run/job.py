@@ -10,11 +10,13 @@ the stage records it assembles (`FrontendBatch.assemble`), the requests and fail
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cascade.core import (
+    AudioError,
     Benchmark,
     Cache,
     CascadeError,
@@ -22,8 +24,10 @@ from cascade.core import (
     FailureRateExceeded,
     Item,
     Reasoner,
+    messages_hash,
 )
-from cascade.run.answering import AnswerRecord, render_request
+from cascade.run.agent import Agent, AgentResult, AgentStart, ItemAudio
+from cascade.run.answering import AGENT_STOPS, Answerer, AnswerRecord, answer, render_request
 from cascade.run.config import RunConfig
 from cascade.run.costs import Budget
 from cascade.run.frontend import Clipped, Stage, StageRecord, audio_failures
@@ -85,6 +89,8 @@ class Pending:
     item: Item
     description: str
     request: ChatRequest
+    audio: ItemAudio | None = None
+    """What an agent run's tools hear of the item (None in a one-way run)."""
 
 
 class Runner:
@@ -99,8 +105,11 @@ class Runner:
         prompts: Prompts,
         cache: Cache,
         perturbation: Perturbation | None = None,
+        agent: Agent | None = None,
     ) -> None:
         self.config = config
+        self.agent = agent
+        """The agent of an agent run: its tools and loop (None: the one-way cascade)."""
         self.benchmark = benchmark
         self.stages = stages
         self.reasoner = reasoner
@@ -152,11 +161,28 @@ class Runner:
                     stages=stages_json,
                 )
                 continue
+            audio: ItemAudio | None = None
             try:
                 description = self.perturbation.describe(
                     item, [r.output for r in records], self.prompts.description
                 )
-                request = render_request(item, description, self.prompts.answer)
+                if self.agent is None:
+                    request = render_request(item, description, self.prompts.answer)
+                else:
+                    shown = description if self.agent.spec.sees == "description" else None
+                    path = self.perturbation.audio(item)
+                    if path is None:
+                        raise AudioError(f"item {item.id}: no audio file for the agent's tools")
+                    request, audio = self.agent.first_request(item, shown, path)
+            except AudioError as error:
+                failed[item.id] = ItemResult(
+                    id=item.id,
+                    raw_answer=None,
+                    error=str(error),
+                    error_stage="audio",
+                    stages=stages_json,
+                )
+                continue
             except CascadeError as error:
                 failed[item.id] = ItemResult(
                     id=item.id,
@@ -167,7 +193,7 @@ class Runner:
                 )
                 continue
             requests.extend(
-                Pending(item, description, replace(request, sample_index=sample))
+                Pending(item, description, replace(request, sample_index=sample), audio)
                 for sample in pending[item.id]
             )
         failures = [
@@ -176,6 +202,29 @@ class Runner:
             for sample in pending[item_id]
         ]
         return failures, requests
+
+    def answer(
+        self,
+        requests: Sequence[Pending],
+        front: FrontendBatch,
+        counts: Counts,
+        started: float,
+        answerer: Answerer = answer,
+    ) -> list[ItemResult]:
+        """The result of every request, in order: the reasoner's answer (cache first), or in an
+        agent run the end of its conversation with the tools (`cascade.run.agent`)."""
+        if self.agent is None:
+            records = answerer([p.request for p in requests], self.reasoner, self.cache, counts)
+            return [
+                answered_result(p, r, front, time.perf_counter() - started)
+                for p, r in zip(requests, records, strict=True)
+            ]
+        starts = [AgentStart(p.item, p.request, p.audio) for p in requests if p.audio is not None]
+        ended = self.agent.run(starts, self.reasoner, self.cache, counts, answerer)
+        return [
+            agent_result(p, r, front, time.perf_counter() - started)
+            for p, r in zip(requests, ended, strict=True)
+        ]
 
     def check_failure_rate(self, errors: int, seen: int, summary: RunSummary) -> None:
         limits = self.config.run
@@ -279,6 +328,47 @@ def answered_result(
             "answer_batch_s": round(batch_seconds, 4),
         },
         sample=request.sample_index,
+    )
+
+
+def agent_result(
+    pending: Pending, ended: AgentResult, front: FrontendBatch, batch_seconds: float
+) -> ItemResult:
+    """The result line of one sample of an agent run: the last turn's answer (or its INVALID
+    ending), the readable trace as its reasoning, the whole trace under `agent`."""
+    item, final = pending.item, ended.final
+    response = final.response if final is not None else None
+    raw: str | None
+    finish: str | None
+    if ended.outcome is None:  # the reasoner failed: retried on resume like any failure
+        raw, finish = None, response.finish_reason if response else "error"
+    elif ended.outcome in AGENT_STOPS:  # INVALID with that reason, never a guess
+        raw, finish = "", ended.outcome
+    else:
+        raw, finish = (
+            response.text if response else "",
+            response.finish_reason if response else None,
+        )
+    return ItemResult(
+        id=item.id,
+        raw_answer=raw,
+        reasoning=ended.reasoning,
+        finish_reason=finish,
+        error=None if ended.error is None else f"reasoner: {ended.error}",
+        error_stage=None if ended.error is None else "reasoner",
+        stages=_stages_json(front.records[item.id]),
+        description=pending.description,
+        prompt_hash=messages_hash(ended.first.messages),
+        reasoner_key=final.key if final is not None else None,
+        reasoner_cached=ended.cached,
+        usage=ended.usage,
+        timings={
+            "frontend_s": round(front.seconds_per_item, 4),
+            "reasoner_s": round(ended.latency_s, 4),
+            "answer_batch_s": round(batch_seconds, 4),
+        },
+        sample=pending.request.sample_index,
+        agent=ended.trace,
     )
 
 

@@ -14,7 +14,7 @@ from cascade.run.config import ComponentSpec, RunSpec
 from cascade.run.executor import Executor
 from cascade.run.frontend import run_stages
 from cascade.run.isolation import Counts
-from cascade.run.job import FrontendBatch, Job, Runner, answered_result
+from cascade.run.job import FrontendBatch, Job, Runner
 from cascade.scoring import ItemResult
 
 
@@ -22,6 +22,7 @@ class LocalExecutor(Executor):
     """Every stage and the reasoner in this process; a sweep's runs one after the other."""
 
     name: ClassVar[str] = "local"
+    runs_agents: ClassVar[bool] = True
 
     def start(self, job: Job) -> None:
         """Load and check every component of a run with work left before its first item, so
@@ -34,7 +35,7 @@ class LocalExecutor(Executor):
         runner = job.runner
         if runner.config.run.schedule != "frontend-first" or not runner.stages:
             runner.reasoner.load()
-        for stage in runner.stages:
+        for stage in [*runner.stages, *(runner.agent.stages if runner.agent else ())]:
             stage.component.load()
 
     def compute(self, jobs: Sequence[Job]) -> None:
@@ -90,12 +91,7 @@ def _answer(job: Job, items: Sequence[Item], front: FrontendBatch) -> list[ItemR
     runner = job.runner
     started = time.perf_counter()
     failed, requests = runner.prepare(items, front, job.pending)
-    answers = answer(
-        [p.request for p in requests], runner.reasoner, runner.cache, job.summary.reasoner
-    )
     done = {(r.id, r.sample): r for r in failed}
-    for one, record in zip(requests, answers, strict=True):
-        done[one.item.id, one.request.sample_index] = answered_result(
-            one, record, front, time.perf_counter() - started
-        )
+    for result in runner.answer(requests, front, job.summary.reasoner, started):
+        done[result.id, result.sample] = result
     return [done[i.id, sample] for i in items for sample in job.pending[i.id]]

@@ -43,12 +43,13 @@ from cascade.core import (
     Interrupted,
 )
 from cascade.run import plan
+from cascade.run.agent import Agent, summarise
 from cascade.run.answering import answered, pending_samples
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
 from cascade.run.costs import Budget, account
 from cascade.run.estimate import ReasonerEstimate, estimate, price_for
-from cascade.run.executor import executor_by_name
+from cascade.run.executor import executor_by_name, refuse_agent
 from cascade.run.job import Job, Phase, Progress, Runner
 from cascade.run.pool import ComponentPool
 from cascade.run.rundir import RunDir, Samples, predictions_of
@@ -104,6 +105,11 @@ def finalize(
     summary.unanswered = sum(
         1 for item in benchmark.items if pending_samples(item, samples, config.run.samples)
     )
+    if config.agent is not None:
+        traces = [
+            r.get("agent") or {} for by_sample in samples.values() for r in by_sample.values()
+        ]
+        summary.agent = summarise(t for t in traces if t)
     summary.cost = _account(summary, samples, config)
     summary_json = summary.to_json() | {"claim": claim_json(config)}
     metrics = compute_metrics(
@@ -116,6 +122,8 @@ def finalize(
         samples=samples,
     )
     metrics["notices"], metrics["scripted"] = summary.notices, summary.scripted
+    if summary.agent is not None:
+        metrics["agent"] = summary_json["agent"]
     run_dir.write_metrics(metrics)
     run_dir.write_summary(summary_json)
     summary.metrics = metrics
@@ -203,6 +211,8 @@ def _lifecycle(
     """The one lifecycle of every run. `alone` (a lone run): an error that stops a run is
     raised; otherwise it is that run's outcome and the others go on."""
     executor = executor_by_name(configs[0].run.executor)
+    for config in configs:
+        refuse_agent(executor, config)
     cache = cache or Cache(configs[0].cache_dir)  # runs executed together share one
     cache.check_writable()  # before any item, which would otherwise fail as unreadable audio
     outcomes: list[Outcome | None] = [None] * len(configs)
@@ -217,6 +227,8 @@ def _lifecycle(
                 run_dir = stack.enter_context(RunDir(run_directory(config)))
                 run_dir.check_config(config.model_dump(mode="json"), config.fingerprint())
                 job = begin(runner, run_dir, progress(index) if progress else None, phase)
+                if runner.agent is not None:  # the summary counts the calls as they are made
+                    job.summary.tools = runner.agent.toolbox.counts
                 _budget(job)  # before any model loads: a refused run costs nothing
                 executor.start(job)
             except CascadeError as error:
@@ -302,11 +314,13 @@ def _plan(config: RunConfig, cache: Cache | None, pool: ComponentPool | None) ->
     stages = pool.stages(config) if pool is not None else plan.build_stages(config)
     reasoner = pool.reasoner(config) if pool is not None else plan.build_reasoner(config)
     prompts = plan.load_prompts(config)
-    return Runner(config, benchmark, stages, reasoner, prompts, cache or Cache(config.cache_dir))
+    cache = cache or Cache(config.cache_dir)
+    agent = Agent.build(config, cache)
+    return Runner(config, benchmark, stages, reasoner, prompts, cache, agent=agent)
 
 
 def _close(runner: Runner) -> None:
-    for stage in runner.stages:
+    for stage in [*runner.stages, *(runner.agent.stages if runner.agent else ())]:
         stage.component.close()
     runner.reasoner.close()
 

@@ -11,11 +11,12 @@ from typing import Any
 
 from cascade.core import Cache, CascadeError, ConfigError, Item
 from cascade.run import plan
+from cascade.run.agent import Agent
 from cascade.run.answering import pending_samples
 from cascade.run.claims import claim_json
 from cascade.run.config import RunConfig
 from cascade.run.estimate import Estimate, estimate
-from cascade.run.executor import executor_by_name
+from cascade.run.executor import executor_by_name, refuse_agent
 from cascade.run.rundir import CONFIG, RunDir, read_samples
 
 AUDIO_FIX = (
@@ -94,6 +95,48 @@ def describe_plan(config: RunConfig, run_dir: Path | None = None) -> dict[str, A
         "samples": config.run.samples,
         "run_dir": str(run_dir) if run_dir is not None else None,
         "resume": resume,
+    } | ({"agent": agent_plan(config, len(benchmark.items))} if config.agent else {})
+
+
+def agent_plan(config: RunConfig, items: int) -> dict[str, Any]:
+    """An agent run's tools (with the schema the model reads), protocol, budget, and the
+    worst case of model turns and tool calls (every item using its whole budget)."""
+    spec = config.agent
+    assert spec is not None
+    agent = Agent.build(config, Cache(config.cache_dir))
+    assert agent is not None
+    conversations = items * config.run.samples
+    calls_per_item = (spec.max_steps - 1) * spec.calls_per_step
+    executor = executor_by_name(config.run.executor)
+    try:
+        refuse_agent(executor, config)
+        refused = None
+    except ConfigError as error:
+        refused = str(error)
+    return {
+        "protocol": agent.protocol,
+        "sees": spec.sees,
+        "max_steps": spec.max_steps,
+        "calls_per_step": spec.calls_per_step,
+        "tool_timeout_s": spec.tool_timeout_s,
+        "tools": [
+            {
+                "name": tool.schema.name,
+                "component": tool.stage.component.name,
+                "kind": tool.stage.component.kind,
+                "preset": tool_spec.preset,
+                "description": tool.schema.description,
+                "parameters": tool.schema.parameters(),
+            }
+            for tool, tool_spec in zip(agent.toolbox.tools.values(), spec.tools, strict=True)
+        ],
+        "worst_case": {
+            "turns_per_item": spec.max_steps,
+            "tool_calls_per_item": calls_per_item,
+            "turns": conversations * spec.max_steps,
+            "tool_calls": conversations * calls_per_item,
+        },
+        "refused": refused,
     }
 
 

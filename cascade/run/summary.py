@@ -41,6 +41,21 @@ class RunSummary:
     """The plan's figures for the reasoner when this invocation began (`cascade.run.estimate`)."""
     cost: dict[str, Any] | None = None
     """Tokens and cost of the run's answers, computed and re-used (`cascade.run.costs`)."""
+    tools: Counts = field(default_factory=Counts)
+    """An agent run's tool calls of this invocation: computed, re-used (from the cache) and
+    failed, by tool (`by_stage`)."""
+    agent: dict[str, Any] | None = None
+    """An agent run's figures over every item (`cascade.run.agent.summarise`), at finalising."""
+
+    def tools_json(self) -> dict[str, Any]:
+        """The tool calls of this invocation: computed, re-used, failed, by tool."""
+        return {
+            "computed": self.tools.computed,
+            "reused": self.tools.reused,
+            "failed": self.tools.failed,
+            "by_tool": self.tools.by_stage,
+            "model_seconds": round(self.tools.model_seconds, 3),
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,7 +87,7 @@ class RunSummary:
             "wall_seconds": round(self.wall_seconds, 3),
             "stopped": self.stopped,
             "cost": self.cost,
-        }
+        } | ({"agent": self.agent | {"calls": self.tools_json()}} if self.agent is not None else {})
 
 
 def unanswered_message(summary: RunSummary) -> str:

@@ -53,7 +53,10 @@ NONE = "(none)"
 
 
 def needs_audio(config: RunConfig) -> bool:
-    """Whether the run reads any clip (a text-only or oracle run needs none on disk)."""
+    """Whether the run reads any clip (a text-only or oracle run needs none on disk; an agent
+    run's tools do)."""
+    if config.agent is not None:
+        return True
     return bool(config.captioners) and config.description.source == "frontend"
 
 

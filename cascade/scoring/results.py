@@ -62,6 +62,9 @@ class ItemResult:
     verbatim_prediction: bool = False
     """`raw_answer` is a prediction read from a predictions file cascade did not write: the
     official rule judges it verbatim (see cascade.scoring.rules)."""
+    agent: Mapping[str, Any] | None = None
+    """An agent run's whole trace (`cascade.run.agent`): every step's request text, tool calls,
+    arguments, outputs, tokens and latency, and how it ended. Absent from one-way results."""
 
     @property
     def truncated(self) -> bool:
@@ -88,7 +91,7 @@ class ItemResult:
             "reasoner_cached": self.reasoner_cached,
             "usage": dict(self.usage),
             "timings": dict(self.timings),
-        }
+        } | ({"agent": dict(self.agent)} if self.agent is not None else {})
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ItemResult:
@@ -109,4 +112,5 @@ class ItemResult:
             timings=raw.get("timings") or {},
             sample=int(raw.get("sample") or 0),  # null: a majority line with no majority
             verbatim_prediction=bool(raw.get("verbatim_prediction", False)),
+            agent=raw.get("agent"),
         )

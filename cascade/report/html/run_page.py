@@ -222,7 +222,12 @@ def confusion_chart(view: RunView, method: str) -> Markup:
 
 
 def _prompt_text(view: RunView, item: Item, result: ItemResult) -> str:
-    """The answering prompt, re-rendered and checked against the hash the run recorded."""
+    """The answering prompt, re-rendered and checked against the hash the run recorded (an
+    agent run's: its first request, as the trace holds it)."""
+    if result.agent is not None:
+        steps = result.agent.get("steps") or [{}]
+        first = steps[0].get("request") or []
+        return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in first)
     if view.config is None or result.description is None:
         return ""
 
