@@ -125,6 +125,13 @@ ANSWER_LABELS: list[tuple[str, str, str]] = [
     ("final-answer-equals-on-the-next-line", "Final answer\n= D", f"{L} D"),
     ("choice-colon-on-the-next-line", "best choice\n: B", f"{L} B"),
     ("answer-then-a-list-item", "answer\n- a list", "answer\n- a list"),
+    # An open bracket, a lower-case letter or quotes before it: the ladder reads a letter.
+    ("chinese-open-bracket", "noise 选[A", f"noise {L}[A"),
+    ("chinese-quoted-letter", "选择“b”。", f"{L}“b”。"),
+    ("choose-open-parenthesis", "I pick (c", f"{L} (c"),
+    # The ladders read NFKC text: `A` and a combining acute make `Á`, a letter after which `B`
+    # stands alone.
+    ("chinese-before-a-combined-letter", "选BA\u0301", f"{L}BA\u0301"),
     # The folded copy reads `选Ac` (no label); the lenient ladder reads the original `选A`.
     ("chinese-before-a-look-alike", "noise 选Aс", f"noise {L}Aс"),
     ("boxed", "\\boxed{B}", f"{L}{{B}}"),

@@ -78,10 +78,13 @@ _CONTROL_TOKENS = [
 ]
 
 _CHOSEN_LETTER = (
-    r"(?=[\s*_`'\":]*(?:(?:option|choice|选项)\s*)?"
-    r"(?:[(\[][A-Za-z][)\]]|(?-i:[A-Z])(?![A-Za-z0-9])))"
+    r"(?=[\s*_`'\"“”‘’「」『』:]*(?:(?:option|choice|选项)\s*)?"
+    r"[(\[]?(?:(?-i:[A-Z])(?![A-Za-z0-9])|[A-Za-z](?:[)\]]|$|[^\x00-\x7f]|[.:,;!?*/\-\u2013\u2014]"
+    r"|\s+(?:$|[(\-\u2013\u2014:*]|(?:because|since|as|which|given|due|for|based)\b))))"
 )
-"""Lookahead: an option letter follows (`B`, `(c)`, `option D`, `选项C`)."""
+"""Lookahead: an option letter follows (`B`, `(c)`, `[A`, `option D`, `选项C`), as the lenient
+ladder reads one: after quotes or emphasis, with or without its brackets, then the end, a
+bracket, punctuation, a space or a non-ASCII character."""
 _ANSWER_LABELS = re.compile(
     "|".join(
         [
@@ -175,6 +178,24 @@ def _fold(text: str) -> _Folded:
     return _Folded("".join(parts), origin)
 
 
+def _compatible(text: str) -> _Folded:
+    """The text as the scorers read it (NFKC: `B` + `A` + a combining acute is `BÁ`), each
+    character with its combining marks normalised together."""
+    parts: list[str] = []
+    origin: list[int] = []
+    start = 0
+    while start < len(text):
+        end = start + 1
+        while end < len(text) and unicodedata.combining(text[end]):
+            end += 1
+        normal = unicodedata.normalize("NFKC", text[start:end])
+        parts.append(normal)
+        origin.extend([start] * len(normal))
+        start = end
+    origin.append(len(text))
+    return _Folded("".join(parts), origin)
+
+
 @dataclass(frozen=True)
 class _Span:
     start: int
@@ -190,7 +211,7 @@ def _spans(text: str, quote_tags: re.Pattern[str] | None) -> list[_Span]:
     # nothing that the folded copy hid.
     views = [_fold(text)]
     if not text.isascii():
-        views.append(_Folded(text, list(range(len(text) + 1))))
+        views += [_Folded(text, list(range(len(text) + 1))), _compatible(text)]
     found: list[_Span] = []
 
     def add(pattern: re.Pattern[str], note: str) -> None:
