@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -49,6 +49,7 @@ class ScriptedCaptioner(Captioner):
 
     name: ClassVar[str] = "scripted"
     kind: ClassVar[StageKind] = "caption"
+    added_fields: ClassVar[Mapping[str, Any]] = {"asks": False, "delay_s": 0.0}
     Config = ScriptedCaptionerConfig
     config: ScriptedCaptionerConfig
 
@@ -116,6 +117,7 @@ class ScriptedReasoner(Reasoner):
     """A reasoner that answers from a script keyed by item id."""
 
     name: ClassVar[str] = "scripted"
+    added_fields: ClassVar[Mapping[str, Any]] = {"turns": {}}
     Config = ScriptedReasonerConfig
     Runtime = ScriptedReasonerRuntime
     config: ScriptedReasonerConfig

@@ -141,6 +141,7 @@ class VllmReasoner(Reasoner):
 
     name: ClassVar[str] = "vllm"
     native_tools: ClassVar[bool] = True
+    added_fields: ClassVar[Mapping[str, Any]] = {"tool_parser": None}
     version: ClassVar[int] = 1
     extra: ClassVar[str | None] = "vllm"
     requires: ClassVar[tuple[str, ...]] = ("vllm",)

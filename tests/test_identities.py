@@ -164,3 +164,21 @@ def test_the_transformers_revision_reaches_the_loader(monkeypatch: pytest.Monkey
 def test_a_revision_of_a_bundled_alias_is_refused(reasoner: type[Component]) -> None:
     with pytest.raises(ValueError, match="revision applies to a hub model id"):
         reasoner({"model": "smollm2-135m-instruct", "revision": "main"})
+
+
+def test_the_embedded_defaults_reasoner_keeps_its_identity_from_before_agent_runs() -> None:
+    """Fields added later (vLLM's `tool_parser`) stay out of the identity at their default, so
+    the embedded default's answers cached before them are found again. The digest was taken
+    from the commit before agent runs (11d0f55)."""
+    from cascade.core import registry
+    from cascade.run import config as configs
+
+    data, _ = configs.load_data("default")
+    spec = configs.validate(configs.expand_presets(data)).reasoner
+    component = registry.resolve("reasoner", spec.name)(config=spec.config, runtime=spec.runtime)
+    assert component.identity.digest == (
+        "e679b5ce79cbf9520f22f5fe19a1961aebf5e29666075ae07c8642699db1a545"
+    )
+    with_parser = component.config.model_copy(update={"tool_parser": "hermes"})
+    changed = type(component)(config=with_parser, runtime=spec.runtime)
+    assert changed.identity.digest != component.identity.digest

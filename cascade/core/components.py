@@ -137,13 +137,23 @@ class Component(ABC):
             runtime if isinstance(runtime, RuntimeConfig) else self.Runtime(**(runtime or {}))
         )
 
+    added_fields: ClassVar[Mapping[str, Any]] = {}
+    """Config fields added after caches were made, with their defaults: at its default such a
+    field stays out of the identity, so that a config that does not use it keeps its cache keys
+    (and a run its fingerprint)."""
+
     @property
     def identity(self) -> Identity:
+        config = {
+            key: value
+            for key, value in self.config.model_dump(mode="json").items()
+            if not (key in self.added_fields and value == self.added_fields[key])
+        }
         return Identity(
             role=self.role,
             name=self.name,
             version=self.version,
-            config={**self.config.model_dump(mode="json"), **self.identity_extras()},
+            config={**config, **self.identity_extras()},
         )
 
     def identity_extras(self) -> dict[str, Any]:
