@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -121,23 +121,12 @@ def judge(
 def _print_rubrics(result: RubricsResult) -> None:
     """The totals as the official script prints them (score and accuracy x100 over the
     evaluated items), with 95% intervals, then what was left out."""
-    import pandas as pd
+    from cascade.commands import views
 
     summary = result.summary
-
-    def row(group: str, t: dict[str, Any]) -> dict[str, Any]:
-        low, high = t["score_ci"]
-        return {
-            "group": group,
-            "n": t["n"],
-            "score [95% CI]": f"{t['score']:.2f} [{low:.2f}, {high:.2f}]",
-            "accuracy %": f"{t['accuracy']:.2f}",
-        }
-
-    rows = [row("all", summary["overall"])]
-    for table, groups in summary["groups"].items():
-        rows += [row(f"{table}={value}", t) for value, t in groups.items()]
-    print_frame(pd.DataFrame(rows), f"{result.label} of {summary['name']}")
+    print_frame(
+        views.rubrics_totals_table(summary, groups=None), f"{result.label} of {summary['name']}"
+    )
     calls = summary["calls"] or {}
     print_line(
         f"evaluated {summary['overall']['n']}; not evaluated {len(summary['not_evaluated'])}; "

@@ -16,6 +16,7 @@ from cascade.report import (
     skipped_notice,
 )
 from cascade.report.cues import attribution_frame, coverage_frame, level_frame
+from cascade.report.rubrics import totals_table as rubrics_totals_table
 from cascade.report.runs import text_lines as runs_lines
 from cascade.report.tables import fits, vertical_lines
 from cascade.run import stored_sentence
@@ -40,6 +41,7 @@ __all__ = [
     "plan_lines",
     "primary_reading",
     "rubric_table",
+    "rubrics_totals_table",
     "runs_lines",
     "samples_table",
     "shared_note",

@@ -38,20 +38,25 @@ class RubricsView:
     items: dict[str, ItemRubrics]
 
 
-def _row(group: str, t: Mapping[str, Any]) -> dict[str, Any]:
-    low, high = t["score_ci"]
-    return {
-        "group": group,
-        "n": t["n"],
-        "MMAR-Rubrics [95% CI]": f"{t['score']:.2f} [{low:.2f}, {high:.2f}]",
-        "accuracy % (official rule)": f"{t['accuracy']:.2f}",
-    }
+def totals_table(
+    summary: Mapping[str, Any], groups: Sequence[str] | None = ("modality", "category")
+) -> pd.DataFrame:
+    """MMAR-Rubrics totals as the official script prints them (score and accuracy x100 over the
+    evaluated items) with 95% intervals: overall, then by each of `groups` (None: every group
+    the summary holds). The one builder of this table: the run's report and the console."""
 
+    def row(group: str, t: Mapping[str, Any]) -> dict[str, Any]:
+        low, high = t["score_ci"]
+        return {
+            "group": group,
+            "n": t["n"],
+            "MMAR-Rubrics [95% CI]": f"{t['score']:.2f} [{low:.2f}, {high:.2f}]",
+            "accuracy % (official rule)": f"{t['accuracy']:.2f}",
+        }
 
-def _table(summary: Mapping[str, Any]) -> pd.DataFrame:
-    rows = [_row("all", summary["overall"])]
-    for table in ("modality", "category"):
-        rows += [_row(f"{table}={v}", t) for v, t in summary["groups"].get(table, {}).items()]
+    rows = [row("all", summary["overall"])]
+    for table in summary["groups"] if groups is None else groups:
+        rows += [row(f"{table}={v}", t) for v, t in summary["groups"].get(table, {}).items()]
     return pd.DataFrame(rows)
 
 
@@ -88,7 +93,7 @@ def rubrics_views(run: RunDir) -> list[RubricsView]:
     """Every MMAR-Rubrics judgement of the run (rubrics-*.json and its lines)."""
     return [
         RubricsView(
-            summary["label"], _table(summary), _note(summary), _items(summary["label"], lines)
+            summary["label"], totals_table(summary), _note(summary), _items(summary["label"], lines)
         )
         for summary, lines in run.rubrics_records()
     ]
